@@ -1,0 +1,218 @@
+// Loads the native engine addon (hipcode.node) and types its whole API: the one boundary between TypeScript and C++.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { HipError } from './errors';
+
+/** Storage dtype of a weight tensor as found in safetensors. */
+export type WeightDType = 'bf16' | 'f16' | 'f32';
+
+/** Where one weight tensor lives: a byte range of a safetensors file that the addon memory-maps. */
+export interface TensorRef {
+  /** Absolute path of the safetensors file. */
+  file: string;
+  /** Absolute byte offset of the tensor data in the file (8 + header length + data_offsets[0]). */
+  offset: number;
+  dtype: WeightDType;
+  /** Row-major shape, as in the safetensors header (e.g. [out_features, in_features] for a linear weight). */
+  shape: number[];
+}
+
+/** A linear layer y = x·Wᵀ (+ b); weight [out, in], bias [out]. */
+export interface LinearRef {
+  weight: TensorRef;
+  bias?: TensorRef;
+}
+
+export interface LayerWeightRefs {
+  /** input_layernorm.weight [hidden] */
+  attnNorm: TensorRef;
+  q: LinearRef; // [n_heads * head_dim, hidden]
+  k: LinearRef; // [n_kv_heads * head_dim, hidden]
+  v: LinearRef; // [n_kv_heads * head_dim, hidden]
+  o: LinearRef; // [hidden, n_heads * head_dim]
+  /** Qwen3 q_norm / k_norm, RMSNorm over head_dim: [head_dim] */
+  qNorm?: TensorRef;
+  kNorm?: TensorRef;
+  /** post_attention_layernorm.weight [hidden] */
+  mlpNorm: TensorRef;
+  gate: LinearRef; // [intermediate, hidden]
+  up: LinearRef; // [intermediate, hidden]
+  down: LinearRef; // [hidden, intermediate]
+}
+
+export interface ModelWeightRefs {
+  embed: TensorRef; // [vocab, hidden]
+  layers: LayerWeightRefs[];
+  finalNorm: TensorRef; // [hidden]
+  /** [vocab, hidden]; the same TensorRef as embed when the embeddings are tied. */
+  lmHead: TensorRef;
+}
+
+export type RopeType = 'default' | 'linear' | 'dynamic' | 'llama3' | 'yarn';
+
+/** RoPE parameters with Hugging Face semantics (modeling_rope_utils); unused fields are ignored by the type. */
+export interface RopeSpec {
+  type: RopeType;
+  theta: number;
+  /** linear, dynamic, llama3, yarn */
+  factor: number;
+  /** llama3, yarn, dynamic: the pretraining context length the scaling refers to */
+  originalMaxPositionEmbeddings: number;
+  /** llama3 */
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  /** yarn */
+  betaFast: number;
+  betaSlow: number;
+  /** yarn: multiplier applied to cos and sin (already resolved from attention_factor / mscale / mscale_all_dim) */
+  attentionFactor: number;
+  /** yarn: round the correction range to integers (HF `truncate`, default true) */
+  truncate: boolean;
+}
+
+export interface ModelGeometry {
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  /** Keys older than this many positions are masked (Mistral); 0 means no sliding window. */
+  slidingWindow: number;
+  maxPositionEmbeddings: number;
+  rope: RopeSpec;
+}
+
+export type BackendName = 'cpu' | 'cuda';
+
+export interface NativeModelSpec {
+  backend: BackendName;
+  /** CUDA device ordinal (cuda only). */
+  device?: number;
+  /** CPU worker threads; 0 or absent = all hardware threads. */
+  threads?: number;
+  geometry: ModelGeometry;
+  weights: ModelWeightRefs;
+}
+
+/** Sampling parameters with Hugging Face semantics; applied in this order: repetition penalty, temperature, top-k, top-p, min-p. */
+export interface SamplingParams {
+  /** 0 = greedy (argmax after the repetition penalty). */
+  temperature: number;
+  /** 0 = disabled. */
+  topK: number;
+  /** 1 = disabled. */
+  topP: number;
+  /** 0 = disabled. */
+  minP: number;
+  /** 1 = disabled; applied over every token the session holds (prompt and generated). */
+  repetitionPenalty: number;
+}
+
+export interface SessionOptions {
+  /** Capacity of the session's KV cache in tokens. */
+  maxTokens: number;
+  /** Seed of the session's sampling RNG. */
+  seed: number;
+}
+
+export type LogitsMode = 'all' | 'last' | 'none';
+
+export interface NativeSession {
+  /** Number of tokens held in the KV cache. */
+  readonly length: number;
+  /**
+   * Appends `ids` to the context (one prefill pass) and returns their logits: [ids.length, vocab] for 'all',
+   * [1, vocab] for 'last', empty for 'none'. Rejects with E_CONTEXT_FULL past maxTokens, E_BUSY when a call is in flight.
+   */
+  forward(ids: Int32Array, logits: LogitsMode): Promise<Float32Array>;
+  /** Appends `ids` like forward, then samples the next token from the last position's logits. */
+  step(ids: Int32Array, sampling: SamplingParams): Promise<number>;
+  /** Drops every token at position >= length from the KV cache. */
+  truncate(length: number): void;
+  dispose(): void;
+}
+
+export interface NativeModel {
+  readonly backend: BackendName;
+  createSession(options: SessionOptions): NativeSession;
+  dispose(): void;
+}
+
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+  freeMemory: number;
+}
+
+export interface BackendProbe {
+  cpu: { threads: number };
+  cuda: {
+    /** Whether this build of the addon contains the CUDA backend. */
+    compiled: boolean;
+    /** Whether a usable GPU was found; when false, `reason` says why. */
+    available: boolean;
+    reason?: string;
+    driverVersion?: string;
+    runtimeVersion?: string;
+    cublas?: { found: boolean; path?: string; reason?: string };
+    devices: CudaDeviceInfo[];
+  };
+}
+
+export interface NativeAddon {
+  /** Memory-maps the weights and builds the model on the chosen backend. Rejects with a coded error. */
+  loadModel(spec: NativeModelSpec): Promise<NativeModel>;
+  probe(): BackendProbe;
+}
+
+/** Error codes the addon sets on rejected promises and thrown errors (`error.code`). */
+export type NativeErrorCode =
+  | 'E_INVALID_ARGUMENT'
+  | 'E_MODEL_FILE'
+  | 'E_OUT_OF_MEMORY'
+  | 'E_BACKEND_UNAVAILABLE'
+  | 'E_BUSY'
+  | 'E_CONTEXT_FULL'
+  | 'E_DISPOSED'
+  | 'E_INTERNAL';
+
+let cached: NativeAddon | undefined;
+
+/** Candidate locations of hipcode.node: HIPCODE_ADDON, then the cmake-js build folder next to the sources or bundle. */
+function addonCandidates(): string[] {
+  const fromEnv = process.env.HIPCODE_ADDON ? [resolve(process.env.HIPCODE_ADDON)] : [];
+  const roots = [join(__dirname, '..'), join(__dirname, '..', '..'), process.cwd()];
+  const built = roots.flatMap((root) => [
+    join(root, 'build', 'Release', 'hipcode.node'),
+    join(root, 'build', 'Debug', 'hipcode.node'),
+  ]);
+  return [...fromEnv, ...new Set(built)];
+}
+
+/** Loads the addon once; throws E_ADDON_NOT_FOUND listing every path it tried. */
+export function loadAddon(): NativeAddon {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) {
+      tried.push(`${path} (missing)`);
+      continue;
+    }
+    try {
+      cached = require(path) as NativeAddon;
+      return cached;
+    } catch (error) {
+      tried.push(`${path} (${(error as Error).message})`);
+    }
+  }
+  throw new HipError(
+    'E_ADDON_NOT_FOUND',
+    `the native engine (hipcode.node) could not be loaded; tried:\n  ${tried.join('\n  ')}\n` +
+      `Build it with 'npm run build:native' or point HIPCODE_ADDON at the file.`,
+  );
+}
