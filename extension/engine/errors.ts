@@ -9,6 +9,7 @@ export type HipErrorCode =
   | 'E_WEIGHTS'
   | 'E_TOKENIZER'
   | 'E_TEMPLATE'
+  | 'E_CANCELLED'
   | 'E_ADDON_NOT_FOUND'
   | 'E_INVALID_ARGUMENT'
   | 'E_MODEL_FILE'

@@ -204,6 +204,7 @@ export function loadAddon(): NativeAddon {
       continue;
     }
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon path is only known at run time
       cached = require(path) as NativeAddon;
       return cached;
     } catch (error) {

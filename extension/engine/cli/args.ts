@@ -1,0 +1,108 @@
+// Command-line parsing helpers: node:util parseArgs wrapped so every mistake is an E_USAGE naming the flag.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { HipError } from '../errors';
+import type { BackendChoice } from '../model/load';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+export type Values = Record<string, string | boolean | undefined>;
+
+/** Options every model command accepts. */
+export const MODEL_OPTIONS: Options = {
+  model: { type: 'string' },
+  backend: { type: 'string' },
+  threads: { type: 'string' },
+  device: { type: 'string' },
+};
+
+export function usage(message: string): HipError {
+  return new HipError('E_USAGE', `${message} (run 'hipcode help' for usage)`);
+}
+
+/** Parses the flags of one command; unknown flags, missing values and positionals become E_USAGE. */
+export function parseFlags(command: string, args: string[], options: Options): Values {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Values;
+  } catch (error) {
+    throw usage(`${command}: ${(error as Error).message}`);
+  }
+}
+
+export function requireString(values: Values, flag: string): string {
+  const value = values[flag];
+  if (typeof value !== 'string' || value === '') throw usage(`--${flag} is required and takes a value`);
+  return value;
+}
+
+export function optionalString(values: Values, flag: string): string | undefined {
+  const value = values[flag];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** An integer flag ≥ min; absent → fallback. */
+export function intFlag(values: Values, flag: string, fallback: number, min = 0): number {
+  const text = optionalString(values, flag);
+  if (text === undefined) return fallback;
+  const value = /^[+]?\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw usage(`--${flag} expects an integer >= ${min}, got '${text}'`);
+  }
+  return value;
+}
+
+/** A number flag within [min, max]; absent → fallback. */
+export function numberFlag(
+  values: Values,
+  flag: string,
+  fallback: number,
+  min: number,
+  max = Infinity,
+): number {
+  const text = optionalString(values, flag);
+  if (text === undefined) return fallback;
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+    throw usage(`--${flag} expects a number ${range}, got '${text}'`);
+  }
+  return value;
+}
+
+/** Parses --ids "1,2,3" into non-negative integers. */
+export function idsFlag(values: Values, flag = 'ids'): number[] {
+  const text = requireString(values, flag);
+  const parts = text.split(',').map((part) => part.trim());
+  const ids = parts.map((part) => (/^\d+$/.test(part) ? Number(part) : NaN));
+  if (ids.some((id) => !Number.isSafeInteger(id))) {
+    throw usage(`--${flag} expects comma-separated non-negative token ids like 1,2,3, got '${text}'`);
+  }
+  return ids;
+}
+
+export function backendFlag(values: Values): BackendChoice {
+  const value = optionalString(values, 'backend') ?? 'auto';
+  if (value === 'auto' || value === 'cpu' || value === 'cuda') return value;
+  throw usage(`--backend expects cpu, cuda or auto, got '${value}'`);
+}
+
+/** Exactly one of `flags` must be given; returns its name. */
+export function exactlyOne(values: Values, flags: string[]): string {
+  const given = flags.filter((flag) => values[flag] !== undefined);
+  if (given.length !== 1) {
+    const list = flags.map((flag) => `--${flag}`).join(', ');
+    throw usage(
+      `give exactly one of ${list}${given.length > 1 ? ` (got ${given.map((f) => `--${f}`).join(' and ')})` : ''}`,
+    );
+  }
+  return given[0];
+}
+
+/** Checks each id is a valid token of a vocabulary of `vocabSize`. */
+export function checkIdsInVocab(ids: number[], vocabSize: number, flag = 'ids'): void {
+  const bad = ids.find((id) => id >= vocabSize);
+  if (bad !== undefined) {
+    throw new HipError(
+      'E_INVALID_ARGUMENT',
+      `--${flag}: token id ${bad} is outside the vocabulary (0..${vocabSize - 1})`,
+    );
+  }
+}

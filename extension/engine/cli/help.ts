@@ -1,0 +1,30 @@
+// The `hipcode help` text.
+export const HELP = `hipcode — run Hugging Face causal LMs (Llama, Mistral, Qwen2, Qwen3) with the HiPCode engine
+
+Usage:
+  hipcode logits   --model DIR --ids 1,2,3 [--backend cpu|cuda|auto]
+  hipcode generate --model DIR (--prompt TEXT | --chat TEXT | --ids 1,2,3) [--system TEXT]
+                   [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P]
+                   [--repetition-penalty R] [--seed S] [--backend cpu|cuda|auto] [--json]
+  hipcode tokenize --model DIR (--text TEXT | --chat-json FILE)
+  hipcode inspect  --model DIR [--json]
+  hipcode help
+
+Commands:
+  logits    print {"logits": [[...], ...]}: one float32 row of vocab_size logits per input id
+  generate  stream the generated text to stdout; with --json print only {"ids": [...]}
+            --prompt encodes TEXT with special tokens; --chat renders a one-message chat with the template
+  tokenize  print {"ids": [...]}; --chat-json FILE is a JSON list of {"role", "content"} rendered with the
+            chat template and the generation prompt
+  inspect   print the parsed config, the memory the model needs and the backends found
+
+Common options:
+  --backend cpu|cuda|auto   compute backend (default auto: CUDA when a usable GPU is found, else CPU)
+  --threads N               CPU worker threads (default: all)
+  --device N                CUDA device ordinal (default 0)
+
+Sampling (generate): --temperature 0 (default) is greedy; --top-p 1, --top-k 0, --min-p 0 and
+--repetition-penalty 1 disable those filters; --seed 0 by default; --max-tokens 256 by default.
+
+Exit codes: 0 success, 1 error, 2 usage error.
+`;

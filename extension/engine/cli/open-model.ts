@@ -1,0 +1,32 @@
+// Loads the model named by the common flags (--model, --backend, --threads, --device) and disposes it after use.
+import { loadModelFiles, readModelFiles, type LoadedModel, type ModelFiles } from '../model/load';
+import { backendFlag, intFlag, requireString, type Values } from './args';
+
+export interface WithModelOptions {
+  /** Also load tokenizer.json. */
+  tokenizer: boolean;
+  /** Checks the input against the validated files before the (slow) native load. */
+  check?: (files: ModelFiles) => void;
+}
+
+/** Runs `use` with the loaded model and always disposes the native model afterwards. */
+export async function withModel<T>(
+  values: Values,
+  options: WithModelOptions,
+  use: (model: LoadedModel) => Promise<T>,
+): Promise<T> {
+  const loadOptions = {
+    backend: backendFlag(values),
+    threads: intFlag(values, 'threads', 0),
+    device: intFlag(values, 'device', 0),
+    tokenizer: options.tokenizer,
+  };
+  const files = readModelFiles(requireString(values, 'model'));
+  options.check?.(files);
+  const model = await loadModelFiles(files, loadOptions);
+  try {
+    return await use(model);
+  } finally {
+    model.native.dispose();
+  }
+}

@@ -1,0 +1,98 @@
+// Runs the CLI from source: usage errors exit 2 naming the flag; with a fake addon, the output contract holds.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+const MAIN = join(ROOT, 'extension', 'engine', 'cli', 'main.ts');
+const QWEN3 = join(ROOT, 'test', 'fixtures', 'models', 'qwen3');
+const FAKE_ADDON = join(__dirname, 'fake-addon.ts');
+
+function hipcode(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, HIPCODE_ADDON: FAKE_ADDON },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function expectUsage(args: string[], mentions: string[]): void {
+  const result = hipcode(args);
+  assert.equal(result.status, 2, result.stderr);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /^hipcode: error \[E_USAGE\]: /);
+  assert.equal(result.stderr.trim().split('\n').length, 1, 'one line');
+  for (const mention of mentions)
+    assert.ok(result.stderr.includes(mention), `${mention} in ${result.stderr}`);
+}
+
+describe('CLI usage errors', () => {
+  it('unknown command', () => expectUsage(['frobnicate'], ["'frobnicate'"]));
+  it('unknown flag', () => expectUsage(['logits', '--model', QWEN3, '--ids', '1', '--bogus'], ['--bogus']));
+  it('missing value', () => expectUsage(['logits', '--ids', '1', '--model'], ['--model']));
+  it('missing --model', () => expectUsage(['logits', '--ids', '1'], ['--model']));
+  it('bad ids', () => expectUsage(['logits', '--model', QWEN3, '--ids', '1,-2'], ['--ids', '1,-2']));
+  it('bad number', () =>
+    expectUsage(
+      ['generate', '--model', QWEN3, '--ids', '1', '--max-tokens', 'ten'],
+      ['--max-tokens', 'ten'],
+    ));
+  it('out of range', () =>
+    expectUsage(['generate', '--model', QWEN3, '--ids', '1', '--top-p', '1.5'], ['--top-p']));
+  it('bad backend', () =>
+    expectUsage(['logits', '--model', QWEN3, '--ids', '1', '--backend', 'tpu'], ['--backend', 'tpu']));
+  it('two inputs', () =>
+    expectUsage(['generate', '--model', QWEN3, '--ids', '1', '--prompt', 'x'], ['--prompt', '--ids']));
+  it('--system without --chat', () =>
+    expectUsage(['generate', '--model', QWEN3, '--prompt', 'x', '--system', 's'], ['--system']));
+
+  it('help exits 0 with usage on stdout', () => {
+    const result = hipcode(['--help']);
+    assert.equal(result.status, 0);
+    assert.match(result.stdout, /hipcode logits +--model DIR --ids/);
+  });
+});
+
+describe('CLI output contract (fake addon)', () => {
+  it('logits prints one row of vocab_size per id', () => {
+    const result = hipcode(['logits', '--model', QWEN3, '--ids', '5,6', '--backend', 'cpu']);
+    assert.equal(result.status, 0, result.stderr);
+    const { logits } = JSON.parse(result.stdout) as { logits: number[][] };
+    assert.equal(logits.length, 2);
+    assert.equal(logits[0].length, 403);
+    assert.equal(logits[1][0], 1);
+    assert.equal(logits[0][2], Math.fround(0.002));
+  });
+
+  it('generate --json prints the ids and stops at eos (402) including it', () => {
+    const result = hipcode([
+      'generate',
+      '--model',
+      QWEN3,
+      '--ids',
+      '399',
+      '--max-tokens',
+      '10',
+      '--json',
+      '--backend',
+      'cpu',
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { ids: [400, 401, 402] });
+  });
+
+  it('auto falls back to the CPU and says why on stderr only', () => {
+    const result = hipcode(['generate', '--model', QWEN3, '--ids', '1', '--max-tokens', '2', '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { ids: [2, 3] });
+    assert.match(result.stderr, /CPU backend.*fake addon/);
+  });
+
+  it('--backend cuda without a GPU is E_BACKEND_UNAVAILABLE with the reason', () => {
+    const result = hipcode(['logits', '--model', QWEN3, '--ids', '1', '--backend', 'cuda']);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /^hipcode: error \[E_BACKEND_UNAVAILABLE\]: .*fake addon/);
+  });
+});
