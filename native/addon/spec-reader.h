@@ -1,0 +1,27 @@
+// Reads JS arguments (NativeModelSpec, SessionOptions, SamplingParams) into engine structs; every problem
+// throws E_INVALID_ARGUMENT naming the argument path, e.g. "spec.weights.layers[3].q.weight.shape".
+#pragma once
+
+#include <napi.h>
+
+#include "core/backend-factory.h"
+#include "core/model-config.h"
+#include "core/model.h"
+#include "core/session.h"
+
+namespace hipcode::addon {
+
+struct ModelSpec {
+  BackendChoice backend;
+  ModelGeometry geometry;
+  ModelWeightRefs weights;
+};
+
+ModelSpec read_model_spec(const Napi::Value& value);
+SessionOptions read_session_options(const Napi::Value& value);
+SamplingParams read_sampling(const Napi::Value& value);
+LogitsMode read_logits_mode(const Napi::Value& value);
+// Copies an Int32Array of token ids (range checks happen in the session).
+std::vector<int32_t> read_ids(const Napi::Value& value);
+
+}  // namespace hipcode::addon

@@ -1,0 +1,37 @@
+// Backend selection: the CPU backend always; CUDA only once its forward pass exists and a GPU is usable.
+#include "core/backend-factory.h"
+
+#include "core/error.h"
+#include "cpu/cpu-backend.h"
+#include "cuda/cuda-probe.h"
+
+namespace hipcode {
+namespace {
+
+EngineError unavailable(const std::string& why) {
+  return EngineError(ErrorCode::BACKEND_UNAVAILABLE, "the CUDA backend is unavailable: " + why);
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> create_backend(const BackendChoice& choice) {
+  if (choice.name == "cpu") return cpu::create_cpu_backend(choice.threads);
+  if (choice.name != "cuda") {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT,
+                      "spec.backend: expected 'cpu' or 'cuda', got '" + choice.name + "'");
+  }
+  const cuda::Probe probe = cuda::probe();
+  if (!probe.compiled || !probe.available) throw unavailable(probe.reason);
+  if (choice.device < 0 || size_t(choice.device) >= probe.devices.size()) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "spec.device: expected a CUDA device in [0, " +
+                                                       std::to_string(probe.devices.size()) + "), got " +
+                                                       std::to_string(choice.device));
+  }
+  if (!probe.devices[size_t(choice.device)].supported) {
+    throw unavailable("device " + std::to_string(choice.device) + " (" +
+                      probe.devices[size_t(choice.device)].name + ") is below compute capability 8.0");
+  }
+  throw unavailable("the CUDA forward pass is not implemented in this build yet; use backend 'cpu'");
+}
+
+}  // namespace hipcode

@@ -1,0 +1,97 @@
+// Backend: the compute interface the model runs on. Buffers are backend-owned and opaque to the model, so
+// the same model code drives the CPU backend (f32 activations) and a GPU backend (bf16 activations).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/kv-cache.h"
+#include "core/rope.h"
+#include "core/tensor.h"
+
+namespace hipcode {
+
+// A row-major activation matrix [rows, cols] in the backend's compute dtype.
+class Activation {
+ public:
+  Activation(int64_t rows, int64_t cols) : rows_(rows), cols_(cols) {}
+  virtual ~Activation() = default;
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+
+ private:
+  int64_t rows_;
+  int64_t cols_;
+};
+
+// A weight uploaded from a host tensor; keeps the tensor's shape.
+class Weight {
+ public:
+  explicit Weight(std::vector<int64_t> shape) : shape_(std::move(shape)) {}
+  virtual ~Weight() = default;
+  const std::vector<int64_t>& shape() const { return shape_; }
+
+ private:
+  std::vector<int64_t> shape_;
+};
+
+// Where one layer's keys and values live in the paged cache.
+struct KvPages {
+  KvPageStore* store;
+  const KvLayout* layout;
+  const std::vector<int32_t>* page_table;  // page ids covering positions [0, ...)
+  int64_t layer;
+};
+
+struct AttentionShape {
+  int64_t num_heads;
+  int64_t num_kv_heads;
+  int64_t head_dim;
+  int64_t sliding_window;  // 0 = none
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // ---- allocation
+  virtual std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols) = 0;
+  // The host tensor's memory stays valid for the backend's lifetime (it is an mmapped file).
+  virtual std::unique_ptr<Weight> upload_weight(const Tensor& host) = 0;
+  virtual std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) = 0;
+
+  // ---- ops; shapes in comments are [rows, cols]
+  // out [ids, hidden] = table [vocab, hidden] rows `ids` (already range-checked)
+  virtual void embed(const Weight& table, const std::vector<int32_t>& ids, Activation& out) = 0;
+  // out [n, d] = x / rms(x) * gamma [d]
+  virtual void rms_norm(const Activation& x, const Weight& gamma, float eps, Activation& out) = 0;
+  // x [n, heads * head_dim]: in-place rms_norm of every head_dim slice with gamma [head_dim]
+  virtual void rms_norm_heads(Activation& x, int64_t head_dim, const Weight& gamma, float eps) = 0;
+  // y [n, out] = x [n, in] · weight [out, in]ᵀ + bias [out]
+  virtual void linear(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) = 0;
+  // cos_sin [n, head_dim]: cos then sin (HF halves layout) of positions first_position + row
+  virtual void rope_table(const RopeFrequencies& freqs, int64_t first_position, Activation& cos_sin) = 0;
+  // x [n, heads * head_dim]: in-place rotation pairing (i, i + head_dim / 2), HF rotate_half convention
+  virtual void rope(Activation& x, int64_t head_dim, const Activation& cos_sin) = 0;
+  // Stores k, v [n, kv_heads * head_dim] at positions first_position + row of the layer's pages.
+  virtual void write_kv(const KvPages& pages, int64_t first_position, const Activation& k,
+                        const Activation& v) = 0;
+  // out [n, heads * head_dim]: causal GQA attention of q [n, heads * head_dim] (positions first_position +
+  // row) over the cached keys and values at positions <= the query's (and within the sliding window).
+  virtual void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
+                         const Activation& q, Activation& out) = 0;
+  // out [n, d] = silu(gate [n, d]) * up [n, d]
+  virtual void swiglu(const Activation& gate, const Activation& up, Activation& out) = 0;
+  // x += delta, both [n, d]
+  virtual void add(Activation& x, const Activation& delta) = 0;
+  // dst [m, d] = src rows [first_row, first_row + m)
+  virtual void copy_rows(const Activation& src, int64_t first_row, Activation& dst) = 0;
+  // x = host [rows * cols] f32
+  virtual void write(Activation& x, const float* host) = 0;
+  // host [rows * cols] f32 = x
+  virtual void read(const Activation& x, float* host) = 0;
+};
+
+}  // namespace hipcode

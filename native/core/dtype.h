@@ -1,0 +1,60 @@
+// Storage dtypes of weights (bf16, f16, f32) and exact scalar conversions between them and f32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace hipcode {
+
+enum class DType { BF16, F16, F32 };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+// Parses "bf16" | "f16" | "f32"; returns false for anything else.
+bool parse_dtype(const std::string& name, DType* dtype);
+
+inline float f32_from_bits(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+inline uint32_t f32_to_bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+inline float bf16_to_f32(uint16_t bits) {
+  return f32_from_bits(uint32_t{bits} << 16);
+}
+
+// Round to nearest even; NaN stays a quiet NaN.
+inline uint16_t f32_to_bf16(float value) {
+  uint32_t bits = f32_to_bits(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+// Branch-free IEEE half -> float, exact for normals, subnormals, zeros, infinities and NaNs: the half's
+// exponent and mantissa are placed into a float and rebased by a multiply (normals, inf, NaN) or by a
+// subtraction of a magic constant (subnormals); a bit mask picks the right one, so loops over it vectorise
+// (even with plain SSE2, which has no unsigned compare or blend).
+inline float f16_to_f32(uint16_t half) {
+  const uint32_t word = uint32_t{half} << 16;
+  const uint32_t sign = word & 0x80000000u;
+  const uint32_t magnitude2 = word + word;  // exponent and mantissa, sign shifted out
+  const float normal = f32_from_bits((magnitude2 >> 4) + (0xe0u << 23)) * f32_from_bits(0x7800000u);
+  const float subnormal = f32_from_bits((magnitude2 >> 17) | (126u << 23)) - 0.5f;
+  const uint32_t subnormal_mask = 0u - uint32_t(int32_t(half & 0x7fff) < 0x0400);
+  const uint32_t bits = (f32_to_bits(subnormal) & subnormal_mask) | (f32_to_bits(normal) & ~subnormal_mask);
+  return f32_from_bits(sign | bits);
+}
+
+// Converts `count` values of `dtype` starting at `src` to f32.
+void convert_to_f32(const void* src, DType dtype, size_t count, float* dst);
+
+}  // namespace hipcode

@@ -1,0 +1,74 @@
+// Paged KV cache: a pool of fixed-size pages whose storage the backend owns, and a per-session page table.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace hipcode {
+
+// Every page holds K and V of `page_tokens` consecutive positions for all layers and KV heads.
+struct KvLayout {
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t page_tokens = 64;
+};
+
+// Backend-owned memory for KV pages, addressed by page id.
+class KvPageStore {
+ public:
+  virtual ~KvPageStore() = default;
+  // Allocates one more page and returns its id; throws E_OUT_OF_MEMORY.
+  virtual int32_t add_page() = 0;
+};
+
+// Hands out pages of one store, reusing released ones. Thread-safe: all sessions of a model share it.
+class KvPagePool {
+ public:
+  KvPagePool(std::unique_ptr<KvPageStore> store, const KvLayout& layout);
+
+  int32_t acquire();
+  void release(int32_t page);
+  const KvLayout& layout() const { return layout_; }
+  KvPageStore& store() { return *store_; }
+
+ private:
+  std::mutex mutex_;
+  std::unique_ptr<KvPageStore> store_;
+  KvLayout layout_;
+  std::vector<int32_t> free_pages_;
+};
+
+// One session's KV cache: the pages holding positions [0, length) and the capacity in tokens.
+class KvCache {
+ public:
+  KvCache(std::shared_ptr<KvPagePool> pool, int64_t capacity);
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  ~KvCache();
+
+  int64_t length() const { return length_; }
+  int64_t capacity() const { return capacity_; }
+  const std::vector<int32_t>& page_table() const { return page_table_; }
+  KvPagePool& pool() { return *pool_; }
+
+  // Ensures pages exist for `count` tokens past length(); throws E_CONTEXT_FULL past the capacity.
+  void reserve(int64_t count);
+  // Marks `count` more tokens as written (after reserve and the forward pass).
+  void commit(int64_t count);
+  // Drops every position >= new_length and releases the pages no longer needed.
+  void truncate(int64_t new_length);
+
+ private:
+  void release_pages_beyond(int64_t tokens);
+
+  std::shared_ptr<KvPagePool> pool_;
+  int64_t capacity_;
+  std::atomic<int64_t> length_{0};
+  std::vector<int32_t> page_table_;  // [ceil(tokens / page_tokens)] page ids
+};
+
+}  // namespace hipcode

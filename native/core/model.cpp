@@ -1,0 +1,212 @@
+// Loading of the weights (with checks against geometry and file sizes) and the forward pass.
+#include "core/model.h"
+
+#include <algorithm>
+#include <map>
+#include <new>
+#include <string>
+#include <tuple>
+
+#include "core/error.h"
+
+namespace hipcode {
+namespace {
+
+// Long prompts run in chunks so activations stay bounded ([chunk, intermediate] and the like).
+constexpr int64_t kChunkTokens = 256;
+
+EngineError invalid(const std::string& message) {
+  return EngineError(ErrorCode::INVALID_ARGUMENT, message);
+}
+
+}  // namespace
+
+// Maps files, checks each TensorRef and uploads it; tensors shared by two refs (tied embeddings) upload once.
+class Model::Loader {
+ public:
+  explicit Loader(Model& model) : model_(model) {}
+
+  std::shared_ptr<Weight> load(const TensorRef& ref, const std::vector<int64_t>& expected_shape) {
+    if (ref.shape != expected_shape) {
+      throw invalid(ref.name + ".shape: expected " + shape_to_string(expected_shape) + ", got " +
+                    shape_to_string(ref.shape));
+    }
+    const auto key = std::make_tuple(ref.file, ref.offset, int(ref.dtype));
+    if (auto it = uploaded_.find(key); it != uploaded_.end()) return it->second;
+
+    const MappedFile& file = map(ref.file);
+    const auto bytes = uint64_t(Tensor{nullptr, ref.dtype, ref.shape}.elements()) * dtype_size(ref.dtype);
+    if (ref.offset > file.size() || bytes > file.size() - ref.offset) {
+      throw EngineError(ErrorCode::MODEL_FILE, ref.name + ": bytes [" + std::to_string(ref.offset) + ", " +
+                                                   std::to_string(ref.offset + bytes) + ") of a " +
+                                                   dtype_name(ref.dtype) + " " + shape_to_string(ref.shape) +
+                                                   " tensor lie outside " + ref.file + " (" +
+                                                   std::to_string(file.size()) + " bytes)");
+    }
+    const Tensor host{file.data() + ref.offset, ref.dtype, ref.shape};
+    std::shared_ptr<Weight> weight = model_.backend_->upload_weight(host);
+    uploaded_[key] = weight;
+    return weight;
+  }
+
+  Linear load_linear(const LinearRef& ref, int64_t out, int64_t in) {
+    Linear linear;
+    linear.weight = load(ref.weight, {out, in});
+    if (ref.bias) linear.bias = load(*ref.bias, {out});
+    return linear;
+  }
+
+  std::shared_ptr<Weight> load_optional(const std::optional<TensorRef>& ref, int64_t size) {
+    return ref ? load(*ref, {size}) : nullptr;
+  }
+
+ private:
+  const MappedFile& map(const std::string& path) {
+    for (const auto& file : model_.files_) {
+      if (file->path() == path) return *file;
+    }
+    model_.files_.push_back(MappedFile::open(path));
+    return *model_.files_.back();
+  }
+
+  Model& model_;
+  std::map<std::tuple<std::string, uint64_t, int>, std::shared_ptr<Weight>> uploaded_;
+};
+
+Model::Model(const ModelGeometry& geometry, std::unique_ptr<Backend> backend)
+    : geometry_(geometry), backend_(std::move(backend)) {}
+
+std::shared_ptr<Model> Model::load(const ModelGeometry& geometry, const ModelWeightRefs& refs,
+                                   std::unique_ptr<Backend> backend) {
+  validate_geometry(geometry);
+  const ModelGeometry& g = geometry;
+  if (int64_t(refs.layers.size()) != g.num_layers) {
+    throw invalid("spec.weights.layers: expected " + std::to_string(g.num_layers) +
+                  " layers (numLayers), got " + std::to_string(refs.layers.size()));
+  }
+  std::shared_ptr<Model> model(new Model(geometry, std::move(backend)));
+  Loader loader(*model);
+  const int64_t q_size = g.num_heads * g.head_dim;
+  const int64_t kv_size = g.num_kv_heads * g.head_dim;
+  model->embed_ = loader.load(refs.embed, {g.vocab_size, g.hidden_size});
+  for (const LayerWeightRefs& ref : refs.layers) {
+    Layer layer;
+    layer.attn_norm = loader.load(ref.attn_norm, {g.hidden_size});
+    layer.q = loader.load_linear(ref.q, q_size, g.hidden_size);
+    layer.k = loader.load_linear(ref.k, kv_size, g.hidden_size);
+    layer.v = loader.load_linear(ref.v, kv_size, g.hidden_size);
+    layer.o = loader.load_linear(ref.o, g.hidden_size, q_size);
+    layer.q_norm = loader.load_optional(ref.q_norm, g.head_dim);
+    layer.k_norm = loader.load_optional(ref.k_norm, g.head_dim);
+    layer.mlp_norm = loader.load(ref.mlp_norm, {g.hidden_size});
+    layer.gate = loader.load_linear(ref.gate, g.intermediate_size, g.hidden_size);
+    layer.up = loader.load_linear(ref.up, g.intermediate_size, g.hidden_size);
+    layer.down = loader.load_linear(ref.down, g.hidden_size, g.intermediate_size);
+    model->layers_.push_back(std::move(layer));
+  }
+  model->final_norm_ = loader.load(refs.final_norm, {g.hidden_size});
+  model->lm_head_ = loader.load(refs.lm_head, {g.vocab_size, g.hidden_size});
+
+  KvLayout layout;
+  layout.num_layers = g.num_layers;
+  layout.num_kv_heads = g.num_kv_heads;
+  layout.head_dim = g.head_dim;
+  model->kv_pool_ = std::make_shared<KvPagePool>(model->backend_->create_kv_store(layout), layout);
+  return model;
+}
+
+std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode) {
+  const auto count = int64_t(ids.size());
+  const int64_t start = cache.length();
+  cache.reserve(count);
+  // Dynamic NTK looks at the largest position of the whole call, as HF does for one forward.
+  const RopeFrequencies freqs = rope_frequencies(geometry_.rope, geometry_.head_dim, start + count);
+  std::vector<float> logits;
+  if (mode == LogitsMode::ALL) logits.reserve(size_t(count * geometry_.vocab_size));
+  for (int64_t chunk_start = 0; chunk_start < count; chunk_start += kChunkTokens) {
+    const int64_t chunk_count = std::min(kChunkTokens, count - chunk_start);
+    const std::vector<int32_t> chunk_ids(ids.begin() + chunk_start, ids.begin() + chunk_start + chunk_count);
+    std::unique_ptr<Activation> hidden = forward_chunk(cache, chunk_ids, start + chunk_start, freqs);
+    const bool last_chunk = chunk_start + chunk_count == count;
+    if (mode == LogitsMode::ALL) append_logits(*hidden, 0, chunk_count, logits);
+    if (mode == LogitsMode::LAST && last_chunk) append_logits(*hidden, chunk_count - 1, 1, logits);
+  }
+  cache.commit(count);
+  return logits;
+}
+
+std::unique_ptr<Activation> Model::forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
+                                                 int64_t first_position, const RopeFrequencies& freqs) {
+  const auto count = int64_t(ids.size());
+  std::unique_ptr<Activation> hidden = backend_->allocate(count, geometry_.hidden_size);  // [n, hidden]
+  backend_->embed(*embed_, ids, *hidden);
+  std::unique_ptr<Activation> cos_sin = backend_->allocate(count, geometry_.head_dim);  // [n, head_dim]
+  backend_->rope_table(freqs, first_position, *cos_sin);
+  for (size_t index = 0; index < layers_.size(); ++index) {
+    attention_block(cache, layers_[index], int64_t(index), first_position, *cos_sin, *hidden);
+    mlp_block(layers_[index], *hidden);
+  }
+  return hidden;
+}
+
+void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
+                            const Activation& cos_sin, Activation& hidden) {
+  const ModelGeometry& g = geometry_;
+  const int64_t count = hidden.rows();
+  const auto eps = float(g.rms_norm_eps);
+  auto normed = backend_->allocate(count, g.hidden_size);               // [n, hidden]
+  auto q = backend_->allocate(count, g.num_heads * g.head_dim);         // [n, heads * head_dim]
+  auto k = backend_->allocate(count, g.num_kv_heads * g.head_dim);      // [n, kv_heads * head_dim]
+  auto v = backend_->allocate(count, g.num_kv_heads * g.head_dim);      // [n, kv_heads * head_dim]
+  auto attended = backend_->allocate(count, g.num_heads * g.head_dim);  // [n, heads * head_dim]
+  auto projected = backend_->allocate(count, g.hidden_size);            // [n, hidden]
+
+  backend_->rms_norm(hidden, *layer.attn_norm, eps, *normed);
+  backend_->linear(*normed, *layer.q.weight, layer.q.bias.get(), *q);
+  backend_->linear(*normed, *layer.k.weight, layer.k.bias.get(), *k);
+  backend_->linear(*normed, *layer.v.weight, layer.v.bias.get(), *v);
+  if (layer.q_norm) backend_->rms_norm_heads(*q, g.head_dim, *layer.q_norm, eps);
+  if (layer.k_norm) backend_->rms_norm_heads(*k, g.head_dim, *layer.k_norm, eps);
+  backend_->rope(*q, g.head_dim, cos_sin);
+  backend_->rope(*k, g.head_dim, cos_sin);
+
+  const KvPages pages{&cache.pool().store(), &cache.pool().layout(), &cache.page_table(), layer_index};
+  backend_->write_kv(pages, first_position, *k, *v);
+  const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, g.sliding_window};
+  backend_->attention(pages, shape, first_position, *q, *attended);
+  backend_->linear(*attended, *layer.o.weight, layer.o.bias.get(), *projected);
+  backend_->add(hidden, *projected);
+}
+
+void Model::mlp_block(const Layer& layer, Activation& hidden) {
+  const ModelGeometry& g = geometry_;
+  const int64_t count = hidden.rows();
+  auto normed = backend_->allocate(count, g.hidden_size);           // [n, hidden]
+  auto gate = backend_->allocate(count, g.intermediate_size);       // [n, intermediate]
+  auto up = backend_->allocate(count, g.intermediate_size);         // [n, intermediate]
+  auto activated = backend_->allocate(count, g.intermediate_size);  // [n, intermediate]
+  auto projected = backend_->allocate(count, g.hidden_size);        // [n, hidden]
+
+  backend_->rms_norm(hidden, *layer.mlp_norm, float(g.rms_norm_eps), *normed);
+  backend_->linear(*normed, *layer.gate.weight, layer.gate.bias.get(), *gate);
+  backend_->linear(*normed, *layer.up.weight, layer.up.bias.get(), *up);
+  backend_->swiglu(*gate, *up, *activated);
+  backend_->linear(*activated, *layer.down.weight, layer.down.bias.get(), *projected);
+  backend_->add(hidden, *projected);
+}
+
+void Model::append_logits(const Activation& hidden, int64_t first_row, int64_t rows,
+                          std::vector<float>& logits) {
+  const ModelGeometry& g = geometry_;
+  auto selected = backend_->allocate(rows, g.hidden_size);  // [rows, hidden]
+  backend_->copy_rows(hidden, first_row, *selected);
+  auto normed = backend_->allocate(rows, g.hidden_size);  // [rows, hidden]
+  backend_->rms_norm(*selected, *final_norm_, float(g.rms_norm_eps), *normed);
+  auto row_logits = backend_->allocate(rows, g.vocab_size);  // [rows, vocab]
+  backend_->linear(*normed, *lm_head_, nullptr, *row_logits);
+  const size_t offset = logits.size();
+  logits.resize(offset + size_t(rows * g.vocab_size));
+  backend_->read(*row_logits, logits.data() + offset);
+}
+
+}  // namespace hipcode

@@ -1,0 +1,67 @@
+// Model: weights uploaded to a backend and the transformer forward pass (Llama / Mistral / Qwen2 / Qwen3).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/kv-cache.h"
+#include "core/mapped-file.h"
+#include "core/model-config.h"
+
+namespace hipcode {
+
+enum class LogitsMode { ALL, LAST, NONE };
+
+class Model {
+ public:
+  // Maps the weight files, checks every tensor against the geometry and the file sizes, and uploads the
+  // weights. Throws E_INVALID_ARGUMENT, E_MODEL_FILE or E_OUT_OF_MEMORY.
+  static std::shared_ptr<Model> load(const ModelGeometry& geometry, const ModelWeightRefs& refs,
+                                     std::unique_ptr<Backend> backend);
+
+  const ModelGeometry& geometry() const { return geometry_; }
+  Backend& backend() { return *backend_; }
+  const std::shared_ptr<KvPagePool>& kv_pool() const { return kv_pool_; }
+
+  // Runs `ids` (all in [0, vocab)) at positions cache.length()..., appends their K/V to `cache`, and returns
+  // logits: [ids, vocab] for ALL, [1, vocab] for LAST, empty for NONE.
+  std::vector<float> forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode);
+
+ private:
+  struct Linear {
+    std::shared_ptr<Weight> weight;  // [out, in]
+    std::shared_ptr<Weight> bias;    // [out] or null
+  };
+  struct Layer {
+    std::shared_ptr<Weight> attn_norm;  // [hidden]
+    Linear q, k, v, o;
+    std::shared_ptr<Weight> q_norm, k_norm;  // [head_dim] or null
+    std::shared_ptr<Weight> mlp_norm;        // [hidden]
+    Linear gate, up, down;
+  };
+  class Loader;
+
+  Model(const ModelGeometry& geometry, std::unique_ptr<Backend> backend);
+
+  // Runs one chunk of at most kChunkTokens tokens and returns its final hidden states [n, hidden].
+  std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
+                                            int64_t first_position, const RopeFrequencies& freqs);
+  void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
+                       const Activation& cos_sin, Activation& hidden);
+  void mlp_block(const Layer& layer, Activation& hidden);
+  // logits [rows, vocab] of hidden rows [first_row, first_row + rows), appended to `logits`.
+  void append_logits(const Activation& hidden, int64_t first_row, int64_t rows, std::vector<float>& logits);
+
+  ModelGeometry geometry_;
+  std::unique_ptr<Backend> backend_;
+  std::vector<std::shared_ptr<MappedFile>> files_;
+  std::shared_ptr<Weight> embed_;  // [vocab, hidden]
+  std::vector<Layer> layers_;
+  std::shared_ptr<Weight> final_norm_;  // [hidden]
+  std::shared_ptr<Weight> lm_head_;     // [vocab, hidden]
+  std::shared_ptr<KvPagePool> kv_pool_;
+};
+
+}  // namespace hipcode

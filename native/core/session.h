@@ -1,0 +1,53 @@
+// Session: one conversation's KV cache, token history and sampling RNG, with a busy flag against
+// overlapping calls.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "core/kv-cache.h"
+#include "core/model.h"
+#include "core/sampler.h"
+
+namespace hipcode {
+
+struct SessionOptions {
+  int64_t max_tokens = 0;
+  uint64_t seed = 0;
+};
+
+class Session {
+ public:
+  // Throws E_INVALID_ARGUMENT for a non-positive capacity.
+  Session(std::shared_ptr<Model> model, const SessionOptions& options);
+
+  int64_t length() const { return cache_.length(); }
+  int64_t capacity() const { return cache_.capacity(); }
+  const Model& model() const { return *model_; }
+
+  // Claims the session for one call; false when another call is in flight.
+  bool try_begin() { return !busy_.exchange(true); }
+  void end() { busy_ = false; }
+  bool busy() const { return busy_; }
+
+  // Appends ids (each checked against the vocabulary) and returns their logits per `mode`.
+  std::vector<float> forward(const std::vector<int32_t>& ids, LogitsMode mode);
+  // Appends ids, then samples the next token from the last position's logits.
+  int32_t step(const std::vector<int32_t>& ids, const SamplingParams& params);
+  // Drops positions >= new_length from the cache and the history.
+  void truncate(int64_t new_length);
+
+ private:
+  void check_ids(const std::vector<int32_t>& ids) const;
+
+  std::shared_ptr<Model> model_;
+  KvCache cache_;
+  std::vector<int32_t> history_;  // [length] every token the cache holds
+  std::mt19937_64 rng_;
+  std::atomic<bool> busy_{false};
+};
+
+}  // namespace hipcode

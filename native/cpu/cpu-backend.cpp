@@ -1,0 +1,260 @@
+// CpuBackend: buffers in host memory and the element-wise ops; linear and attention live in their own files.
+#include "cpu/cpu-backend.h"
+
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread-pool.h"
+#include "cpu/attention.h"
+#include "cpu/linear.h"
+
+namespace hipcode::cpu {
+namespace {
+
+class CpuActivation : public Activation {
+ public:
+  CpuActivation(int64_t rows, int64_t cols) : Activation(rows, cols), values(size_t(rows * cols)) {}
+  std::vector<float> values;  // [rows, cols]
+};
+
+// A weight used in place (matrices) or widened to f32 once (vectors, and tensors whose data is misaligned).
+class CpuWeight : public Weight {
+ public:
+  explicit CpuWeight(const Tensor& host) : Weight(host.shape), view(host) {
+    const bool aligned = reinterpret_cast<uintptr_t>(host.data) % dtype_size(host.dtype) == 0;
+    if (host.shape.size() > 1 && aligned) return;
+    widened.resize(size_t(host.elements()));
+    if (aligned) {
+      convert_to_f32(host.data, host.dtype, widened.size(), widened.data());
+    } else {
+      std::vector<uint8_t> copy(widened.size() * dtype_size(host.dtype));
+      std::memcpy(copy.data(), host.data, copy.size());
+      convert_to_f32(copy.data(), host.dtype, widened.size(), widened.data());
+    }
+    view = Tensor{widened.data(), DType::F32, host.shape};
+  }
+
+  Tensor view;                 // what the kernels read
+  std::vector<float> widened;  // f32 copy when the view does not point into the file
+};
+
+class CpuKvStore : public KvPageStore {
+ public:
+  explicit CpuKvStore(const KvLayout& layout)
+      : page_floats_(size_t(
+            kv_page_floats(layout.num_layers, layout.num_kv_heads, layout.page_tokens, layout.head_dim))) {}
+
+  int32_t add_page() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+      pages_.emplace_back(new float[page_floats_]());
+    } catch (const std::bad_alloc&) {
+      throw EngineError(ErrorCode::OUT_OF_MEMORY, "no host memory left for another KV cache page (" +
+                                                      std::to_string(page_floats_ * sizeof(float)) +
+                                                      " bytes)");
+    }
+    return int32_t(pages_.size() - 1);
+  }
+
+  std::vector<float*> resolve(const std::vector<int32_t>& page_table) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<float*> pointers;
+    pointers.reserve(page_table.size());
+    for (int32_t page : page_table) pointers.push_back(pages_[size_t(page)].get());
+    return pointers;
+  }
+
+ private:
+  std::mutex mutex_;
+  size_t page_floats_;
+  std::deque<std::unique_ptr<float[]>> pages_;
+};
+
+const std::vector<float>& values_of(const Activation& a) {
+  return static_cast<const CpuActivation&>(a).values;
+}
+std::vector<float>& values_of(Activation& a) {
+  return static_cast<CpuActivation&>(a).values;
+}
+const Tensor& view_of(const Weight& w) {
+  return static_cast<const CpuWeight&>(w).view;
+}
+const float* f32_of(const Weight& w) {
+  return static_cast<const float*>(view_of(w).data);
+}
+
+void check_shape(const char* op, const Activation& a, int64_t rows, int64_t cols) {
+  if (a.rows() == rows && a.cols() == cols) return;
+  throw EngineError(ErrorCode::INTERNAL, std::string(op) + ": expected a [" + std::to_string(rows) + ", " +
+                                             std::to_string(cols) + "] activation, got [" +
+                                             std::to_string(a.rows()) + ", " + std::to_string(a.cols()) +
+                                             "]");
+}
+
+void rms_norm_row(const float* x, const float* gamma, int64_t size, float eps, float* out) {
+  double sum_squares = 0;
+  for (int64_t i = 0; i < size; ++i) sum_squares += double(x[i]) * double(x[i]);
+  const auto inverse_rms = float(1.0 / std::sqrt(sum_squares / double(size) + double(eps)));
+  for (int64_t i = 0; i < size; ++i) out[i] = gamma[i] * (x[i] * inverse_rms);
+}
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(size_t threads) : pool_(threads) {}
+
+  const char* name() const override { return "cpu"; }
+
+  std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols) override {
+    try {
+      return std::make_unique<CpuActivation>(rows, cols);
+    } catch (const std::bad_alloc&) {
+      throw EngineError(ErrorCode::OUT_OF_MEMORY, "no host memory left for a [" + std::to_string(rows) +
+                                                      ", " + std::to_string(cols) + "] f32 activation");
+    }
+  }
+
+  std::unique_ptr<Weight> upload_weight(const Tensor& host) override {
+    return std::make_unique<CpuWeight>(host);
+  }
+
+  std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
+    return std::make_unique<CpuKvStore>(layout);
+  }
+
+  void embed(const Weight& table, const std::vector<int32_t>& ids, Activation& out) override {
+    const Tensor& view = view_of(table);
+    const int64_t hidden = view.cols();
+    check_shape("embed", out, int64_t(ids.size()), hidden);
+    const auto* base = static_cast<const uint8_t*>(view.data);
+    const size_t row_bytes = size_t(hidden) * dtype_size(view.dtype);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      convert_to_f32(base + size_t(ids[i]) * row_bytes, view.dtype, size_t(hidden),
+                     &values_of(out)[i * hidden]);
+    }
+  }
+
+  void rms_norm(const Activation& x, const Weight& gamma, float eps, Activation& out) override {
+    const int64_t size = x.cols();
+    check_shape("rms_norm", out, x.rows(), size);
+    const float* in = values_of(x).data();
+    float* result = values_of(out).data();
+    for (int64_t row = 0; row < x.rows(); ++row) {
+      rms_norm_row(in + row * size, f32_of(gamma), size, eps, result + row * size);
+    }
+  }
+
+  void rms_norm_heads(Activation& x, int64_t head_dim, const Weight& gamma, float eps) override {
+    float* data = values_of(x).data();
+    const int64_t slices = x.rows() * x.cols() / head_dim;
+    for (int64_t slice = 0; slice < slices; ++slice) {
+      float* head = data + slice * head_dim;
+      rms_norm_row(head, f32_of(gamma), head_dim, eps, head);
+    }
+  }
+
+  void linear(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) override {
+    const Tensor& w = view_of(weight);
+    check_shape("linear input", x, x.rows(), w.cols());
+    check_shape("linear output", y, x.rows(), w.rows());
+    linear_forward(pool_, values_of(x).data(), x.rows(), w, bias ? f32_of(*bias) : nullptr,
+                   values_of(y).data());
+  }
+
+  void rope_table(const RopeFrequencies& freqs, int64_t first_position, Activation& cos_sin) override {
+    check_shape("rope_table", cos_sin, cos_sin.rows(), int64_t(freqs.inv_freq.size()) * 2);
+    rope_cos_sin(freqs, first_position, cos_sin.rows(), values_of(cos_sin).data());
+  }
+
+  void rope(Activation& x, int64_t head_dim, const Activation& cos_sin) override {
+    check_shape("rope", cos_sin, x.rows(), head_dim);
+    const int64_t half = head_dim / 2;
+    const int64_t heads = x.cols() / head_dim;
+    for (int64_t row = 0; row < x.rows(); ++row) {
+      const float* cos = values_of(cos_sin).data() + row * head_dim;
+      const float* sin = cos + half;
+      for (int64_t h = 0; h < heads; ++h) {
+        float* first = values_of(x).data() + row * x.cols() + h * head_dim;
+        float* second = first + half;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = first[i];
+          const float b = second[i];
+          first[i] = a * cos[i] - b * sin[i];
+          second[i] = b * cos[i] + a * sin[i];
+        }
+      }
+    }
+  }
+
+  void write_kv(const KvPages& pages, int64_t first_position, const Activation& k,
+                const Activation& v) override {
+    const KvView view = resolve(pages);
+    check_shape("write_kv keys", k, k.rows(), view.num_kv_heads * view.head_dim);
+    check_shape("write_kv values", v, k.rows(), view.num_kv_heads * view.head_dim);
+    kv_write(view, first_position, k.rows(), values_of(k).data(), values_of(v).data());
+  }
+
+  void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
+                 const Activation& q, Activation& out) override {
+    const KvView view = resolve(pages);
+    check_shape("attention query", q, q.rows(), shape.num_heads * shape.head_dim);
+    check_shape("attention output", out, q.rows(), shape.num_heads * shape.head_dim);
+    attention_forward(pool_, view, shape, first_position, q.rows(), values_of(q).data(),
+                      values_of(out).data());
+  }
+
+  void swiglu(const Activation& gate, const Activation& up, Activation& out) override {
+    check_shape("swiglu up", up, gate.rows(), gate.cols());
+    check_shape("swiglu output", out, gate.rows(), gate.cols());
+    const std::vector<float>& g = values_of(gate);
+    const std::vector<float>& u = values_of(up);
+    std::vector<float>& result = values_of(out);
+    for (size_t i = 0; i < g.size(); ++i) result[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+
+  void add(Activation& x, const Activation& delta) override {
+    check_shape("add", delta, x.rows(), x.cols());
+    std::vector<float>& target = values_of(x);
+    const std::vector<float>& source = values_of(delta);
+    for (size_t i = 0; i < target.size(); ++i) target[i] += source[i];
+  }
+
+  void copy_rows(const Activation& src, int64_t first_row, Activation& dst) override {
+    if (first_row < 0 || first_row + dst.rows() > src.rows() || dst.cols() != src.cols()) {
+      throw EngineError(ErrorCode::INTERNAL, "copy_rows: rows out of range");
+    }
+    std::memcpy(values_of(dst).data(), values_of(src).data() + first_row * src.cols(),
+                values_of(dst).size() * sizeof(float));
+  }
+
+  void write(Activation& x, const float* host) override {
+    std::memcpy(values_of(x).data(), host, values_of(x).size() * sizeof(float));
+  }
+
+  void read(const Activation& x, float* host) override {
+    std::memcpy(host, values_of(x).data(), values_of(x).size() * sizeof(float));
+  }
+
+ private:
+  static KvView resolve(const KvPages& pages) {
+    const KvLayout& layout = *pages.layout;
+    auto& store = static_cast<CpuKvStore&>(*pages.store);
+    return KvView{store.resolve(*pages.page_table), layout.page_tokens, layout.num_kv_heads, layout.head_dim,
+                  pages.layer};
+  }
+
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> create_cpu_backend(size_t threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace hipcode::cpu
