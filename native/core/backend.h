@@ -44,6 +44,10 @@ struct KvPages {
   int64_t layer;
 };
 
+// How precisely an activation is stored. COMPUTE is the backend's working dtype (f32 on the CPU, bf16 on a
+// GPU); F32 is for the residual stream, the RoPE table and logits, which lose too much in 16 bits.
+enum class Precision { COMPUTE, F32 };
+
 struct AttentionShape {
   int64_t num_heads;
   int64_t num_kv_heads;
@@ -57,7 +61,10 @@ class Backend {
   virtual const char* name() const = 0;
 
   // ---- allocation
-  virtual std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols) = 0;
+  virtual std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols,
+                                               Precision precision = Precision::COMPUTE) = 0;
+  // Most tokens one forward pass should take at once (bounds activation memory; larger chunks feed GEMMs).
+  virtual int64_t max_chunk_tokens() const = 0;
   // The host tensor's memory stays valid for the backend's lifetime (it is an mmapped file).
   virtual std::unique_ptr<Weight> upload_weight(const Tensor& host) = 0;
   virtual std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) = 0;

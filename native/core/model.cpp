@@ -12,9 +12,6 @@
 namespace hipcode {
 namespace {
 
-// Long prompts run in chunks so activations stay bounded ([chunk, intermediate] and the like).
-constexpr int64_t kChunkTokens = 256;
-
 EngineError invalid(const std::string& message) {
   return EngineError(ErrorCode::INVALID_ARGUMENT, message);
 }
@@ -123,8 +120,10 @@ std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& id
   const RopeFrequencies freqs = rope_frequencies(geometry_.rope, geometry_.head_dim, start + count);
   std::vector<float> logits;
   if (mode == LogitsMode::ALL) logits.reserve(size_t(count * geometry_.vocab_size));
-  for (int64_t chunk_start = 0; chunk_start < count; chunk_start += kChunkTokens) {
-    const int64_t chunk_count = std::min(kChunkTokens, count - chunk_start);
+  // Long prompts run in chunks so activations stay bounded ([chunk, intermediate] and the like).
+  const int64_t chunk_tokens = backend_->max_chunk_tokens();
+  for (int64_t chunk_start = 0; chunk_start < count; chunk_start += chunk_tokens) {
+    const int64_t chunk_count = std::min(chunk_tokens, count - chunk_start);
     const std::vector<int32_t> chunk_ids(ids.begin() + chunk_start, ids.begin() + chunk_start + chunk_count);
     std::unique_ptr<Activation> hidden = forward_chunk(cache, chunk_ids, start + chunk_start, freqs);
     const bool last_chunk = chunk_start + chunk_count == count;
@@ -138,9 +137,11 @@ std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& id
 std::unique_ptr<Activation> Model::forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
                                                  int64_t first_position, const RopeFrequencies& freqs) {
   const auto count = int64_t(ids.size());
-  std::unique_ptr<Activation> hidden = backend_->allocate(count, geometry_.hidden_size);  // [n, hidden]
+  std::unique_ptr<Activation> hidden =
+      backend_->allocate(count, geometry_.hidden_size, Precision::F32);  // [n, hidden]
   backend_->embed(*embed_, ids, *hidden);
-  std::unique_ptr<Activation> cos_sin = backend_->allocate(count, geometry_.head_dim);  // [n, head_dim]
+  std::unique_ptr<Activation> cos_sin =
+      backend_->allocate(count, geometry_.head_dim, Precision::F32);  // [n, head_dim]
   backend_->rope_table(freqs, first_position, *cos_sin);
   for (size_t index = 0; index < layers_.size(); ++index) {
     attention_block(cache, layers_[index], int64_t(index), first_position, *cos_sin, *hidden);
@@ -198,11 +199,11 @@ void Model::mlp_block(const Layer& layer, Activation& hidden) {
 void Model::append_logits(const Activation& hidden, int64_t first_row, int64_t rows,
                           std::vector<float>& logits) {
   const ModelGeometry& g = geometry_;
-  auto selected = backend_->allocate(rows, g.hidden_size);  // [rows, hidden]
+  auto selected = backend_->allocate(rows, g.hidden_size, Precision::F32);  // [rows, hidden]
   backend_->copy_rows(hidden, first_row, *selected);
   auto normed = backend_->allocate(rows, g.hidden_size);  // [rows, hidden]
   backend_->rms_norm(*selected, *final_norm_, float(g.rms_norm_eps), *normed);
-  auto row_logits = backend_->allocate(rows, g.vocab_size);  // [rows, vocab]
+  auto row_logits = backend_->allocate(rows, g.vocab_size, Precision::F32);  // [rows, vocab]
   backend_->linear(*normed, *lm_head_, nullptr, *row_logits);
   const size_t offset = logits.size();
   logits.resize(offset + size_t(rows * g.vocab_size));

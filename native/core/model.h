@@ -45,7 +45,8 @@ class Model {
 
   Model(const ModelGeometry& geometry, std::unique_ptr<Backend> backend);
 
-  // Runs one chunk of at most kChunkTokens tokens and returns its final hidden states [n, hidden].
+  // Runs one chunk of at most backend().max_chunk_tokens() tokens and returns its final hidden states [n,
+  // hidden].
   std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
                                             int64_t first_position, const RopeFrequencies& freqs);
   void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,

@@ -1,0 +1,919 @@
+// Standalone correctness tests and benchmarks of the CUDA kernels (native/cuda/kernels) and the
+// cuBLASLt GEMM (native/cuda/blas). Every kernel runs on random inputs (fixed seed) at awkward sizes
+// and at Qwen2.5-7B sizes and is compared with a straightforward CPU reference written here,
+// independent of the kernels. `--bench` then times them with CUDA events (median of 25 runs).
+// Prints "N passed, M failed" and exits non-zero on any failure.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "blas/gemm.h"
+#include "kernels/attention-decode.cuh"
+#include "kernels/attention-generic.cuh"
+#include "kernels/attention-prefill.cuh"
+#include "kernels/convert.cuh"
+#include "kernels/embedding.cuh"
+#include "kernels/kv-write.cuh"
+#include "kernels/rms-norm.cuh"
+#include "kernels/rope.cuh"
+#include "kernels/sampling.cuh"
+#include "kernels/swiglu.cuh"
+
+using namespace hipcode::cuda;
+using bf16 = __nv_bfloat16;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+#define CK(call)                                                                           \
+  do {                                                                                     \
+    cudaError_t e_ = (call);                                                               \
+    if (e_ != cudaSuccess) {                                                               \
+      throw std::runtime_error(std::string(#call) + " failed: " + cudaGetErrorString(e_)); \
+    }                                                                                      \
+  } while (0)
+
+static int g_passed = 0, g_failed = 0;
+static std::mt19937 g_rng(1234567);
+
+template <typename T>
+struct Dev {
+  T* p = nullptr;
+  size_t n = 0;
+  Dev() = default;
+  explicit Dev(size_t count) : n(count) { CK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
+  explicit Dev(const std::vector<T>& h) : Dev(h.size()) { upload(h); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  ~Dev() {
+    if (p) cudaFree(p);
+  }
+  void upload(const std::vector<T>& h) {
+    CK(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> download() const {
+    std::vector<T> h(n);
+    CK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+static float bf(bf16 v) {
+  return __bfloat162float(v);
+}
+static bf16 tobf(float v) {
+  return __float2bfloat16(v);
+}
+
+static std::vector<float> rand_floats(size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g_rng);
+  return v;
+}
+
+// Random bf16 values; `vals` receives the exactly representable floats the GPU will see.
+static std::vector<bf16> rand_bf16(size_t n, float lo, float hi, std::vector<float>* vals = nullptr) {
+  std::vector<bf16> v(n);
+  std::uniform_real_distribution<float> d(lo, hi);
+  if (vals) vals->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    v[i] = tobf(d(g_rng));
+    if (vals) (*vals)[i] = bf(v[i]);
+  }
+  return v;
+}
+
+static std::vector<float> to_float(const std::vector<bf16>& v) {
+  std::vector<float> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = bf(v[i]);
+  return r;
+}
+
+static void record(const std::string& name, bool ok, const std::string& detail) {
+  std::printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+// Element-wise |got - ref| <= atol + rtol * |ref| and relative L2 error <= l2_tol.
+static void compare(const std::string& name, const std::vector<float>& got, const std::vector<double>& ref,
+                    double atol, double rtol, double l2_tol) {
+  if (got.size() != ref.size()) {
+    record(name, false, "size mismatch");
+    return;
+  }
+  double max_abs = 0, num = 0, den = 0;
+  size_t bad = 0, first_bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    // Equal values (infinities included) are exact; only finite differences count.
+    const double e = (double)got[i] == ref[i] ? 0.0 : std::fabs((double)got[i] - ref[i]);
+    if (!(e <= atol + rtol * std::fabs(ref[i]))) {
+      if (bad++ == 0) first_bad = i;
+    }
+    if (!(e <= max_abs)) max_abs = e;  // NaN-propagating
+    num += e * e;
+    if (std::isfinite(ref[i])) den += ref[i] * ref[i];
+  }
+  const double l2 = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  const bool ok = bad == 0 && l2 <= l2_tol && std::isfinite(l2);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "max_abs=%.3g rel_l2=%.3g", max_abs, l2);
+  std::string detail = buf;
+  if (bad) {
+    std::snprintf(buf, sizeof buf, " (%zu bad, first at %zu: got %.6g want %.6g)", bad, first_bad,
+                  (double)got[first_bad], ref[first_bad]);
+    detail += buf;
+  }
+  record(name, ok, detail);
+}
+
+static void run_test(const std::string& name, const std::function<void()>& fn) {
+  try {
+    fn();
+    CK(cudaGetLastError());
+  } catch (const std::exception& e) {
+    record(name, false, std::string("exception: ") + e.what());
+    cudaGetLastError();
+  }
+}
+
+// bf16 output tolerances: one rounding of a value of magnitude |ref| is <= 2^-9 |ref|.
+constexpr double kBfAtol = 1e-2, kBfRtol = 1e-2, kBfL2 = 8e-3;
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise kernels
+
+static void test_embedding(int vocab, int hidden, int n) {
+  run_test("embedding", [&] {
+    std::vector<float> tv;
+    auto table = rand_bf16((size_t)vocab * hidden, -1, 1, &tv);
+    std::vector<int32_t> ids(n);
+    std::uniform_int_distribution<int> di(0, vocab - 1);
+    for (auto& id : ids) id = di(g_rng);
+    ids[0] = 0;
+    ids[n - 1] = vocab - 1;
+    Dev<bf16> d_table(table), d_out((size_t)n * hidden);
+    Dev<int32_t> d_ids(ids);
+    embedding(d_table.p, d_ids.p, d_out.p, n, vocab, hidden, 0);
+    auto got = to_float(d_out.download());
+    std::vector<double> ref((size_t)n * hidden);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < hidden; ++j) ref[(size_t)i * hidden + j] = tv[(size_t)ids[i] * hidden + j];
+    compare("embedding vocab=" + std::to_string(vocab) + " hidden=" + std::to_string(hidden) +
+                " n=" + std::to_string(n),
+            got, ref, 0, 0, 0);
+  });
+}
+
+static void test_rms_norm(int n, int hidden) {
+  run_test("rms_norm", [&] {
+    const float eps = 1e-6f;
+    std::vector<float> xv, wv, rv;
+    auto x = rand_bf16((size_t)n * hidden, -2, 2, &xv);
+    auto w = rand_bf16(hidden, 0.5f, 1.5f, &wv);
+    auto resid = rand_floats((size_t)n * hidden, -3, 3);
+    Dev<bf16> d_x(x), d_w(w), d_out((size_t)n * hidden);
+    Dev<float> d_res(resid);
+    rms_norm(d_x.p, d_w.p, d_out.p, n, hidden, eps, 0);
+    auto got = to_float(d_out.download());
+    std::vector<double> ref((size_t)n * hidden), ref_res((size_t)n * hidden), ref2((size_t)n * hidden);
+    for (int i = 0; i < n; ++i) {
+      double ss = 0, ss2 = 0;
+      for (int j = 0; j < hidden; ++j) {
+        const size_t k = (size_t)i * hidden + j;
+        ss += (double)xv[k] * xv[k];
+        ref_res[k] = (double)resid[k] + xv[k];
+        ss2 += ref_res[k] * ref_res[k];
+      }
+      const double inv = 1.0 / std::sqrt(ss / hidden + eps), inv2 = 1.0 / std::sqrt(ss2 / hidden + eps);
+      for (int j = 0; j < hidden; ++j) {
+        const size_t k = (size_t)i * hidden + j;
+        ref[k] = xv[k] * inv * wv[j];
+        ref2[k] = ref_res[k] * inv2 * wv[j];
+      }
+    }
+    const std::string sz = " n=" + std::to_string(n) + " hidden=" + std::to_string(hidden);
+    compare("rms_norm" + sz, got, ref, kBfAtol, kBfRtol, kBfL2);
+    add_rms_norm(d_res.p, d_x.p, d_w.p, d_out.p, n, hidden, eps, 0);
+    auto res = d_res.download();
+    compare("add_rms_norm residual" + sz, res, ref_res, 1e-5, 1e-6, 1e-6);
+    compare("add_rms_norm out" + sz, to_float(d_out.download()), ref2, kBfAtol, kBfRtol, kBfL2);
+    // x == null: normalise the residual only.
+    add_rms_norm(d_res.p, nullptr, d_w.p, d_out.p, n, hidden, eps, 0);
+    compare("add_rms_norm (x=null) out" + sz, to_float(d_out.download()), ref2, kBfAtol, kBfRtol, kBfL2);
+  });
+}
+
+static void test_rms_norm_heads(int n, int heads, int head_dim) {
+  run_test("rms_norm_heads", [&] {
+    const float eps = 1e-6f;
+    std::vector<float> xv, wv;
+    auto x = rand_bf16((size_t)n * heads * head_dim, -2, 2, &xv);
+    auto w = rand_bf16(head_dim, 0.5f, 1.5f, &wv);
+    Dev<bf16> d_x(x), d_w(w);
+    rms_norm_heads(d_x.p, d_w.p, n, heads, head_dim, eps, 0);
+    std::vector<double> ref(xv.size());
+    for (int r = 0; r < n * heads; ++r) {
+      double ss = 0;
+      for (int j = 0; j < head_dim; ++j)
+        ss += (double)xv[(size_t)r * head_dim + j] * xv[(size_t)r * head_dim + j];
+      const double inv = 1.0 / std::sqrt(ss / head_dim + eps);
+      for (int j = 0; j < head_dim; ++j)
+        ref[(size_t)r * head_dim + j] = xv[(size_t)r * head_dim + j] * inv * wv[j];
+    }
+    compare("rms_norm_heads n=" + std::to_string(n) + " heads=" + std::to_string(heads) +
+                " head_dim=" + std::to_string(head_dim),
+            to_float(d_x.download()), ref, kBfAtol, kBfRtol, kBfL2);
+  });
+}
+
+static void test_rope(int n, int n_heads, int n_kv, int head_dim, float theta, float attn_scale) {
+  run_test("rope", [&] {
+    const int half = head_dim / 2;
+    std::vector<float> inv_freq(half);
+    for (int i = 0; i < half; ++i) inv_freq[i] = (float)(1.0 / std::pow((double)theta, (2.0 * i) / head_dim));
+    std::vector<int32_t> pos(n);
+    std::uniform_int_distribution<int> dp(0, 200000);
+    for (auto& p : pos) p = dp(g_rng);
+    pos[0] = 0;
+    std::vector<float> qv, kv;
+    auto q = rand_bf16((size_t)n * n_heads * head_dim, -2, 2, &qv);
+    auto k = rand_bf16((size_t)n * n_kv * head_dim, -2, 2, &kv);
+    Dev<bf16> d_q(q), d_k(k);
+    Dev<float> d_f(inv_freq);
+    Dev<int32_t> d_pos(pos);
+    rope(d_q.p, d_k.p, d_pos.p, d_f.p, attn_scale, n, n_heads, n_kv, head_dim, 0);
+    auto apply = [&](const std::vector<float>& x, int heads) {
+      std::vector<double> r(x.size());
+      for (int t = 0; t < n; ++t)
+        for (int h = 0; h < heads; ++h)
+          for (int i = 0; i < half; ++i) {
+            const float ang = (float)pos[t] * inv_freq[i];  // f32 angle, as the model defines it
+            const double c = std::cos((double)ang) * attn_scale, s = std::sin((double)ang) * attn_scale;
+            const size_t b = ((size_t)t * heads + h) * head_dim;
+            r[b + i] = x[b + i] * c - x[b + i + half] * s;
+            r[b + i + half] = x[b + i + half] * c + x[b + i] * s;
+          }
+      return r;
+    };
+    const std::string sz = " head_dim=" + std::to_string(head_dim) + " heads=" + std::to_string(n_heads) +
+                           "/" + std::to_string(n_kv) + " scale=" + std::to_string(attn_scale).substr(0, 4);
+    compare("rope q" + sz, to_float(d_q.download()), apply(qv, n_heads), kBfAtol, kBfRtol, kBfL2);
+    compare("rope k" + sz, to_float(d_k.download()), apply(kv, n_kv), kBfAtol, kBfRtol, kBfL2);
+  });
+}
+
+static void test_swiglu(int n, int inter) {
+  run_test("swiglu", [&] {
+    std::vector<float> gv;
+    auto gu = rand_bf16((size_t)n * 2 * inter, -6, 6, &gv);
+    Dev<bf16> d_gu(gu), d_out((size_t)n * inter);
+    swiglu(d_gu.p, d_out.p, n, inter, 0);
+    std::vector<double> ref((size_t)n * inter);
+    for (int t = 0; t < n; ++t)
+      for (int i = 0; i < inter; ++i) {
+        const double g = gv[(size_t)t * 2 * inter + i], u = gv[(size_t)t * 2 * inter + inter + i];
+        ref[(size_t)t * inter + i] = g / (1.0 + std::exp(-g)) * u;
+      }
+    compare("swiglu n=" + std::to_string(n) + " inter=" + std::to_string(inter), to_float(d_out.download()),
+            ref, kBfAtol, kBfRtol, kBfL2);
+  });
+}
+
+static void test_convert() {
+  run_test("convert", [&] {
+    const int64_t n = 1000003;
+    auto f = rand_floats(n, -1000, 1000);
+    f[0] = 0.f;
+    f[1] = -0.f;
+    f[2] = 1e-40f;  // denormal
+    f[3] = INFINITY;
+    std::vector<__half> h(n);
+    for (int64_t i = 0; i < n; ++i) h[i] = __float2half(f[i] / 100);
+    Dev<float> d_f(f), d_f2(n);
+    Dev<__half> d_h(h);
+    Dev<bf16> d_b(n);
+    convert_f32_to_bf16(d_f.p, d_b.p, n, 0);
+    auto got = to_float(d_b.download());
+    std::vector<double> ref(n);
+    for (int64_t i = 0; i < n; ++i) ref[i] = bf(tobf(f[i]));
+    ref[3] = 0, got[3] = 0;  // inf checked separately below
+    const bool inf_ok = std::isinf(to_float(d_b.download())[3]);
+    compare("convert_f32_to_bf16 n=1000003", got, ref, 0, 0, 0);
+    record("convert_f32_to_bf16 keeps inf", inf_ok, "");
+    convert_f16_to_bf16(d_h.p, d_b.p, n, 0);
+    got = to_float(d_b.download());
+    for (int64_t i = 0; i < n; ++i) ref[i] = bf(tobf(__half2float(h[i])));
+    compare("convert_f16_to_bf16 n=1000003", got, ref, 0, 0, 0);
+    convert_bf16_to_f32(d_b.p, d_f2.p, n, 0);
+    auto back = d_f2.download();
+    compare("convert_bf16_to_f32 n=1000003", back, ref, 0, 0, 0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paged KV cache on the host, mirrored to the device
+
+struct HostCache {
+  int n_kv, head_dim, page_size, max_pages, num_pages;
+  std::vector<int32_t> page_table;
+  std::vector<bf16> k, v;  // [num_pages, page_size, n_kv, head_dim]
+  std::vector<float> kf, vf;
+
+  HostCache(int n_kv_, int head_dim_, int page_size_, int n_keys)
+      : n_kv(n_kv_), head_dim(head_dim_), page_size(page_size_) {
+    max_pages = (n_keys + page_size - 1) / page_size + 1;
+    num_pages = max_pages + 3;
+    std::vector<int32_t> perm(num_pages);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), g_rng);
+    page_table.assign(perm.begin(), perm.begin() + max_pages);
+    k = rand_bf16((size_t)num_pages * page_size * n_kv * head_dim, -1, 1, &kf);
+    v = rand_bf16((size_t)num_pages * page_size * n_kv * head_dim, -1, 1, &vf);
+  }
+  size_t offset(int key, int h) const {
+    const int page = page_table[key / page_size];
+    return (((size_t)page * page_size + key % page_size) * n_kv + h) * head_dim;
+  }
+};
+
+struct DevCache {
+  Dev<bf16> k, v;
+  Dev<int32_t> table;
+  PagedKv kv{};
+  explicit DevCache(const HostCache& h) : k(h.k), v(h.v), table(h.page_table) {
+    kv.k_pages = k.p;
+    kv.v_pages = v.p;
+    kv.page_table = table.p;
+    kv.num_pages = h.num_pages;
+    kv.page_size = h.page_size;
+    kv.max_pages_per_seq = h.max_pages;
+    kv.n_kv_heads = h.n_kv;
+    kv.head_dim = h.head_dim;
+  }
+};
+
+static void test_kv_write(int n_kv, int head_dim, int page_size) {
+  run_test("kv_write", [&] {
+    const int n = 37;
+    HostCache hc(n_kv, head_dim, page_size, 500);
+    DevCache dc(hc);
+    std::vector<int32_t> pos(n);
+    std::vector<int32_t> all(500);
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end(), g_rng);
+    for (int i = 0; i < n; ++i) pos[i] = all[i];
+    std::vector<float> kv, vv;
+    auto k = rand_bf16((size_t)n * n_kv * head_dim, -1, 1, &kv);
+    auto v = rand_bf16((size_t)n * n_kv * head_dim, -1, 1, &vv);
+    Dev<bf16> d_k(k), d_v(v);
+    Dev<int32_t> d_pos(pos);
+    kv_write(dc.kv, d_k.p, d_v.p, d_pos.p, n, 0);
+    std::vector<float> rk = hc.kf, rv = hc.vf;
+    for (int i = 0; i < n; ++i)
+      for (int h = 0; h < n_kv; ++h)
+        for (int d = 0; d < head_dim; ++d) {
+          rk[hc.offset(pos[i], h) + d] = kv[((size_t)i * n_kv + h) * head_dim + d];
+          rv[hc.offset(pos[i], h) + d] = vv[((size_t)i * n_kv + h) * head_dim + d];
+        }
+    const std::string sz = " n_kv=" + std::to_string(n_kv) + " head_dim=" + std::to_string(head_dim) +
+                           " page=" + std::to_string(page_size);
+    compare("kv_write k" + sz, to_float(dc.k.download()), std::vector<double>(rk.begin(), rk.end()), 0, 0, 0);
+    compare("kv_write v" + sz, to_float(dc.v.download()), std::vector<double>(rv.begin(), rv.end()), 0, 0, 0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+
+// out[t, h, :] for queries at positions pos0 + t (naive softmax in double).
+static std::vector<double> attention_ref(const std::vector<float>& q, const HostCache& c, int n_q,
+                                         int n_heads, int pos0, int window, float scale) {
+  const int D = c.head_dim, group = n_heads / c.n_kv;
+  std::vector<double> out((size_t)n_q * n_heads * D, 0.0);
+  std::vector<double> s;
+  for (int t = 0; t < n_q; ++t)
+    for (int h = 0; h < n_heads; ++h) {
+      const int qpos = pos0 + t, kvh = h / group;
+      const int lo = window > 0 ? std::max(0, qpos - window + 1) : 0;
+      const float* qr = &q[((size_t)t * n_heads + h) * D];
+      s.assign(qpos - lo + 1, 0.0);
+      double mx = -1e300;
+      for (int j = lo; j <= qpos; ++j) {
+        const float* kr = &c.kf[c.offset(j, kvh)];
+        double dot = 0;
+        for (int d = 0; d < D; ++d) dot += (double)qr[d] * kr[d];
+        s[j - lo] = dot * scale;
+        mx = std::max(mx, s[j - lo]);
+      }
+      double sum = 0;
+      for (auto& x : s) sum += (x = std::exp(x - mx));
+      double* o = &out[((size_t)t * n_heads + h) * D];
+      for (int j = lo; j <= qpos; ++j) {
+        const float* vr = &c.vf[c.offset(j, kvh)];
+        const double p = s[j - lo] / sum;
+        for (int d = 0; d < D; ++d) o[d] += p * vr[d];
+      }
+    }
+  return out;
+}
+
+// bf16 P in the PV product and bf16 output: ~1e-2 relative on individual outputs.
+constexpr double kAttnAtol = 2e-2, kAttnRtol = 3e-2, kAttnL2 = 1.5e-2;
+
+static void test_prefill(int n_q, int n_heads, int n_kv, int head_dim, int page_size, int pos0, int window) {
+  const std::string name = "attention_prefill n_q=" + std::to_string(n_q) +
+                           " heads=" + std::to_string(n_heads) + "/" + std::to_string(n_kv) +
+                           " d=" + std::to_string(head_dim) + " page=" + std::to_string(page_size) +
+                           " pos0=" + std::to_string(pos0) + " win=" + std::to_string(window);
+  run_test(name, [&] {
+    HostCache hc(n_kv, head_dim, page_size, pos0 + n_q);
+    DevCache dc(hc);
+    std::vector<float> qv;
+    auto q = rand_bf16((size_t)n_q * n_heads * head_dim, -1, 1, &qv);
+    Dev<bf16> d_q(q), d_out((size_t)n_q * n_heads * head_dim);
+    const float scale = 1.f / std::sqrt((float)head_dim);
+    attention_prefill(d_q.p, dc.kv, d_out.p, n_q, n_heads, pos0, window, scale, 0);
+    auto ref = attention_ref(qv, hc, n_q, n_heads, pos0, window, scale);
+    compare(name, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol, kAttnL2);
+  });
+}
+
+static void test_decode(int n_heads, int n_kv, int head_dim, int page_size, int n_keys, int window,
+                        int n_splits, bool device_len) {
+  const std::string name = "attention_decode keys=" + std::to_string(n_keys) +
+                           " heads=" + std::to_string(n_heads) + "/" + std::to_string(n_kv) +
+                           " d=" + std::to_string(head_dim) + " page=" + std::to_string(page_size) +
+                           " win=" + std::to_string(window) + " splits=" + std::to_string(n_splits) +
+                           (device_len ? " dev-len" : "");
+  run_test(name, [&] {
+    HostCache hc(n_kv, head_dim, page_size, n_keys + 100);
+    DevCache dc(hc);
+    std::vector<float> qv;
+    auto q = rand_bf16((size_t)n_heads * head_dim, -1, 1, &qv);
+    Dev<bf16> d_q(q), d_out((size_t)n_heads * head_dim);
+    const int splits = n_splits > 0 ? n_splits : attention_decode_splits(n_heads, n_kv, n_keys);
+    Dev<float> ws(attention_decode_workspace_bytes(n_heads, head_dim, splits) / sizeof(float) + 1);
+    Dev<int32_t> d_len(std::vector<int32_t>{n_keys});
+    const float scale = 1.f / std::sqrt((float)head_dim);
+    attention_decode(d_q.p, dc.kv, d_out.p, n_heads, device_len ? 0 : n_keys, device_len ? d_len.p : nullptr,
+                     window, scale, splits, ws.p, ws.n * sizeof(float), 0);
+    auto ref = attention_ref(qv, hc, 1, n_heads, n_keys - 1, window, scale);
+    compare(name, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol, kAttnL2);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+
+struct Cand {
+  float v;
+  int i;
+};
+
+// HF order on the CPU: (penalty applied by the caller) temperature, top-k, top-p, min-p. Returns the
+// probability of every token under the final renormalised distribution.
+static std::vector<double> sampling_ref(const std::vector<float>& logits, const SamplingParams& p) {
+  const int V = (int)logits.size();
+  std::vector<Cand> c(V);
+  for (int i = 0; i < V; ++i) c[i] = {logits[i], i};
+  std::sort(c.begin(), c.end(),
+            [](const Cand& a, const Cand& b) { return a.v > b.v || (a.v == b.v && a.i < b.i); });
+  const bool top_k_on = p.top_k > 0;
+  const int k = std::min(V, top_k_on ? std::min(p.top_k, kSamplingMaxCandidates) : kSamplingMaxCandidates);
+  const double T = p.temperature, v0 = c[0].v;
+  double z = 0;
+  const int z_count = top_k_on ? k : V;
+  for (int i = 0; i < z_count; ++i) z += std::exp((c[i].v - v0) / T);
+  std::vector<double> w(k);
+  std::vector<bool> keep(k, true);
+  double excl = 0;
+  for (int i = 0; i < k; ++i) {
+    w[i] = std::exp((c[i].v - v0) / T);
+    if (p.top_p < 1.f && i > 0 && excl >= p.top_p) keep[i] = false;
+    excl += w[i] / z;
+    if (p.min_p > 0.f && w[i] < p.min_p) keep[i] = false;
+  }
+  double total = 0;
+  for (int i = 0; i < k; ++i) total += keep[i] ? w[i] : 0;
+  std::vector<double> prob(V, 0.0);
+  for (int i = 0; i < k; ++i) prob[c[i].i] = keep[i] ? w[i] / total : 0;
+  return prob;
+}
+
+static int cpu_argmax(const std::vector<float>& v) {
+  int b = 0;
+  for (int i = 1; i < (int)v.size(); ++i)
+    if (v[i] > v[b]) b = i;
+  return b;
+}
+
+static void test_sampling() {
+  run_test("argmax", [&] {
+    for (int vocab : {152064, 487, 1}) {
+      auto logits = rand_floats(vocab, -10, 10);
+      if (vocab > 200) logits[150] = logits[77] = 50.f;  // tie -> lowest index 77
+      Dev<float> d_l(logits);
+      Dev<int32_t> d_t(1);
+      argmax(d_l.p, vocab, d_t.p, 0);
+      const int got = d_t.download()[0], want = cpu_argmax(logits);
+      record("argmax vocab=" + std::to_string(vocab), got == want,
+             "got " + std::to_string(got) + " want " + std::to_string(want));
+    }
+  });
+  run_test("sample greedy limits", [&] {
+    const int vocab = 152064;
+    auto logits = rand_floats(vocab, -10, 10);
+    Dev<float> d_l(logits);
+    Dev<int32_t> d_t(1);
+    Dev<uint8_t> ws(sampling_workspace_bytes(vocab));
+    const int want = cpu_argmax(logits);
+    SamplingParams p;
+    p.temperature = 0.7f;
+    p.top_k = 1;
+    sample(d_l.p, vocab, nullptr, 0, p, 0.99f, nullptr, d_t.p, ws.p, ws.n, 0);
+    record("sample top_k=1 == argmax", d_t.download()[0] == want, "");
+    p.top_k = 0;
+    p.top_p = 1e-6f;
+    sample(d_l.p, vocab, nullptr, 0, p, 0.99f, nullptr, d_t.p, ws.p, ws.n, 0);
+    record("sample top_p=1e-6 == argmax", d_t.download()[0] == want, "");
+    p.top_p = 1.f;
+    p.temperature = 0.f;
+    sample(d_l.p, vocab, nullptr, 0, p, 0.5f, nullptr, d_t.p, ws.p, ws.n, 0);
+    record("sample temperature=0 == argmax", d_t.download()[0] == want, "");
+  });
+  run_test("repetition penalty", [&] {
+    const int vocab = 487;
+    auto logits = rand_floats(vocab, -5, 5);
+    std::vector<int32_t> prev = {3, 3, 10, 486, 3, 10, 200, 200, 0};
+    Dev<float> d_l(logits);
+    Dev<int32_t> d_prev(prev), d_t(1);
+    Dev<uint8_t> ws(sampling_workspace_bytes(vocab));
+    SamplingParams p;
+    p.temperature = 0.f;
+    p.repetition_penalty = 1.3f;
+    sample(d_l.p, vocab, d_prev.p, (int)prev.size(), p, 0.f, nullptr, d_t.p, ws.p, ws.n, 0);
+    std::vector<double> ref(logits.begin(), logits.end());
+    std::vector<bool> seen(vocab, false);
+    for (int id : prev) {
+      if (seen[id]) continue;
+      seen[id] = true;
+      ref[id] = ref[id] < 0 ? ref[id] * 1.3 : ref[id] / 1.3;
+    }
+    compare("repetition penalty (each distinct id once)", d_l.download(), ref, 1e-6, 1e-6, 1e-6);
+  });
+  // Distribution: stratified u values must reproduce the reference probabilities.
+  auto distribution = [&](int vocab, SamplingParams p, const std::string& label) {
+    run_test("sample distribution " + label, [&] {
+      std::normal_distribution<float> nd(0.f, 2.f);
+      std::vector<float> logits(vocab);
+      for (auto& x : logits) x = nd(g_rng);
+      logits[vocab / 2] = logits[vocab / 3];  // a tie
+      const auto prob = sampling_ref(logits, p);
+      const int draws = 4000;
+      Dev<float> d_l(logits);
+      Dev<int32_t> d_t(draws);
+      Dev<uint8_t> ws(sampling_workspace_bytes(vocab));
+      for (int i = 0; i < draws; ++i) {
+        sample(d_l.p, vocab, nullptr, 0, p, (i + 0.5f) / draws, nullptr, d_t.p + i, ws.p, ws.n, 0);
+      }
+      auto toks = d_t.download();
+      std::vector<double> freq(vocab, 0.0);
+      bool in_set = true;
+      for (int t : toks) {
+        if (t < 0 || t >= vocab || prob[t] == 0) {
+          in_set = false;
+          continue;
+        }
+        freq[t] += 1.0 / draws;
+      }
+      double max_dev = 0;
+      for (int i = 0; i < vocab; ++i) max_dev = std::max(max_dev, std::fabs(freq[i] - prob[i]));
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "max |freq - p| = %.4g", max_dev);
+      record("sample distribution " + label, in_set && max_dev <= 2.0 / draws + 1e-3, buf);
+    });
+  };
+  SamplingParams p;
+  p.temperature = 0.8f;
+  p.top_k = 20;
+  p.top_p = 0.9f;
+  p.min_p = 0.05f;
+  distribution(50, p, "vocab=50 T=0.8 k=20 p=0.9 min_p=0.05");
+  p = SamplingParams();
+  p.temperature = 1.f;
+  p.top_p = 0.8f;
+  distribution(487, p, "vocab=487 T=1 top_k=off p=0.8");
+  p = SamplingParams();
+  p.temperature = 1.5f;
+  distribution(2000, p, "vocab=2000 T=1.5 plain (1024-candidate cap)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+
+static blas::GemmContext* g_gemm = nullptr;
+static std::string g_gemm_reason;
+
+static void test_gemm(int n, int in, int out, bool bias, bool f32_out) {
+  const std::string name = std::string("gemm") + (f32_out ? "_f32out" : "") + " n=" + std::to_string(n) +
+                           " in=" + std::to_string(in) + " out=" + std::to_string(out) +
+                           (bias ? " +bias" : "");
+  if (!g_gemm) {
+    std::printf("SKIP %s: %s\n", name.c_str(), g_gemm_reason.c_str());
+    return;
+  }
+  run_test(name, [&] {
+    std::vector<float> xv, wv, bv;
+    auto x = rand_bf16((size_t)n * in, -1, 1, &xv);
+    auto w = rand_bf16((size_t)out * in, -1, 1, &wv);
+    auto b = rand_bf16(out, -1, 1, &bv);
+    Dev<bf16> d_x(x), d_w(w), d_b(b), d_y((size_t)n * out);
+    Dev<float> d_bf(bv), d_yf((size_t)n * out);
+    std::vector<double> ref((size_t)n * out);
+    for (int t = 0; t < n; ++t)
+      for (int o = 0; o < out; ++o) {
+        double acc = bias ? bv[o] : 0.0;
+        for (int i = 0; i < in; ++i) acc += (double)xv[(size_t)t * in + i] * wv[(size_t)o * in + i];
+        ref[(size_t)t * out + o] = acc;
+      }
+    const double scale = std::sqrt((double)in) / 3;  // typical |y|
+    if (f32_out) {
+      blas::gemm_bf16_f32out(g_gemm, d_x.p, d_w.p, bias ? d_bf.p : nullptr, d_yf.p, n, in, out, 0);
+      compare(name, d_yf.download(), ref, 1e-3 * scale, 1e-3, 1e-3);
+    } else {
+      blas::gemm_bf16(g_gemm, d_x.p, d_w.p, bias ? d_b.p : nullptr, d_y.p, n, in, out, 0);
+      compare(name, to_float(d_y.download()), ref, 1e-2 * scale, 1e-2, kBfL2);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benchmarks
+
+static double time_us(const std::function<void()>& fn, int runs = 25) {
+  for (int i = 0; i < 3; ++i) fn();
+  CK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<float> ms(runs);
+  for (int i = 0; i < runs; ++i) {
+    CK(cudaEventRecord(a));
+    fn();
+    CK(cudaEventRecord(b));
+    CK(cudaEventSynchronize(b));
+    CK(cudaEventElapsedTime(&ms[i], a, b));
+  }
+  CK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[runs / 2] * 1000.0;
+}
+
+template <typename T>
+static void fill_random_device(Dev<T>& d) {
+  // Cheap random fill: a random host block repeated.
+  std::vector<T> block(1 << 16);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto& x : block) x = (T)u(g_rng);
+  for (size_t off = 0; off < d.n; off += block.size()) {
+    const size_t cnt = std::min(block.size(), d.n - off);
+    CK(cudaMemcpy(d.p + off, block.data(), cnt * sizeof(T), cudaMemcpyHostToDevice));
+  }
+}
+
+static void bench() {
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("\n== bench on %s (%d SMs) ==\n", prop.name, prop.multiProcessorCount);
+  const int H = 3584, NH = 28, NKV = 4, D = 128, I = 18944, VOCAB = 152064;
+
+  if (g_gemm) {
+    std::printf("-- gemm (%s)\n", blas::gemm_describe(g_gemm).c_str());
+    struct Shape {
+      const char* name;
+      int in, out;
+      bool f32;
+    };
+    const Shape shapes[] = {{"qkv", H, H + 2 * NKV * D, false},
+                            {"o_proj", H, H, false},
+                            {"gate_up", H, 2 * I, false},
+                            {"down", I, H, false},
+                            {"lm_head", H, VOCAB, true}};
+    for (int n : {1, 4096}) {
+      for (const auto& s : shapes) {
+        Dev<bf16> x((size_t)n * s.in), w((size_t)s.out * s.in), y((size_t)n * s.out);
+        Dev<float> yf(s.f32 ? (size_t)n * s.out : 1);
+        fill_random_device(x);
+        fill_random_device(w);
+        const double us = time_us([&] {
+          if (s.f32) {
+            blas::gemm_bf16_f32out(g_gemm, x.p, w.p, nullptr, yf.p, n, s.in, s.out, 0);
+          } else {
+            blas::gemm_bf16(g_gemm, x.p, w.p, nullptr, y.p, n, s.in, s.out, 0);
+          }
+        });
+        const double flops = 2.0 * n * s.in * s.out;
+        const double bytes =
+            2.0 * ((double)s.out * s.in + (double)n * s.in) + (s.f32 ? 4.0 : 2.0) * n * s.out;
+        std::printf("gemm %-8s n=%-5d in=%-6d out=%-6d %9.1f us %7.1f TFLOP/s %7.0f GB/s\n", s.name, n, s.in,
+                    s.out, us, flops / us * 1e-6, bytes / us * 1e-3);
+      }
+    }
+  } else {
+    std::printf("SKIP gemm bench: %s\n", g_gemm_reason.c_str());
+  }
+
+  std::printf("-- attention prefill (heads %d/%d, d=%d, page 64)\n", NH, NKV, D);
+  for (int total : {4096, 32768}) {
+    const int n_q = 4096, pos0 = total - n_q, page = 64;
+    PagedKv kv{};
+    const int pages = total / page + 1;
+    Dev<bf16> kp((size_t)pages * page * NKV * D), vp((size_t)pages * page * NKV * D), q((size_t)n_q * NH * D),
+        out((size_t)n_q * NH * D);
+    fill_random_device(kp);
+    fill_random_device(vp);
+    fill_random_device(q);
+    std::vector<int32_t> table(pages);
+    std::iota(table.begin(), table.end(), 0);
+    Dev<int32_t> d_table(table);
+    kv = PagedKv{kp.p, vp.p, d_table.p, pages, page, pages, NKV, D};
+    const double us = time_us(
+        [&] { attention_prefill(q.p, kv, out.p, n_q, NH, pos0, 0, 1.f / std::sqrt((float)D), 0); }, 20);
+    double pairs = 0;  // exact causal (query, key) pairs
+    for (int t = 0; t < n_q; ++t) pairs += pos0 + t + 1;
+    const double flops = 4.0 * pairs * D * NH;
+    std::printf("prefill n_q=%d keys=%-6d %10.1f us %7.1f TFLOP/s (causal pairs counted exactly)\n", n_q,
+                total, us, flops / us * 1e-6);
+  }
+
+  std::printf("-- attention decode (heads %d/%d, d=%d, page 64)\n", NH, NKV, D);
+  for (int n_keys : {8192, 131072, 1048576}) {
+    const int page = 64, pages = n_keys / page + 1;
+    Dev<bf16> kp((size_t)pages * page * NKV * D), vp((size_t)pages * page * NKV * D), q((size_t)NH * D),
+        out((size_t)NH * D);
+    fill_random_device(kp);
+    fill_random_device(vp);
+    fill_random_device(q);
+    std::vector<int32_t> table(pages);
+    std::iota(table.begin(), table.end(), 0);
+    Dev<int32_t> d_table(table);
+    PagedKv kv{kp.p, vp.p, d_table.p, pages, page, pages, NKV, D};
+    const int splits = attention_decode_splits(NH, NKV, n_keys);
+    Dev<float> ws(attention_decode_workspace_bytes(NH, D, splits) / sizeof(float));
+    const double us = time_us([&] {
+      attention_decode(q.p, kv, out.p, NH, n_keys, nullptr, 0, 1.f / std::sqrt((float)D), splits, ws.p,
+                       ws.n * sizeof(float), 0);
+    });
+    const double bytes = 2.0 * n_keys * NKV * D * 2;
+    std::printf("decode keys=%-8d splits=%-4d %9.1f us %7.0f GB/s of KV\n", n_keys, splits, us,
+                bytes / us * 1e-3);
+  }
+
+  std::printf("-- element-wise (n=4096 tokens unless noted)\n");
+  {
+    const int n = 4096;
+    Dev<bf16> x((size_t)n * H), w(H), y((size_t)n * H);
+    Dev<float> res((size_t)n * H);
+    fill_random_device(x);
+    fill_random_device(w);
+    fill_random_device(res);
+    double us = time_us([&] { rms_norm(x.p, w.p, y.p, n, H, 1e-6f, 0); });
+    std::printf("rms_norm      n=%d hidden=%d %8.1f us %7.0f GB/s\n", n, H, us, 4.0 * n * H / us * 1e-3);
+    us = time_us([&] { add_rms_norm(res.p, x.p, w.p, y.p, n, H, 1e-6f, 0); });
+    std::printf("add_rms_norm  n=%d hidden=%d %8.1f us %7.0f GB/s\n", n, H, us, 12.0 * n * H / us * 1e-3);
+    us = time_us([&] { add_rms_norm(res.p, x.p, w.p, y.p, 1, H, 1e-6f, 0); });
+    std::printf("add_rms_norm  n=1 hidden=%d %8.1f us\n", H, us);
+
+    Dev<bf16> qk((size_t)n * (NH + NKV) * D);
+    fill_random_device(qk);
+    std::vector<int32_t> pos(n);
+    std::iota(pos.begin(), pos.end(), 0);
+    Dev<int32_t> d_pos(pos);
+    std::vector<float> inv_freq(D / 2);
+    for (int i = 0; i < D / 2; ++i) inv_freq[i] = (float)std::pow(1e6, -2.0 * i / D);
+    Dev<float> d_f(inv_freq);
+    us = time_us([&] { rope(qk.p, qk.p + (size_t)n * NH * D, d_pos.p, d_f.p, 1.f, n, NH, NKV, D, 0); });
+    std::printf("rope          n=%d           %8.1f us %7.0f GB/s\n", n, us,
+                4.0 * n * (NH + NKV) * D / us * 1e-3);
+
+    Dev<bf16> gu((size_t)n * 2 * I), act((size_t)n * I);
+    fill_random_device(gu);
+    us = time_us([&] { swiglu(gu.p, act.p, n, I, 0); });
+    std::printf("swiglu        n=%d inter=%d %8.1f us %7.0f GB/s\n", n, I, us, 6.0 * n * I / us * 1e-3);
+
+    Dev<float> logits(VOCAB);
+    fill_random_device(logits);
+    Dev<int32_t> tok(1);
+    Dev<uint8_t> ws(sampling_workspace_bytes(VOCAB));
+    us = time_us([&] { argmax(logits.p, VOCAB, tok.p, 0); });
+    std::printf("argmax        vocab=%d    %8.1f us\n", VOCAB, us);
+    SamplingParams p;
+    p.temperature = 0.7f;
+    p.top_k = 50;
+    p.top_p = 0.9f;
+    us = time_us([&] { sample(logits.p, VOCAB, nullptr, 0, p, 0.3f, nullptr, tok.p, ws.p, ws.n, 0); });
+    std::printf("sample k=50   vocab=%d    %8.1f us\n", VOCAB, us);
+    p.top_k = 0;
+    us = time_us([&] { sample(logits.p, VOCAB, nullptr, 0, p, 0.3f, nullptr, tok.p, ws.p, ws.n, 0); });
+    std::printf("sample k=off  vocab=%d    %8.1f us\n", VOCAB, us);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int main(int argc, char** argv) {
+  bool do_bench = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--bench") == 0) do_bench = true;
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device\n0 passed, 1 failed\n");
+    return 1;
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  g_gemm = blas::gemm_init(&g_gemm_reason);
+  std::printf("cuBLASLt: %s\n", g_gemm ? blas::gemm_describe(g_gemm).c_str() : g_gemm_reason.c_str());
+
+  test_embedding(487, 64, 5);
+  test_embedding(487, 70, 3);
+  test_embedding(2000, 3584, 9);
+  test_rms_norm(3, 64);
+  test_rms_norm(2, 100);
+  test_rms_norm(5, 3584);
+  test_rms_norm_heads(3, 4, 128);
+  test_rms_norm_heads(2, 3, 24);
+  test_rope(5, 28, 4, 128, 1e6f, 1.f);
+  test_rope(3, 4, 2, 16, 1e4f, 1.2f);
+  test_rope(3, 3, 1, 24, 1e4f, 1.f);
+  test_swiglu(3, 100);
+  test_swiglu(2, 18944);
+  test_swiglu(1, 64);
+  test_convert();
+  test_kv_write(4, 128, 64);
+  test_kv_write(2, 24, 16);
+  test_kv_write(3, 20, 8);
+
+  // Tensor-core prefill (d=128 / 64) and the generic fallback (other d).
+  test_prefill(77, 28, 4, 128, 64, 0, 0);
+  test_prefill(50, 8, 2, 128, 16, 100, 0);
+  test_prefill(130, 28, 4, 128, 32, 200, 37);
+  test_prefill(1, 28, 4, 128, 64, 500, 0);
+  test_prefill(1, 4, 4, 64, 32, 0, 0);
+  test_prefill(65, 4, 1, 64, 16, 30, 0);
+  test_prefill(640, 28, 4, 128, 64, 0, 0);  // 8-warp CTAs on a 132-SM GPU
+  test_prefill(300, 28, 4, 128, 64, 64, 100);
+  test_prefill(20, 40, 2, 128, 64, 5, 0);  // group of 20 heads
+  test_prefill(33, 6, 2, 24, 16, 17, 0);
+  test_prefill(9, 4, 2, 16, 8, 3, 5);
+  test_prefill(17, 4, 4, 32, 64, 0, 0);
+  test_prefill(12, 4, 2, 80, 16, 40, 0);
+
+  test_decode(28, 4, 128, 64, 1, 0, 0, false);
+  test_decode(28, 4, 128, 64, 63, 0, 0, false);
+  test_decode(28, 4, 128, 64, 1000, 0, 0, false);
+  test_decode(28, 4, 128, 16, 5000, 0, 0, false);  // 313 pages
+  test_decode(28, 4, 128, 64, 5000, 300, 0, false);
+  test_decode(28, 4, 128, 64, 3000, 0, 7, false);
+  test_decode(28, 4, 128, 64, 777, 0, 40, true);  // length from device memory, fixed splits
+  test_decode(8, 8, 64, 32, 2049, 0, 0, false);
+  test_decode(40, 2, 128, 64, 1500, 0, 0, false);  // 20 heads per group -> 2 head chunks
+  test_decode(6, 2, 24, 16, 300, 0, 0, false);     // fallback
+  test_decode(6, 2, 24, 16, 300, 50, 0, true);     // fallback, device length
+
+  test_sampling();
+
+  test_gemm(5, 64, 48, false, false);
+  test_gemm(5, 64, 48, true, false);
+  test_gemm(3, 3584, 512, true, false);
+  test_gemm(7, 3584, 1000, false, true);
+  test_gemm(1, 3584, 4608, true, false);
+
+  if (do_bench) {
+    try {
+      bench();
+    } catch (const std::exception& e) {
+      record("bench", false, std::string("exception: ") + e.what());
+    }
+  }
+  if (g_gemm) blas::gemm_free(g_gemm);
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,103 @@
+// Device helpers shared by the attention kernels: cp.async copies, ldmatrix / mma.sync m16n8k16
+// (bf16 in, f32 accumulate) wrappers, and the loader of a K/V tile from the paged cache into shared
+// memory. Included only by attention-*.cu.
+//
+// Fragment layouts (PTX ISA, mma.m16n8k16, g = lane / 4, t = lane % 4):
+//   A 16x16 (row-major): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..)
+//   B 16x8  (k x n):     b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g)
+//   C 16x8  (f32):       c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, 2t..2t+1)
+// Shared-memory tiles are row-major with a row stride of head_dim + 8 elements, so the 8 rows an
+// ldmatrix reads start 16 bytes apart modulo 128 and hit distinct banks.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/kernel-common.cuh"
+#include "kernels/paged-kv.cuh"
+
+namespace hipcode::cuda::attn {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte global -> shared copy; when `valid` is false the destination is zero-filled.
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  const int src_bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
+               "r"(src_bytes));
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3,
+                                            const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(smem_addr(smem)));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3,
+                                                  const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(smem_addr(smem)));
+}
+
+// c += a * b for one m16n8k16 tile.
+__device__ __forceinline__ void mma_bf16(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Copies keys [key0, key0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8). Rows whose key
+// is >= key_limit, or whose page is not mapped, are zero-filled (so 0 * V never meets garbage).
+template <int kD, int kRows, int kThreads>
+__device__ __forceinline__ void load_kv_tile(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
+                                             int page_shift, int kvh, int key0, int key_limit) {
+  constexpr int kChunks = kD / 8;
+  constexpr int kStride = kD + 8;
+  const int row_elems = cache.n_kv_heads * kD;
+  for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
+    const int r = idx / kChunks, c = idx % kChunks;
+    const int key = key0 + r;
+    bool valid = key >= 0 && key < key_limit;
+    int64_t off = 0;
+    if (valid) {
+      const int logical = key >> page_shift;
+      const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
+      valid = page >= 0 && page < cache.num_pages;
+      off = ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD + c * 8;
+      if (!valid) off = 0;
+    }
+    cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
+    cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
+  }
+}
+
+inline int page_shift_of(int page_size) {
+  int s = 0;
+  while ((1 << s) < page_size) ++s;
+  return s;
+}
+
+}  // namespace hipcode::cuda::attn

@@ -1,0 +1,104 @@
+// Helpers shared by the CUDA kernels of native/cuda/kernels: argument checks that throw
+// std::runtime_error naming the argument, the post-launch check, bf16 vector loads and warp/block
+// reductions. Included only by .cu files of this folder (not part of the launcher API).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace hipcode::cuda {
+
+// Throws std::runtime_error("<op>: <message>") when `cond` is false. Every launcher validates the
+// sizes it cannot handle with this before launching anything.
+#define HIPCODE_REQUIRE(cond, op, message)                                     \
+  do {                                                                         \
+    if (!(cond)) throw std::runtime_error(std::string(op) + ": " + (message)); \
+  } while (0)
+
+// Checks the launch that just happened (bad configuration, too much shared memory...).
+inline void check_launch(const char* op) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string(op) + ": kernel launch failed: " + cudaGetErrorString(err));
+  }
+}
+
+inline void check_cuda(cudaError_t err, const char* op, const char* what) {
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string(op) + ": " + what + ": " + cudaGetErrorString(err));
+  }
+}
+
+inline bool is_aligned(const void* p, size_t bytes) {
+  return (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
+}
+
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// Number of SMs of the current device (cached per device).
+inline int device_sm_count() {
+  static int cached[64] = {0};
+  int dev = 0;
+  cudaGetDevice(&dev);
+  if (dev < 0 || dev >= 64) return 132;
+  if (cached[dev] == 0) {
+    int sms = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    cached[dev] = sms > 0 ? sms : 132;
+  }
+  return cached[dev];
+}
+
+// 8 bf16 values moved as one 16-byte access.
+struct alignas(16) bf16x8 {
+  __nv_bfloat162 v[4];
+};
+
+__device__ __forceinline__ void bf16x8_to_float(const bf16x8& in, float* out) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = __bfloat1622float2(in.v[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ bf16x8 float_to_bf16x8(const float* in) {
+  bf16x8 r;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) r.v[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+  return r;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024). `scratch` holds 32 floats.
+// Every thread gets the result.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < n_warps ? scratch[lane] : 0.f;
+  return warp_sum(v);
+}
+
+}  // namespace hipcode::cuda
