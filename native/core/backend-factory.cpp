@@ -1,8 +1,9 @@
-// Backend selection: the CPU backend always; CUDA only once its forward pass exists and a GPU is usable.
+// Backend selection: the CPU backend always; CUDA when this build has it and the probe finds a usable GPU.
 #include "core/backend-factory.h"
 
 #include "core/error.h"
 #include "cpu/cpu-backend.h"
+#include "cuda/cuda-backend.h"
 #include "cuda/cuda-probe.h"
 
 namespace hipcode {
@@ -31,7 +32,9 @@ std::unique_ptr<Backend> create_backend(const BackendChoice& choice) {
     throw unavailable("device " + std::to_string(choice.device) + " (" +
                       probe.devices[size_t(choice.device)].name + ") is below compute capability 8.0");
   }
-  throw unavailable("the CUDA forward pass is not implemented in this build yet; use backend 'cpu'");
+  cuda::CudaBackendOptions options;
+  options.device = choice.device;
+  return cuda::create_cuda_backend(options);
 }
 
 }  // namespace hipcode

@@ -78,10 +78,13 @@ class Backend {
   virtual void rms_norm_heads(Activation& x, int64_t head_dim, const Weight& gamma, float eps) = 0;
   // y [n, out] = x [n, in] · weight [out, in]ᵀ + bias [out]
   virtual void linear(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) = 0;
-  // cos_sin [n, head_dim]: cos then sin (HF halves layout) of positions first_position + row
-  virtual void rope_table(const RopeFrequencies& freqs, int64_t first_position, Activation& cos_sin) = 0;
-  // x [n, heads * head_dim]: in-place rotation pairing (i, i + head_dim / 2), HF rotate_half convention
-  virtual void rope(Activation& x, int64_t head_dim, const Activation& cos_sin) = 0;
+  // y [n, out] += x [n, in] · weight [out, in]ᵀ + bias [out]: a block's output added to the residual stream.
+  virtual void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) = 0;
+  // In-place RoPE of q [n, heads * head_dim] and k [n, kv_heads * head_dim] at positions first_position +
+  // row, pairing (i, i + head_dim / 2) (HF rotate_half convention), cos and sin scaled by
+  // freqs.attention_factor.
+  virtual void rope(Activation& q, Activation& k, int64_t head_dim, const RopeFrequencies& freqs,
+                    int64_t first_position) = 0;
   // Stores k, v [n, kv_heads * head_dim] at positions first_position + row of the layer's pages.
   virtual void write_kv(const KvPages& pages, int64_t first_position, const Activation& k,
                         const Activation& v) = 0;
@@ -91,8 +94,6 @@ class Backend {
                          const Activation& q, Activation& out) = 0;
   // out [n, d] = silu(gate [n, d]) * up [n, d]
   virtual void swiglu(const Activation& gate, const Activation& up, Activation& out) = 0;
-  // x += delta, both [n, d]
-  virtual void add(Activation& x, const Activation& delta) = 0;
   // dst [m, d] = src rows [first_row, first_row + m)
   virtual void copy_rows(const Activation& src, int64_t first_row, Activation& dst) = 0;
   // x = host [rows * cols] f32

@@ -15,6 +15,9 @@ struct KvLayout {
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
   int64_t page_tokens = 64;
+  // Tokens the pool should be able to hold at once (a backend that reserves its pages up front sizes them by
+  // this and its memory budget; one that allocates on demand ignores it).
+  int64_t expected_tokens = 0;
 };
 
 // Backend-owned memory for KV pages, addressed by page id.

@@ -12,6 +12,9 @@
 namespace hipcode {
 namespace {
 
+// Full-length contexts the KV pool is sized for (a long-lived context and a fork of it, say).
+constexpr int64_t kExpectedContexts = 2;
+
 EngineError invalid(const std::string& message) {
   return EngineError(ErrorCode::INVALID_ARGUMENT, message);
 }
@@ -108,6 +111,7 @@ std::shared_ptr<Model> Model::load(const ModelGeometry& geometry, const ModelWei
   layout.num_layers = g.num_layers;
   layout.num_kv_heads = g.num_kv_heads;
   layout.head_dim = g.head_dim;
+  layout.expected_tokens = kExpectedContexts * g.max_position_embeddings;
   model->kv_pool_ = std::make_shared<KvPagePool>(model->backend_->create_kv_store(layout), layout);
   return model;
 }
@@ -140,18 +144,15 @@ std::unique_ptr<Activation> Model::forward_chunk(KvCache& cache, const std::vect
   std::unique_ptr<Activation> hidden =
       backend_->allocate(count, geometry_.hidden_size, Precision::F32);  // [n, hidden]
   backend_->embed(*embed_, ids, *hidden);
-  std::unique_ptr<Activation> cos_sin =
-      backend_->allocate(count, geometry_.head_dim, Precision::F32);  // [n, head_dim]
-  backend_->rope_table(freqs, first_position, *cos_sin);
   for (size_t index = 0; index < layers_.size(); ++index) {
-    attention_block(cache, layers_[index], int64_t(index), first_position, *cos_sin, *hidden);
+    attention_block(cache, layers_[index], int64_t(index), first_position, freqs, *hidden);
     mlp_block(layers_[index], *hidden);
   }
   return hidden;
 }
 
 void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
-                            const Activation& cos_sin, Activation& hidden) {
+                            const RopeFrequencies& freqs, Activation& hidden) {
   const ModelGeometry& g = geometry_;
   const int64_t count = hidden.rows();
   const auto eps = float(g.rms_norm_eps);
@@ -160,7 +161,6 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   auto k = backend_->allocate(count, g.num_kv_heads * g.head_dim);      // [n, kv_heads * head_dim]
   auto v = backend_->allocate(count, g.num_kv_heads * g.head_dim);      // [n, kv_heads * head_dim]
   auto attended = backend_->allocate(count, g.num_heads * g.head_dim);  // [n, heads * head_dim]
-  auto projected = backend_->allocate(count, g.hidden_size);            // [n, hidden]
 
   backend_->rms_norm(hidden, *layer.attn_norm, eps, *normed);
   backend_->linear(*normed, *layer.q.weight, layer.q.bias.get(), *q);
@@ -168,15 +168,13 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   backend_->linear(*normed, *layer.v.weight, layer.v.bias.get(), *v);
   if (layer.q_norm) backend_->rms_norm_heads(*q, g.head_dim, *layer.q_norm, eps);
   if (layer.k_norm) backend_->rms_norm_heads(*k, g.head_dim, *layer.k_norm, eps);
-  backend_->rope(*q, g.head_dim, cos_sin);
-  backend_->rope(*k, g.head_dim, cos_sin);
+  backend_->rope(*q, *k, g.head_dim, freqs, first_position);
 
   const KvPages pages{&cache.pool().store(), &cache.pool().layout(), &cache.page_table(), layer_index};
   backend_->write_kv(pages, first_position, *k, *v);
   const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, g.sliding_window};
   backend_->attention(pages, shape, first_position, *q, *attended);
-  backend_->linear(*attended, *layer.o.weight, layer.o.bias.get(), *projected);
-  backend_->add(hidden, *projected);
+  backend_->linear_add(*attended, *layer.o.weight, layer.o.bias.get(), hidden);
 }
 
 void Model::mlp_block(const Layer& layer, Activation& hidden) {
@@ -186,14 +184,12 @@ void Model::mlp_block(const Layer& layer, Activation& hidden) {
   auto gate = backend_->allocate(count, g.intermediate_size);       // [n, intermediate]
   auto up = backend_->allocate(count, g.intermediate_size);         // [n, intermediate]
   auto activated = backend_->allocate(count, g.intermediate_size);  // [n, intermediate]
-  auto projected = backend_->allocate(count, g.hidden_size);        // [n, hidden]
 
   backend_->rms_norm(hidden, *layer.mlp_norm, float(g.rms_norm_eps), *normed);
   backend_->linear(*normed, *layer.gate.weight, layer.gate.bias.get(), *gate);
   backend_->linear(*normed, *layer.up.weight, layer.up.bias.get(), *up);
   backend_->swiglu(*gate, *up, *activated);
-  backend_->linear(*activated, *layer.down.weight, layer.down.bias.get(), *projected);
-  backend_->add(hidden, *projected);
+  backend_->linear_add(*activated, *layer.down.weight, layer.down.bias.get(), hidden);
 }
 
 void Model::append_logits(const Activation& hidden, int64_t first_row, int64_t rows,

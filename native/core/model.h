@@ -50,7 +50,7 @@ class Model {
   std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
                                             int64_t first_position, const RopeFrequencies& freqs);
   void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
-                       const Activation& cos_sin, Activation& hidden);
+                       const RopeFrequencies& freqs, Activation& hidden);
   void mlp_block(const Layer& layer, Activation& hidden);
   // logits [rows, vocab] of hidden rows [first_row, first_row + rows), appended to `logits`.
   void append_logits(const Activation& hidden, int64_t first_row, int64_t rows, std::vector<float>& logits);

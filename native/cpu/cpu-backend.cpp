@@ -104,6 +104,28 @@ void rms_norm_row(const float* x, const float* gamma, int64_t size, float eps, f
   for (int64_t i = 0; i < size; ++i) out[i] = gamma[i] * (x[i] * inverse_rms);
 }
 
+// x [rows, cols] with cols = heads * head_dim: rotates the pairs (i, i + head_dim / 2) of every head by the
+// row's cos_sin [head_dim] (cos then sin).
+void rotate_heads(std::vector<float>& x, int64_t cols, int64_t head_dim, const std::vector<float>& cos_sin) {
+  const int64_t half = head_dim / 2;
+  const int64_t heads = cols / head_dim;
+  const auto rows = int64_t(x.size()) / cols;
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* cos = cos_sin.data() + row * head_dim;
+    const float* sin = cos + half;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* first = x.data() + row * cols + h * head_dim;
+      float* second = first + half;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = first[i];
+        const float b = second[i];
+        first[i] = a * cos[i] - b * sin[i];
+        second[i] = b * cos[i] + a * sin[i];
+      }
+    }
+  }
+}
+
 class CpuBackend : public Backend {
  public:
   explicit CpuBackend(size_t threads) : pool_(threads) {}
@@ -170,29 +192,21 @@ class CpuBackend : public Backend {
                    values_of(y).data());
   }
 
-  void rope_table(const RopeFrequencies& freqs, int64_t first_position, Activation& cos_sin) override {
-    check_shape("rope_table", cos_sin, cos_sin.rows(), int64_t(freqs.inv_freq.size()) * 2);
-    rope_cos_sin(freqs, first_position, cos_sin.rows(), values_of(cos_sin).data());
+  void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) override {
+    check_shape("linear_add output", y, x.rows(), view_of(weight).rows());
+    CpuActivation product(x.rows(), y.cols());
+    linear(x, weight, bias, product);
+    std::vector<float>& target = values_of(y);
+    for (size_t i = 0; i < target.size(); ++i) target[i] += product.values[i];
   }
 
-  void rope(Activation& x, int64_t head_dim, const Activation& cos_sin) override {
-    check_shape("rope", cos_sin, x.rows(), head_dim);
-    const int64_t half = head_dim / 2;
-    const int64_t heads = x.cols() / head_dim;
-    for (int64_t row = 0; row < x.rows(); ++row) {
-      const float* cos = values_of(cos_sin).data() + row * head_dim;
-      const float* sin = cos + half;
-      for (int64_t h = 0; h < heads; ++h) {
-        float* first = values_of(x).data() + row * x.cols() + h * head_dim;
-        float* second = first + half;
-        for (int64_t i = 0; i < half; ++i) {
-          const float a = first[i];
-          const float b = second[i];
-          first[i] = a * cos[i] - b * sin[i];
-          second[i] = b * cos[i] + a * sin[i];
-        }
-      }
-    }
+  void rope(Activation& q, Activation& k, int64_t head_dim, const RopeFrequencies& freqs,
+            int64_t first_position) override {
+    check_shape("rope keys", k, q.rows(), k.cols());
+    std::vector<float> cos_sin(size_t(q.rows() * head_dim));  // [n, head_dim]: cos then sin per row
+    rope_cos_sin(freqs, first_position, q.rows(), cos_sin.data());
+    rotate_heads(values_of(q), q.cols(), head_dim, cos_sin);
+    rotate_heads(values_of(k), k.cols(), head_dim, cos_sin);
   }
 
   void write_kv(const KvPages& pages, int64_t first_position, const Activation& k,
@@ -219,13 +233,6 @@ class CpuBackend : public Backend {
     const std::vector<float>& u = values_of(up);
     std::vector<float>& result = values_of(out);
     for (size_t i = 0; i < g.size(); ++i) result[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  }
-
-  void add(Activation& x, const Activation& delta) override {
-    check_shape("add", delta, x.rows(), x.cols());
-    std::vector<float>& target = values_of(x);
-    const std::vector<float>& source = values_of(delta);
-    for (size_t i = 0; i < target.size(); ++i) target[i] += source[i];
   }
 
   void copy_rows(const Activation& src, int64_t first_row, Activation& dst) override {

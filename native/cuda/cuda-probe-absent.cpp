@@ -1,4 +1,6 @@
-// The CUDA probe of builds made without a CUDA compiler: the backend is simply not there.
+// The CUDA side of builds made without a CUDA compiler: the probe says so and the backend cannot be created.
+#include "core/error.h"
+#include "cuda/cuda-backend.h"
 #include "cuda/cuda-probe.h"
 
 namespace hipcode::cuda {
@@ -8,6 +10,10 @@ Probe probe() {
   result.reason =
       "this build of hipcode.node has no CUDA backend (no CUDA compiler was found when it was built)";
   return result;
+}
+
+std::unique_ptr<Backend> create_cuda_backend(const CudaBackendOptions& /*options*/) {
+  throw EngineError(ErrorCode::BACKEND_UNAVAILABLE, probe().reason);
 }
 
 }  // namespace hipcode::cuda

@@ -1,10 +1,10 @@
 // The CUDA device probe: runtime and driver versions, device list (via the statically linked runtime, which
-// loads the driver lazily), and the run-time search for cuBLAS.
+// loads the driver lazily), and the run-time search for cuBLASLt.
 #include <cuda_runtime.h>
 
 #include <string>
 
-#include "cuda/cublas-library.h"
+#include "blas/cublas-loader.h"
 #include "cuda/cuda-probe.h"
 
 namespace hipcode::cuda {
@@ -62,6 +62,17 @@ void probe_devices(Probe& result) {
   result.reason = "no supported GPU: every device is below compute capability 8.0 (sm_80)";
 }
 
+// cuBLASLt is what the backend's GEMMs use; it is loaded once and stays loaded.
+CublasInfo find_cublas() {
+  CublasInfo info;
+  const blas::CublasLtApi* api = blas::cublaslt_load(&info.reason);
+  if (!api) return info;
+  info.found = true;
+  info.path = api->path;
+  info.reason.clear();
+  return info;
+}
+
 }  // namespace
 
 Probe probe() {
@@ -78,7 +89,7 @@ Probe probe() {
   result.cublas = find_cublas();
   if (!result.reason.empty()) return result;
   if (!result.cublas->found) {
-    result.reason = "cuBLAS not found: " + result.cublas->reason;
+    result.reason = "cuBLASLt not found: " + result.cublas->reason;
     return result;
   }
   result.available = true;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/model.h"
 #include "core/session.h"
+#include "cuda/cuda-probe.h"
 #include "tests/check.h"
 #include "tests/helpers.h"
 
@@ -333,7 +334,8 @@ TEST(model_load_rejects_bad_weights) {
   missing.refs.embed.file = "/nonexistent/model.safetensors";
   CHECK_THROWS_CODE(Model::load(missing.geometry, missing.refs, create_backend({"cpu", 0, 1})),
                     ErrorCode::MODEL_FILE);
-  CHECK_THROWS_CODE(create_backend({"cuda", 0, 0}), ErrorCode::BACKEND_UNAVAILABLE);
+  CHECK_THROWS_CODE(create_backend({"cuda", 99, 0}),
+                    cuda::probe().available ? ErrorCode::INVALID_ARGUMENT : ErrorCode::BACKEND_UNAVAILABLE);
 }
 
 TEST(session_checks_ids_and_capacity) {

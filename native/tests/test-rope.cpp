@@ -117,10 +117,10 @@ TEST(rope_rotation_matches_direct_formula) {
   const std::vector<float> input = random_floats(rng, size_t(count * heads * head_dim), 1.0f);
   auto x = backend->allocate(count, heads * head_dim);
   backend->write(*x, input.data());
-  auto cos_sin = backend->allocate(count, head_dim);
+  auto k = backend->allocate(count, head_dim);
+  backend->write(*k, input.data());
   const RopeSpec rope = spec(RopeType::DEFAULT);
-  backend->rope_table(rope_frequencies(rope, head_dim, first_position + count), first_position, *cos_sin);
-  backend->rope(*x, head_dim, *cos_sin);
+  backend->rope(*x, *k, head_dim, rope_frequencies(rope, head_dim, first_position + count), first_position);
   std::vector<float> output(input.size());
   backend->read(*x, output.data());
   const int64_t half = head_dim / 2;
@@ -133,6 +133,17 @@ TEST(rope_rotation_matches_direct_formula) {
         CHECK_NEAR(out[i], in[i] * std::cos(angle) - in[i + half] * std::sin(angle), 2e-5);
         CHECK_NEAR(out[i + half], in[i + half] * std::cos(angle) + in[i] * std::sin(angle), 2e-5);
       }
+    }
+  }
+  // k has one head; its row t was filled from input[t * head_dim, (t + 1) * head_dim).
+  std::vector<float> k_output(size_t(count * head_dim));
+  backend->read(*k, k_output.data());
+  for (int64_t t = 0; t < count; ++t) {
+    const float* in = &input[size_t(t * head_dim)];
+    const float* out = &k_output[size_t(t * head_dim)];
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = double(first_position + t) * base_freq(10000, head_dim, i);
+      CHECK_NEAR(out[i], in[i] * std::cos(angle) - in[i + half] * std::sin(angle), 2e-5);
     }
   }
 }

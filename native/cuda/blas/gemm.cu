@@ -89,8 +89,9 @@ static void check(const CublasLtApi* api, cublasStatus_t st, const char* what) {
     throw std::runtime_error(std::string("gemm: ") + what + " failed: " + api->status_string(st));
 }
 
+// y = x . W^T (+ bias) + beta * y; beta is 0 or 1 (accumulation into an f32 y).
 static void run_gemm(GemmContext* ctx, const void* x, const void* w, const void* bias, void* y, int n, int in,
-                     int out, bool f32_out, cudaStream_t stream) {
+                     int out, bool f32_out, float beta, cudaStream_t stream) {
   if (!ctx) throw std::runtime_error("gemm: ctx is null (cuBLASLt not loaded)");
   if (n < 0) throw std::runtime_error("gemm: n must be >= 0, got " + std::to_string(n));
   if (in <= 0) throw std::runtime_error("gemm: in must be > 0, got " + std::to_string(in));
@@ -155,7 +156,7 @@ static void run_gemm(GemmContext* ctx, const void* x, const void* w, const void*
     check(api, api->matmul_desc_set_attribute(plan.desc, kMatmulDescBiasPointer, &bias, sizeof(bias)),
           "set BIAS_POINTER");
   }
-  const float alpha = 1.f, beta = 0.f;
+  const float alpha = 1.f;
   check(api,
         api->matmul(ctx->handle, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.d, y, plan.d,
                     &plan.algo, ctx->workspace, kWorkspaceBytes, stream),
@@ -164,12 +165,17 @@ static void run_gemm(GemmContext* ctx, const void* x, const void* w, const void*
 
 void gemm_bf16(GemmContext* ctx, const __nv_bfloat16* x, const __nv_bfloat16* w, const __nv_bfloat16* bias,
                __nv_bfloat16* y, int n, int in, int out, cudaStream_t stream) {
-  run_gemm(ctx, x, w, bias, y, n, in, out, false, stream);
+  run_gemm(ctx, x, w, bias, y, n, in, out, false, 0.f, stream);
 }
 
 void gemm_bf16_f32out(GemmContext* ctx, const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias,
                       float* y, int n, int in, int out, cudaStream_t stream) {
-  run_gemm(ctx, x, w, bias, y, n, in, out, true, stream);
+  run_gemm(ctx, x, w, bias, y, n, in, out, true, 0.f, stream);
+}
+
+void gemm_bf16_f32acc(GemmContext* ctx, const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias,
+                      float* y, int n, int in, int out, cudaStream_t stream) {
+  run_gemm(ctx, x, w, bias, y, n, in, out, true, 1.f, stream);
 }
 
 }  // namespace hipcode::cuda::blas

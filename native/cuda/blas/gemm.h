@@ -36,4 +36,12 @@ void gemm_bf16_f32out(GemmContext* ctx,
                       float* y,                // [n, out]
                       int n, int in, int out, cudaStream_t stream);
 
+// Accumulates into an f32 y (the residual stream): y += x . W^T (+ bias), with the f32 bias, if any, fused.
+void gemm_bf16_f32acc(GemmContext* ctx,
+                      const __nv_bfloat16* x,  // [n, in]
+                      const __nv_bfloat16* w,  // [out, in]
+                      const float* bias,       // [out] or nullptr
+                      float* y,                // [n, out], read and written
+                      int n, int in, int out, cudaStream_t stream);
+
 }  // namespace hipcode::cuda::blas

@@ -280,7 +280,7 @@ static void test_swiglu(int n, int inter) {
     std::vector<float> gv;
     auto gu = rand_bf16((size_t)n * 2 * inter, -6, 6, &gv);
     Dev<bf16> d_gu(gu), d_out((size_t)n * inter);
-    swiglu(d_gu.p, d_out.p, n, inter, 0);
+    swiglu(d_gu.p, d_gu.p + inter, 2 * inter, d_out.p, n, inter, 0);
     std::vector<double> ref((size_t)n * inter);
     for (int t = 0; t < n; ++t)
       for (int i = 0; i < inter; ++i) {
@@ -813,7 +813,7 @@ static void bench() {
 
     Dev<bf16> gu((size_t)n * 2 * I), act((size_t)n * I);
     fill_random_device(gu);
-    us = time_us([&] { swiglu(gu.p, act.p, n, I, 0); });
+    us = time_us([&] { swiglu(gu.p, gu.p + I, 2 * I, act.p, n, I, 0); });
     std::printf("swiglu        n=%d inter=%d %8.1f us %7.0f GB/s\n", n, I, us, 6.0 * n * I / us * 1e-3);
 
     Dev<float> logits(VOCAB);

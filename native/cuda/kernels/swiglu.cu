@@ -10,11 +10,12 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
 }
 
 template <bool kVec>
-static __global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate_up,
+static __global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate,
+                                     const __nv_bfloat16* __restrict__ up, int64_t in_stride,
                                      __nv_bfloat16* __restrict__ out, int inter) {
   const int64_t row = blockIdx.x;
-  const __nv_bfloat16* g = gate_up + row * 2 * inter;
-  const __nv_bfloat16* u = g + inter;
+  const __nv_bfloat16* g = gate + row * in_stride;
+  const __nv_bfloat16* u = up + row * in_stride;
   __nv_bfloat16* o = out + row * inter;
   const int i = blockIdx.y * blockDim.x + threadIdx.x;
   if (kVec) {
@@ -31,18 +32,22 @@ static __global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate_up,
   }
 }
 
-void swiglu(const __nv_bfloat16* gate_up, __nv_bfloat16* out, int n, int inter, cudaStream_t stream) {
+void swiglu(const __nv_bfloat16* gate, const __nv_bfloat16* up, int64_t in_stride, __nv_bfloat16* out, int n,
+            int inter, cudaStream_t stream) {
   HIPCODE_REQUIRE(n >= 0, "swiglu", "n must be >= 0, got " + std::to_string(n));
   HIPCODE_REQUIRE(inter > 0, "swiglu", "inter must be > 0, got " + std::to_string(inter));
+  HIPCODE_REQUIRE(in_stride >= inter, "swiglu",
+                  "in_stride must be >= inter, got " + std::to_string(in_stride));
   if (n == 0) return;
-  const bool vec = inter % 8 == 0 && is_aligned(gate_up, 16) && is_aligned(out, 16);
+  const bool vec = inter % 8 == 0 && in_stride % 8 == 0 && is_aligned(gate, 16) && is_aligned(up, 16) &&
+                   is_aligned(out, 16);
   const int threads = 128;
   const int work = vec ? inter / 8 : inter;
   const dim3 grid((unsigned)n, (unsigned)ceil_div(work, threads));
   if (vec) {
-    swiglu_kernel<true><<<grid, threads, 0, stream>>>(gate_up, out, inter);
+    swiglu_kernel<true><<<grid, threads, 0, stream>>>(gate, up, in_stride, out, inter);
   } else {
-    swiglu_kernel<false><<<grid, threads, 0, stream>>>(gate_up, out, inter);
+    swiglu_kernel<false><<<grid, threads, 0, stream>>>(gate, up, in_stride, out, inter);
   }
   check_launch("swiglu");
 }

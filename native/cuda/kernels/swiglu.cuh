@@ -6,10 +6,14 @@
 
 namespace hipcode::cuda {
 
-// gate_up rows hold the gate half first, then the up half. f32 math, one rounding to bf16:
+// Row t of gate and up starts at t * in_stride (a fused gate_up buffer [n, 2 * inter] passes up = gate +
+// inter and in_stride = 2 * inter; separate [n, inter] buffers pass in_stride = inter). f32 math, one
+// rounding:
 //   out[t, i] = gate[t, i] / (1 + exp(-gate[t, i])) * up[t, i]
-void swiglu(const __nv_bfloat16* gate_up,  // [n, 2 * inter]
-            __nv_bfloat16* out,            // [n, inter]
+void swiglu(const __nv_bfloat16* gate,  // [n, in_stride]
+            const __nv_bfloat16* up,    // [n, in_stride]
+            int64_t in_stride,
+            __nv_bfloat16* out,  // [n, inter]
             int n, int inter, cudaStream_t stream);
 
 }  // namespace hipcode::cuda

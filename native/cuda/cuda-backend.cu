@@ -1,0 +1,595 @@
+// CudaBackend: the Backend interface on one NVIDIA GPU. bf16 activations and weights with an f32 residual
+// stream and f32 logits, cuBLASLt GEMMs, a paged KV cache reserved in device memory, one CUDA stream.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "blas/gemm.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "cuda/cuda-backend.h"
+#include "kernels/attention-decode.cuh"
+#include "kernels/attention-prefill.cuh"
+#include "kernels/convert.cuh"
+#include "kernels/embedding.cuh"
+#include "kernels/kv-write.cuh"
+#include "kernels/rms-norm.cuh"
+#include "kernels/rope.cuh"
+#include "kernels/swiglu.cuh"
+
+namespace hipcode::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+// Kept free for activations, GEMM and attention workspaces when the KV budget is derived from free memory.
+constexpr uint64_t kActivationReserveBytes = 3ull << 30;
+// Prefill chunk: large enough to keep the GEMMs at tensor-core speed, small enough for [chunk, intermediate].
+constexpr int64_t kChunkTokens = 4096;
+
+[[noreturn]] void fail(cudaError_t error, const std::string& what) {
+  if (error == cudaErrorMemoryAllocation) {
+    throw EngineError(
+        ErrorCode::OUT_OF_MEMORY,
+        "out of GPU memory while " + what +
+            "; free GPU memory (other processes), use a smaller model or a shorter context, or use "
+            "--backend cpu");
+  }
+  throw EngineError(ErrorCode::INTERNAL, "CUDA error while " + what + ": " + cudaGetErrorName(error) + " (" +
+                                             cudaGetErrorString(error) + ")");
+}
+
+void check(cudaError_t error, const char* what) {
+  if (error != cudaSuccess) fail(error, what);
+}
+
+std::string shape_of(int64_t rows, int64_t cols) {
+  return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+}
+
+// Device memory reused by exact size: every layer allocates the same activation shapes, and cudaMalloc
+// per op would dominate a decode step. Single-stream use makes reuse after release safe.
+class DevicePool {
+ public:
+  DevicePool() = default;
+  DevicePool(const DevicePool&) = delete;
+  DevicePool& operator=(const DevicePool&) = delete;
+  ~DevicePool() {
+    for (auto& [bytes, blocks] : free_) {
+      for (void* block : blocks) cudaFree(block);
+    }
+  }
+
+  void* take(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& blocks = free_[bytes];
+    if (!blocks.empty()) {
+      void* block = blocks.back();
+      blocks.pop_back();
+      return block;
+    }
+    void* block = nullptr;
+    cudaError_t error = cudaMalloc(&block, bytes);
+    if (error == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      release_cached_locked();
+      error = cudaMalloc(&block, bytes);
+    }
+    if (error != cudaSuccess) {
+      cudaGetLastError();
+      fail(error, "allocating " + std::to_string(bytes) + " bytes of activations");
+    }
+    return block;
+  }
+
+  void give(void* block, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[bytes].push_back(block);
+  }
+
+ private:
+  void release_cached_locked() {
+    for (auto& [bytes, blocks] : free_) {
+      for (void* block : blocks) cudaFree(block);
+      blocks.clear();
+    }
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+};
+
+// A device buffer taken from the pool and given back on destruction.
+class PooledBuffer {
+ public:
+  PooledBuffer(DevicePool& pool, size_t bytes) : pool_(pool), bytes_(std::max<size_t>(bytes, 16)) {
+    data_ = pool_.take(bytes_);
+  }
+  PooledBuffer(const PooledBuffer&) = delete;
+  PooledBuffer& operator=(const PooledBuffer&) = delete;
+  ~PooledBuffer() { pool_.give(data_, bytes_); }
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  DevicePool& pool_;
+  size_t bytes_;
+  void* data_;
+};
+
+class CudaActivation : public Activation {
+ public:
+  CudaActivation(DevicePool& pool, int64_t rows, int64_t cols, Precision precision)
+      : Activation(rows, cols),
+        f32(precision == Precision::F32),
+        buffer(pool, size_t(rows * cols) * (f32 ? sizeof(float) : sizeof(bf16))) {}
+  const bool f32;  // f32 storage, else bf16
+  PooledBuffer buffer;
+};
+
+// A weight converted to bf16 in device memory; vectors (norms, biases) also keep an f32 copy for epilogues
+// that add them to f32 outputs.
+class CudaWeight : public Weight {
+ public:
+  explicit CudaWeight(std::vector<int64_t> shape) : Weight(std::move(shape)) {}
+  CudaWeight(const CudaWeight&) = delete;
+  CudaWeight& operator=(const CudaWeight&) = delete;
+  ~CudaWeight() override {
+    cudaFree(data);
+    cudaFree(data_f32);
+  }
+  bf16* data = nullptr;       // [shape], row-major
+  float* data_f32 = nullptr;  // [shape] for 1-D weights, else null
+};
+
+// All pages reserved up front: per layer, keys then values, each [pages, page_tokens, kv_heads, head_dim].
+class CudaKvStore : public KvPageStore {
+ public:
+  CudaKvStore(const KvLayout& layout, int64_t max_pages) : layout_(layout), max_pages_(max_pages) {
+    const size_t bytes = size_t(layer_stride()) * size_t(layout.num_layers) * sizeof(bf16);
+    cudaError_t error = cudaMalloc(&pages_, bytes);
+    if (error != cudaSuccess) {
+      cudaGetLastError();
+      fail(error, "reserving the KV cache (" + std::to_string(max_pages) + " pages of " +
+                      std::to_string(layout.page_tokens) + " tokens, " + std::to_string(bytes >> 20) +
+                      " MiB)");
+    }
+  }
+  CudaKvStore(const CudaKvStore&) = delete;
+  CudaKvStore& operator=(const CudaKvStore&) = delete;
+  ~CudaKvStore() override { cudaFree(pages_); }
+
+  int32_t add_page() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (next_page_ >= max_pages_) {
+      throw EngineError(ErrorCode::OUT_OF_MEMORY,
+                        "the GPU KV cache is full: its " + std::to_string(max_pages_) + " pages hold " +
+                            std::to_string(max_pages_ * layout_.page_tokens) +
+                            " tokens; use a shorter context, free GPU memory, or use --backend cpu");
+    }
+    return int32_t(next_page_++);
+  }
+
+  // Keys (values = true: values) of one layer: [max_pages, page_tokens, kv_heads, head_dim].
+  bf16* layer_pages(int64_t layer, bool values) const {
+    return pages_ + layer * layer_stride() + (values ? page_elements() * max_pages_ : 0);
+  }
+  int64_t max_pages() const { return max_pages_; }
+
+ private:
+  int64_t page_elements() const { return layout_.page_tokens * layout_.num_kv_heads * layout_.head_dim; }
+  int64_t layer_stride() const { return 2 * page_elements() * max_pages_; }
+
+  KvLayout layout_;
+  int64_t max_pages_;
+  std::mutex mutex_;
+  int64_t next_page_ = 0;
+  bf16* pages_ = nullptr;
+};
+
+const CudaActivation& cuda_of(const Activation& a) {
+  return static_cast<const CudaActivation&>(a);
+}
+bf16* bf16_of(const Activation& a, const char* op) {
+  const CudaActivation& c = cuda_of(a);
+  if (c.f32)
+    throw EngineError(ErrorCode::INTERNAL, std::string(op) + ": expected a bf16 activation, got f32");
+  return static_cast<bf16*>(c.buffer.data());
+}
+float* f32_of(const Activation& a, const char* op) {
+  const CudaActivation& c = cuda_of(a);
+  if (!c.f32)
+    throw EngineError(ErrorCode::INTERNAL, std::string(op) + ": expected an f32 activation, got bf16");
+  return static_cast<float*>(c.buffer.data());
+}
+const bf16* data_of(const Weight& w) {
+  return static_cast<const CudaWeight&>(w).data;
+}
+const float* f32_data_of(const Weight& w) {
+  return static_cast<const CudaWeight&>(w).data_f32;
+}
+
+void check_shape(const char* op, const Activation& a, int64_t rows, int64_t cols) {
+  if (a.rows() == rows && a.cols() == cols) return;
+  throw EngineError(ErrorCode::INTERNAL, std::string(op) + ": expected a " + shape_of(rows, cols) +
+                                             " activation, got " + shape_of(a.rows(), a.cols()));
+}
+
+// A small host array mirrored in device memory, uploaded only when its contents change.
+template <typename T>
+class DeviceMirror {
+ public:
+  DeviceMirror() = default;
+  DeviceMirror(const DeviceMirror&) = delete;
+  DeviceMirror& operator=(const DeviceMirror&) = delete;
+  ~DeviceMirror() { cudaFree(device_); }
+
+  const T* upload(const std::vector<T>& host, cudaStream_t stream) {
+    if (host == host_ && device_) return device_;
+    if (host.size() > capacity_) {
+      cudaFree(device_);
+      device_ = nullptr;
+      capacity_ = std::max<size_t>(host.size(), 2 * capacity_);
+      check(cudaMalloc(&device_, capacity_ * sizeof(T)), "allocating a device index buffer");
+    }
+    host_ = host;
+    // The copy reads host_, which stays unchanged until the next upload, after which the stream is synced.
+    check(cudaMemcpyAsync(device_, host_.data(), host_.size() * sizeof(T), cudaMemcpyHostToDevice, stream),
+          "uploading indices");
+    check(cudaStreamSynchronize(stream), "uploading indices");
+    return device_;
+  }
+
+ private:
+  std::vector<T> host_;
+  T* device_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+class CudaBackend : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {
+    check(cudaSetDevice(options.device), "selecting the CUDA device");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+    std::string reason;
+    gemm_ = blas::gemm_init(&reason);
+    if (!gemm_)
+      throw EngineError(ErrorCode::BACKEND_UNAVAILABLE, "the CUDA backend is unavailable: " + reason);
+  }
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+  ~CudaBackend() override {
+    cudaSetDevice(options_.device);
+    cudaStreamSynchronize(stream_);
+    blas::gemm_free(gemm_);
+    cudaStreamDestroy(stream_);
+  }
+
+  const char* name() const override { return "cuda"; }
+
+  std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols, Precision precision) override {
+    auto lock = bind();
+    return std::make_unique<CudaActivation>(pool_, rows, cols, precision);
+  }
+
+  int64_t max_chunk_tokens() const override { return kChunkTokens; }
+
+  std::unique_ptr<Weight> upload_weight(const Tensor& host) override {
+    auto lock = bind();
+    auto weight = std::make_unique<CudaWeight>(host.shape);
+    const int64_t count = host.elements();
+    check(cudaMalloc(&weight->data, size_t(count) * sizeof(bf16)), "uploading the weights");
+    if (host.dtype == DType::BF16) {
+      check(cudaMemcpy(weight->data, host.data, size_t(count) * sizeof(bf16), cudaMemcpyHostToDevice),
+            "uploading the weights");
+    } else {
+      convert_upload(host, weight->data);
+    }
+    if (host.shape.size() == 1) {
+      check(cudaMalloc(&weight->data_f32, size_t(count) * sizeof(float)), "uploading the weights");
+      guard("widening a vector weight",
+            [&] { convert_bf16_to_f32(weight->data, weight->data_f32, count, stream_); });
+      check(cudaStreamSynchronize(stream_), "widening a vector weight");
+    }
+    return weight;
+  }
+
+  std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
+    auto lock = bind();
+    const int64_t page_bytes = 2 * layout.num_layers * layout.page_tokens * layout.num_kv_heads *
+                               layout.head_dim * int64_t(sizeof(bf16));
+    const int64_t wanted_pages =
+        (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
+    const int64_t budget_pages = int64_t(kv_budget_bytes() / uint64_t(page_bytes));
+    const int64_t pages = std::min(wanted_pages, budget_pages);
+    if (pages < 1) {
+      throw EngineError(ErrorCode::OUT_OF_MEMORY,
+                        "no GPU memory is left for the KV cache after the weights; free GPU memory, use a "
+                        "smaller model, or use --backend cpu");
+    }
+    return std::make_unique<CudaKvStore>(layout, pages);
+  }
+
+  void embed(const Weight& table, const std::vector<int32_t>& ids, Activation& out) override {
+    auto lock = bind();
+    const auto count = int64_t(ids.size());
+    const int64_t hidden = table.shape()[1];
+    check_shape("embed", out, count, hidden);
+    const int32_t* device_ids = ids_.upload(ids, stream_);
+    const int vocab = int(table.shape()[0]);
+    if (!cuda_of(out).f32) {
+      guard("embed", [&] {
+        embedding(data_of(table), device_ids, bf16_of(out, "embed"), int(count), vocab, int(hidden), stream_);
+      });
+      return;
+    }
+    PooledBuffer rows(pool_, size_t(count * hidden) * sizeof(bf16));
+    guard("embed", [&] {
+      embedding(data_of(table), device_ids, static_cast<bf16*>(rows.data()), int(count), vocab, int(hidden),
+                stream_);
+      convert_bf16_to_f32(static_cast<const bf16*>(rows.data()), f32_of(out, "embed"), count * hidden,
+                          stream_);
+    });
+  }
+
+  void rms_norm(const Activation& x, const Weight& gamma, float eps, Activation& out) override {
+    auto lock = bind();
+    check_shape("rms_norm", out, x.rows(), x.cols());
+    bf16* result = bf16_of(out, "rms_norm output");
+    guard("rms_norm", [&] {
+      if (cuda_of(x).f32) {
+        // Normalise the residual stream without adding anything to it.
+        add_rms_norm(f32_of(x, "rms_norm"), nullptr, data_of(gamma), result, int(x.rows()), int(x.cols()),
+                     eps, stream_);
+      } else {
+        cuda::rms_norm(bf16_of(x, "rms_norm"), data_of(gamma), result, int(x.rows()), int(x.cols()), eps,
+                       stream_);
+      }
+    });
+  }
+
+  void rms_norm_heads(Activation& x, int64_t head_dim, const Weight& gamma, float eps) override {
+    auto lock = bind();
+    guard("rms_norm_heads", [&] {
+      cuda::rms_norm_heads(bf16_of(x, "rms_norm_heads"), data_of(gamma), int(x.rows()),
+                           int(x.cols() / head_dim), int(head_dim), eps, stream_);
+    });
+  }
+
+  void linear(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) override {
+    auto lock = bind();
+    const int64_t out = weight.shape()[0];
+    const int64_t in = weight.shape()[1];
+    check_shape("linear input", x, x.rows(), in);
+    check_shape("linear output", y, x.rows(), out);
+    const bf16* input = bf16_of(x, "linear input");
+    guard("linear", [&] {
+      if (!cuda_of(y).f32) {
+        blas::gemm_bf16(gemm_, input, data_of(weight), bias ? data_of(*bias) : nullptr, bf16_of(y, "linear"),
+                        int(x.rows()), int(in), int(out), stream_);
+        return;
+      }
+      if (bias) throw EngineError(ErrorCode::INTERNAL, "linear: a bias with f32 output is not supported");
+      blas::gemm_bf16_f32out(gemm_, input, data_of(weight), nullptr, f32_of(y, "linear"), int(x.rows()),
+                             int(in), int(out), stream_);
+    });
+  }
+
+  void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) override {
+    auto lock = bind();
+    const int64_t out = weight.shape()[0];
+    const int64_t in = weight.shape()[1];
+    check_shape("linear_add input", x, x.rows(), in);
+    check_shape("linear_add output", y, x.rows(), out);
+    guard("linear_add", [&] {
+      blas::gemm_bf16_f32acc(gemm_, bf16_of(x, "linear_add input"), data_of(weight),
+                             bias ? f32_data_of(*bias) : nullptr, f32_of(y, "linear_add output"),
+                             int(x.rows()), int(in), int(out), stream_);
+    });
+  }
+
+  void rope(Activation& q, Activation& k, int64_t head_dim, const RopeFrequencies& freqs,
+            int64_t first_position) override {
+    auto lock = bind();
+    check_shape("rope keys", k, q.rows(), k.cols());
+    const int32_t* positions = positions_for(first_position, q.rows());
+    const float* inv_freq = inv_freq_.upload(freqs.inv_freq, stream_);
+    guard("rope", [&] {
+      cuda::rope(bf16_of(q, "rope"), bf16_of(k, "rope"), positions, inv_freq, freqs.attention_factor,
+                 int(q.rows()), int(q.cols() / head_dim), int(k.cols() / head_dim), int(head_dim), stream_);
+    });
+  }
+
+  void write_kv(const KvPages& pages, int64_t first_position, const Activation& k,
+                const Activation& v) override {
+    auto lock = bind();
+    if (k.rows() == 0) return;
+    const PagedKv cache = paged(pages);
+    check_shape("write_kv keys", k, k.rows(), cache.n_kv_heads * cache.head_dim);
+    check_shape("write_kv values", v, k.rows(), cache.n_kv_heads * cache.head_dim);
+    const int32_t* positions = positions_for(first_position, k.rows());
+    guard("write_kv", [&] {
+      kv_write(cache, bf16_of(k, "write_kv"), bf16_of(v, "write_kv"), positions, int(k.rows()), stream_);
+    });
+  }
+
+  void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
+                 const Activation& q, Activation& out) override {
+    auto lock = bind();
+    const PagedKv cache = paged(pages);
+    check_shape("attention query", q, q.rows(), shape.num_heads * shape.head_dim);
+    check_shape("attention output", out, q.rows(), shape.num_heads * shape.head_dim);
+    const float scale = 1.0f / std::sqrt(float(shape.head_dim));
+    const int window = int(shape.sliding_window);
+    const bf16* query = bf16_of(q, "attention");
+    bf16* result = bf16_of(out, "attention");
+    if (q.rows() > 1) {
+      guard("attention", [&] {
+        attention_prefill(query, cache, result, int(q.rows()), int(shape.num_heads), int(first_position),
+                          window, scale, stream_);
+      });
+      return;
+    }
+    const int keys = int(first_position + 1);
+    const int splits = attention_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), keys);
+    const size_t workspace_bytes =
+        attention_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits);
+    PooledBuffer workspace(pool_, workspace_bytes);
+    guard("attention", [&] {
+      attention_decode(query, cache, result, int(shape.num_heads), keys, nullptr, window, scale, splits,
+                       static_cast<float*>(workspace.data()), workspace.bytes(), stream_);
+    });
+  }
+
+  void swiglu(const Activation& gate, const Activation& up, Activation& out) override {
+    auto lock = bind();
+    check_shape("swiglu up", up, gate.rows(), gate.cols());
+    check_shape("swiglu output", out, gate.rows(), gate.cols());
+    guard("swiglu", [&] {
+      cuda::swiglu(bf16_of(gate, "swiglu"), bf16_of(up, "swiglu"), gate.cols(), bf16_of(out, "swiglu"),
+                   int(gate.rows()), int(gate.cols()), stream_);
+    });
+  }
+
+  void copy_rows(const Activation& src, int64_t first_row, Activation& dst) override {
+    auto lock = bind();
+    if (first_row < 0 || first_row + dst.rows() > src.rows() || dst.cols() != src.cols() ||
+        cuda_of(src).f32 != cuda_of(dst).f32) {
+      throw EngineError(ErrorCode::INTERNAL, "copy_rows: rows out of range or precisions differ");
+    }
+    const size_t element = cuda_of(src).f32 ? sizeof(float) : sizeof(bf16);
+    const auto* from =
+        static_cast<const char*>(cuda_of(src).buffer.data()) + size_t(first_row * src.cols()) * element;
+    check(cudaMemcpyAsync(cuda_of(dst).buffer.data(), from, size_t(dst.rows() * dst.cols()) * element,
+                          cudaMemcpyDeviceToDevice, stream_),
+          "copying rows");
+  }
+
+  void write(Activation& x, const float* host) override {
+    auto lock = bind();
+    const size_t count = size_t(x.rows() * x.cols());
+    if (cuda_of(x).f32) {
+      check(cudaMemcpyAsync(f32_of(x, "write"), host, count * sizeof(float), cudaMemcpyHostToDevice, stream_),
+            "writing an activation");
+      check(cudaStreamSynchronize(stream_), "writing an activation");
+      return;
+    }
+    PooledBuffer staging(pool_, count * sizeof(float));
+    check(cudaMemcpyAsync(staging.data(), host, count * sizeof(float), cudaMemcpyHostToDevice, stream_),
+          "writing an activation");
+    guard("write", [&] {
+      convert_f32_to_bf16(static_cast<const float*>(staging.data()), bf16_of(x, "write"), int64_t(count),
+                          stream_);
+    });
+    check(cudaStreamSynchronize(stream_), "writing an activation");
+  }
+
+  void read(const Activation& x, float* host) override {
+    auto lock = bind();
+    const size_t count = size_t(x.rows() * x.cols());
+    if (cuda_of(x).f32) {
+      check(cudaMemcpyAsync(host, f32_of(x, "read"), count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+            "reading an activation");
+      check(cudaStreamSynchronize(stream_), "reading an activation");
+      return;
+    }
+    PooledBuffer staging(pool_, count * sizeof(float));
+    guard("read", [&] {
+      convert_bf16_to_f32(bf16_of(x, "read"), static_cast<float*>(staging.data()), int64_t(count), stream_);
+    });
+    check(cudaMemcpyAsync(host, staging.data(), count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "reading an activation");
+    check(cudaStreamSynchronize(stream_), "reading an activation");
+  }
+
+ private:
+  // Copies an f16 or f32 host tensor to the device and converts it to bf16 into `out`.
+  void convert_upload(const Tensor& host, bf16* out) {
+    const int64_t count = host.elements();
+    const size_t bytes = size_t(count) * dtype_size(host.dtype);
+    PooledBuffer staging(pool_, bytes);
+    check(cudaMemcpy(staging.data(), host.data, bytes, cudaMemcpyHostToDevice), "uploading the weights");
+    guard("converting weights to bf16", [&] {
+      if (host.dtype == DType::F16) {
+        convert_f16_to_bf16(static_cast<const __half*>(staging.data()), out, count, stream_);
+      } else {
+        convert_f32_to_bf16(static_cast<const float*>(staging.data()), out, count, stream_);
+      }
+    });
+    check(cudaStreamSynchronize(stream_), "converting weights to bf16");
+  }
+
+  // Serialises ops of concurrent sessions (they share the stream, the pool and the mirrors) and makes the
+  // backend's device current on the calling worker thread.
+  std::unique_lock<std::mutex> bind() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    check(cudaSetDevice(options_.device), "selecting the CUDA device");
+    return lock;
+  }
+
+  // Runs kernel launches, turning the launchers' std::runtime_error into an engine error.
+  template <typename Launch>
+  void guard(const char* op, Launch&& launch) {
+    try {
+      launch();
+    } catch (const EngineError&) {
+      throw;
+    } catch (const std::exception& error) {
+      throw EngineError(ErrorCode::INTERNAL, std::string(op) + ": " + error.what());
+    }
+  }
+
+  uint64_t kv_budget_bytes() const {
+    if (options_.kv_budget_bytes > 0) return options_.kv_budget_bytes;
+    size_t free_bytes = 0;
+    size_t total_bytes = 0;
+    check(cudaMemGetInfo(&free_bytes, &total_bytes), "reading free GPU memory");
+    return free_bytes > kActivationReserveBytes ? free_bytes - kActivationReserveBytes : 0;
+  }
+
+  const int32_t* positions_for(int64_t first_position, int64_t count) {
+    std::vector<int32_t> positions(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) positions[size_t(i)] = int32_t(first_position + i);
+    return positions_.upload(positions, stream_);
+  }
+
+  PagedKv paged(const KvPages& pages) {
+    const auto& store = static_cast<const CudaKvStore&>(*pages.store);
+    const KvLayout& layout = *pages.layout;
+    PagedKv cache{};
+    cache.k_pages = store.layer_pages(pages.layer, false);
+    cache.v_pages = store.layer_pages(pages.layer, true);
+    cache.page_table = page_table_.upload(*pages.page_table, stream_);
+    cache.num_pages = int(store.max_pages());
+    cache.page_size = int(layout.page_tokens);
+    cache.max_pages_per_seq = int(pages.page_table->size());
+    cache.n_kv_heads = int(layout.num_kv_heads);
+    cache.head_dim = int(layout.head_dim);
+    return cache;
+  }
+
+  CudaBackendOptions options_;
+  std::mutex mutex_;
+  cudaStream_t stream_ = nullptr;
+  blas::GemmContext* gemm_ = nullptr;
+  DevicePool pool_;
+  DeviceMirror<int32_t> ids_;
+  DeviceMirror<int32_t> positions_;
+  DeviceMirror<int32_t> page_table_;
+  DeviceMirror<float> inv_freq_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> create_cuda_backend(const CudaBackendOptions& options) {
+  return std::make_unique<CudaBackend>(options);
+}
+
+}  // namespace hipcode::cuda
