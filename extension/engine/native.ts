@@ -164,9 +164,25 @@ export interface BackendProbe {
   };
 }
 
+/** A model of a given geometry with random weights made on the backend itself (benchmarks; no files). */
+export interface NativeSyntheticModelSpec {
+  backend: BackendName;
+  device?: number;
+  threads?: number;
+  geometry: ModelGeometry;
+  /** Seed of the random weights (the same on every backend). */
+  seed: number;
+  /** q/k/v biases (Qwen2). */
+  attentionBias: boolean;
+  /** q/k RMSNorm (Qwen3). */
+  qkNorm: boolean;
+  tiedEmbeddings: boolean;
+}
+
 export interface NativeAddon {
   /** Memory-maps the weights and builds the model on the chosen backend. Rejects with a coded error. */
   loadModel(spec: NativeModelSpec): Promise<NativeModel>;
+  createSyntheticModel(spec: NativeSyntheticModelSpec): Promise<NativeModel>;
   probe(): BackendProbe;
 }
 

@@ -1,4 +1,4 @@
-// Module entry of hipcode.node: loadModel() and probe(), plus the class constructors.
+// Module entry of hipcode.node: loadModel(), createSyntheticModel() and probe(), plus the class constructors.
 #include <napi.h>
 
 #include <thread>
@@ -21,6 +21,23 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
         env,
         [spec = std::move(spec)] {
           return Model::load(spec.geometry, spec.weights, create_backend(spec.backend));
+        },
+        [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
+          return ModelObject::wrap(env, model);
+        });
+  } catch (const EngineError& error) {
+    return rejected_promise(env, error);
+  }
+}
+
+Napi::Value create_synthetic_model(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    SyntheticModelSpec spec = read_synthetic_model_spec(info[0]);
+    return PromiseWorker<std::shared_ptr<Model>>::start(
+        env,
+        [spec = std::move(spec)] {
+          return Model::synthetic(spec.geometry, spec.weights, create_backend(spec.backend));
         },
         [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
           return ModelObject::wrap(env, model);
@@ -77,6 +94,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->session_constructor = Napi::Persistent(SessionObject::define(env));
   env.SetInstanceData(data);
   exports.Set("loadModel", Napi::Function::New(env, load_model, "loadModel"));
+  exports.Set("createSyntheticModel",
+              Napi::Function::New(env, create_synthetic_model, "createSyntheticModel"));
   exports.Set("probe", Napi::Function::New(env, probe, "probe"));
   return exports;
 }

@@ -180,22 +180,45 @@ ModelGeometry read_geometry(const Napi::Value& value, const std::string& path) {
   return g;
 }
 
+BackendChoice read_backend_choice(const Napi::Object& object) {
+  BackendChoice choice;
+  choice.name = read_string(object, "backend", "spec");
+  if (choice.name != "cpu" && choice.name != "cuda") {
+    throw invalid("spec.backend", "'cpu' or 'cuda'", object.Get("backend"));
+  }
+  if (!object.Get("device").IsUndefined()) choice.device = int(read_integer(object, "device", "spec", 0));
+  if (!object.Get("threads").IsUndefined())
+    choice.threads = size_t(read_integer(object, "threads", "spec", 0));
+  if (choice.threads > 1024) throw invalid("spec.threads", "at most 1024", object.Get("threads"));
+  return choice;
+}
+
+bool read_flag(const Napi::Object& object, const char* key, const std::string& path) {
+  const Napi::Value value = object.Get(key);
+  if (!value.IsBoolean()) throw invalid(path + "." + key, "a boolean", value);
+  return value.As<Napi::Boolean>().Value();
+}
+
 }  // namespace
 
 ModelSpec read_model_spec(const Napi::Value& value) {
   const Napi::Object object = as_object(value, "spec");
   ModelSpec spec;
-  spec.backend.name = read_string(object, "backend", "spec");
-  if (spec.backend.name != "cpu" && spec.backend.name != "cuda") {
-    throw invalid("spec.backend", "'cpu' or 'cuda'", object.Get("backend"));
-  }
-  if (!object.Get("device").IsUndefined())
-    spec.backend.device = int(read_integer(object, "device", "spec", 0));
-  if (!object.Get("threads").IsUndefined())
-    spec.backend.threads = size_t(read_integer(object, "threads", "spec", 0));
-  if (spec.backend.threads > 1024) throw invalid("spec.threads", "at most 1024", object.Get("threads"));
+  spec.backend = read_backend_choice(object);
   spec.geometry = read_geometry(object.Get("geometry"), "spec.geometry");
   spec.weights = read_weights(object.Get("weights"), "spec.weights");
+  return spec;
+}
+
+SyntheticModelSpec read_synthetic_model_spec(const Napi::Value& value) {
+  const Napi::Object object = as_object(value, "spec");
+  SyntheticModelSpec spec;
+  spec.backend = read_backend_choice(object);
+  spec.geometry = read_geometry(object.Get("geometry"), "spec.geometry");
+  spec.weights.seed = uint64_t(read_integer(object, "seed", "spec", 0));
+  spec.weights.attention_bias = read_flag(object, "attentionBias", "spec");
+  spec.weights.qk_norm = read_flag(object, "qkNorm", "spec");
+  spec.weights.tied_embeddings = read_flag(object, "tiedEmbeddings", "spec");
   return spec;
 }
 

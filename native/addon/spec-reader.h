@@ -18,6 +18,15 @@ struct ModelSpec {
 };
 
 ModelSpec read_model_spec(const Napi::Value& value);
+
+struct SyntheticModelSpec {
+  BackendChoice backend;
+  ModelGeometry geometry;
+  SyntheticWeights weights;
+};
+
+// NativeSyntheticModelSpec: backend, geometry and the optional tensors of a random-weight model.
+SyntheticModelSpec read_synthetic_model_spec(const Napi::Value& value);
 SessionOptions read_session_options(const Napi::Value& value);
 SamplingParams read_sampling(const Napi::Value& value);
 LogitsMode read_logits_mode(const Napi::Value& value);

@@ -67,6 +67,10 @@ class Backend {
   virtual int64_t max_chunk_tokens() const = 0;
   // The host tensor's memory stays valid for the backend's lifetime (it is an mmapped file).
   virtual std::unique_ptr<Weight> upload_weight(const Tensor& host) = 0;
+  // A weight of uniform random values in [offset - scale, offset + scale] made on the backend itself
+  // (benchmarks of full-size geometries need no files); `seed` makes it reproducible.
+  virtual std::unique_ptr<Weight> random_weight(const std::vector<int64_t>& shape, uint64_t seed, float scale,
+                                                float offset) = 0;
   virtual std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) = 0;
 
   // ---- ops; shapes in comments are [rows, cols]

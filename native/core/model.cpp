@@ -2,6 +2,7 @@
 #include "core/model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <new>
 #include <string>
@@ -107,13 +108,80 @@ std::shared_ptr<Model> Model::load(const ModelGeometry& geometry, const ModelWei
   model->final_norm_ = loader.load(refs.final_norm, {g.hidden_size});
   model->lm_head_ = loader.load(refs.lm_head, {g.vocab_size, g.hidden_size});
 
-  KvLayout layout;
-  layout.num_layers = g.num_layers;
-  layout.num_kv_heads = g.num_kv_heads;
-  layout.head_dim = g.head_dim;
-  layout.expected_tokens = kExpectedContexts * g.max_position_embeddings;
-  model->kv_pool_ = std::make_shared<KvPagePool>(model->backend_->create_kv_store(layout), layout);
+  model->create_kv_pool();
   return model;
+}
+
+namespace {
+
+// Random weights with the statistics of a trained model's: linear weights of std 1/sqrt(in), unit norms,
+// small biases, unit-variance embeddings; every tensor has its own seed.
+class SyntheticBuilder {
+ public:
+  SyntheticBuilder(Backend& backend, uint64_t seed) : backend_(backend), seed_(seed) {}
+
+  std::shared_ptr<Weight> matrix(int64_t out, int64_t in) {
+    const float bound = std::sqrt(3.0f / float(in));  // uniform [-b, b] has std b / sqrt(3)
+    return backend_.random_weight({out, in}, next_seed(), bound, 0.0f);
+  }
+  std::shared_ptr<Weight> vector(int64_t size, float scale, float offset) {
+    return backend_.random_weight({size}, next_seed(), scale, offset);
+  }
+  std::shared_ptr<Weight> norm(int64_t size) { return vector(size, 0.05f, 1.0f); }
+
+ private:
+  uint64_t next_seed() { return seed_ + 0x9E3779B97F4A7C15ull * ++count_; }
+
+  Backend& backend_;
+  uint64_t seed_;
+  uint64_t count_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<Model> Model::synthetic(const ModelGeometry& geometry, const SyntheticWeights& weights,
+                                        std::unique_ptr<Backend> backend) {
+  validate_geometry(geometry);
+  const ModelGeometry& g = geometry;
+  std::shared_ptr<Model> model(new Model(geometry, std::move(backend)));
+  SyntheticBuilder make(*model->backend_, weights.seed);
+  const int64_t q_size = g.num_heads * g.head_dim;
+  const int64_t kv_size = g.num_kv_heads * g.head_dim;
+  model->embed_ =
+      model->backend_->random_weight({g.vocab_size, g.hidden_size}, weights.seed, std::sqrt(3.0f), 0);
+  for (int64_t index = 0; index < g.num_layers; ++index) {
+    Layer layer;
+    layer.attn_norm = make.norm(g.hidden_size);
+    layer.q = {make.matrix(q_size, g.hidden_size),
+               weights.attention_bias ? make.vector(q_size, 0.1f, 0) : nullptr};
+    layer.k = {make.matrix(kv_size, g.hidden_size),
+               weights.attention_bias ? make.vector(kv_size, 0.1f, 0) : nullptr};
+    layer.v = {make.matrix(kv_size, g.hidden_size),
+               weights.attention_bias ? make.vector(kv_size, 0.1f, 0) : nullptr};
+    layer.o = {make.matrix(g.hidden_size, q_size), nullptr};
+    if (weights.qk_norm) {
+      layer.q_norm = make.norm(g.head_dim);
+      layer.k_norm = make.norm(g.head_dim);
+    }
+    layer.mlp_norm = make.norm(g.hidden_size);
+    layer.gate = {make.matrix(g.intermediate_size, g.hidden_size), nullptr};
+    layer.up = {make.matrix(g.intermediate_size, g.hidden_size), nullptr};
+    layer.down = {make.matrix(g.hidden_size, g.intermediate_size), nullptr};
+    model->layers_.push_back(std::move(layer));
+  }
+  model->final_norm_ = make.norm(g.hidden_size);
+  model->lm_head_ = weights.tied_embeddings ? model->embed_ : make.matrix(g.vocab_size, g.hidden_size);
+  model->create_kv_pool();
+  return model;
+}
+
+void Model::create_kv_pool() {
+  KvLayout layout;
+  layout.num_layers = geometry_.num_layers;
+  layout.num_kv_heads = geometry_.num_kv_heads;
+  layout.head_dim = geometry_.head_dim;
+  layout.expected_tokens = kExpectedContexts * geometry_.max_position_embeddings;
+  kv_pool_ = std::make_shared<KvPagePool>(backend_->create_kv_store(layout), layout);
 }
 
 std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode) {

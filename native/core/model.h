@@ -14,12 +14,24 @@ namespace hipcode {
 
 enum class LogitsMode { ALL, LAST, NONE };
 
+// Which optional tensors a synthetic model has, and the seed of its random weights.
+struct SyntheticWeights {
+  uint64_t seed = 0;
+  bool attention_bias = false;  // q/k/v biases (Qwen2)
+  bool qk_norm = false;         // q/k RMSNorm (Qwen3)
+  bool tied_embeddings = false;
+};
+
 class Model {
  public:
   // Maps the weight files, checks every tensor against the geometry and the file sizes, and uploads the
   // weights. Throws E_INVALID_ARGUMENT, E_MODEL_FILE or E_OUT_OF_MEMORY.
   static std::shared_ptr<Model> load(const ModelGeometry& geometry, const ModelWeightRefs& refs,
                                      std::unique_ptr<Backend> backend);
+
+  // A model of `geometry` with random weights made on the backend (for benchmarks; no files).
+  static std::shared_ptr<Model> synthetic(const ModelGeometry& geometry, const SyntheticWeights& weights,
+                                          std::unique_ptr<Backend> backend);
 
   const ModelGeometry& geometry() const { return geometry_; }
   Backend& backend() { return *backend_; }
@@ -44,6 +56,7 @@ class Model {
   class Loader;
 
   Model(const ModelGeometry& geometry, std::unique_ptr<Backend> backend);
+  void create_kv_pool();
 
   // Runs one chunk of at most backend().max_chunk_tokens() tokens and returns its final hidden states [n,
   // hidden].

@@ -1,6 +1,7 @@
 // CpuBackend: buffers in host memory and the element-wise ops; linear and attention live in their own files.
 #include "cpu/cpu-backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/random.h"
 #include "core/thread-pool.h"
 #include "cpu/attention.h"
 #include "cpu/linear.h"
@@ -38,6 +40,11 @@ class CpuWeight : public Weight {
       convert_to_f32(copy.data(), host.dtype, widened.size(), widened.data());
     }
     view = Tensor{widened.data(), DType::F32, host.shape};
+  }
+
+  CpuWeight(const std::vector<int64_t>& shape, std::vector<float> values)
+      : Weight(shape), view{nullptr, DType::F32, shape}, widened(std::move(values)) {
+    view.data = widened.data();
   }
 
   Tensor view;                 // what the kernels read
@@ -147,6 +154,18 @@ class CpuBackend : public Backend {
 
   std::unique_ptr<Weight> upload_weight(const Tensor& host) override {
     return std::make_unique<CpuWeight>(host);
+  }
+
+  std::unique_ptr<Weight> random_weight(const std::vector<int64_t>& shape, uint64_t seed, float scale,
+                                        float offset) override {
+    const Tensor shaped{nullptr, DType::F32, shape};
+    std::vector<float> values(size_t(shaped.elements()));
+    constexpr size_t kBlock = 1 << 16;
+    pool_.parallel_for((values.size() + kBlock - 1) / kBlock, [&](size_t block) {
+      const size_t end = std::min(values.size(), (block + 1) * kBlock);
+      for (size_t i = block * kBlock; i < end; ++i) values[i] = offset + scale * uniform_at(seed, i);
+    });
+    return std::make_unique<CpuWeight>(shape, std::move(values));
   }
 
   std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {

@@ -20,6 +20,7 @@
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
 #include "kernels/kv-write.cuh"
+#include "kernels/random.cuh"
 #include "kernels/rms-norm.cuh"
 #include "kernels/rope.cuh"
 #include "kernels/swiglu.cuh"
@@ -292,12 +293,19 @@ class CudaBackend : public Backend {
     } else {
       convert_upload(host, weight->data);
     }
-    if (host.shape.size() == 1) {
-      check(cudaMalloc(&weight->data_f32, size_t(count) * sizeof(float)), "uploading the weights");
-      guard("widening a vector weight",
-            [&] { convert_bf16_to_f32(weight->data, weight->data_f32, count, stream_); });
-      check(cudaStreamSynchronize(stream_), "widening a vector weight");
-    }
+    widen_vector(*weight, count);
+    return weight;
+  }
+
+  std::unique_ptr<Weight> random_weight(const std::vector<int64_t>& shape, uint64_t seed, float scale,
+                                        float offset) override {
+    auto lock = bind();
+    auto weight = std::make_unique<CudaWeight>(shape);
+    const int64_t count = Tensor{nullptr, DType::BF16, shape}.elements();
+    check(cudaMalloc(&weight->data, size_t(count) * sizeof(bf16)), "making random weights");
+    guard("random_weight", [&] { random_uniform(weight->data, count, seed, scale, offset, stream_); });
+    widen_vector(*weight, count);
+    check(cudaStreamSynchronize(stream_), "making random weights");
     return weight;
   }
 
@@ -510,6 +518,15 @@ class CudaBackend : public Backend {
   }
 
  private:
+  // Gives a 1-D weight its f32 copy (for epilogues adding it to f32 outputs) once its bf16 data is written.
+  void widen_vector(CudaWeight& weight, int64_t count) {
+    if (weight.shape().size() != 1) return;
+    check(cudaMalloc(&weight.data_f32, size_t(count) * sizeof(float)), "widening a vector weight");
+    guard("widening a vector weight",
+          [&] { convert_bf16_to_f32(weight.data, weight.data_f32, count, stream_); });
+    check(cudaStreamSynchronize(stream_), "widening a vector weight");
+  }
+
   // Copies an f16 or f32 host tensor to the device and converts it to bf16 into `out`.
   void convert_upload(const Tensor& host, bf16* out) {
     const int64_t count = host.elements();

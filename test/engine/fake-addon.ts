@@ -1,6 +1,11 @@
 // A stand-in for hipcode.node (loaded through HIPCODE_ADDON) whose outputs are trivial to predict by hand:
 // logit[row][j] = row + j / 1000, and step() returns the last input id + 1.
-import type { NativeAddon, NativeModelSpec, NativeSession } from '../../extension/engine/native';
+import type {
+  NativeAddon,
+  NativeModelSpec,
+  NativeSession,
+  NativeSyntheticModelSpec,
+} from '../../extension/engine/native';
 
 function session(vocab: number): NativeSession {
   return {
@@ -22,6 +27,12 @@ const addon: NativeAddon = {
     cuda: { compiled: false, available: false, reason: 'fake addon', devices: [] },
   }),
   loadModel: (spec: NativeModelSpec) =>
+    Promise.resolve({
+      backend: spec.backend,
+      createSession: () => session(spec.geometry.vocabSize),
+      dispose: () => undefined,
+    }),
+  createSyntheticModel: (spec: NativeSyntheticModelSpec) =>
     Promise.resolve({
       backend: spec.backend,
       createSession: () => session(spec.geometry.vocabSize),

@@ -1,6 +1,7 @@
 // Entry point of the `hipcode` CLI: dispatches the command and turns errors into one stderr line and an exit code.
 import { toHipError } from '../errors';
 import { usage } from './args';
+import { benchCommand } from './bench';
 import { generateCommand } from './generate';
 import { HELP } from './help';
 import { inspectCommand } from './inspect';
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   generate: generateCommand,
   tokenize: tokenizeCommand,
   inspect: inspectCommand,
+  bench: benchCommand,
 };
 
 const EXIT_ERROR = 1;

@@ -1,0 +1,180 @@
+// Runs the engine benchmark on a synthetic model: prefill throughput and per-token decode latency at a context,
+// timed on the host around each awaited call (what a caller of the engine sees), after a warm-up.
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { GREEDY } from '../generate';
+import { loadAddon, type BackendName, type NativeModel } from '../native';
+import { BENCH_GEOMETRIES, parameterCount } from './geometries';
+
+export interface BenchOptions {
+  geometry: string;
+  backend: BackendName;
+  device: number;
+  threads: number;
+  prefillTokens: number;
+  contextTokens: number;
+  decodeSteps: number;
+  repeats: number;
+  seed: number;
+}
+
+export interface BenchResult {
+  engine: 'hipcode';
+  backend: BackendName;
+  device: string;
+  /** The engine's git commit (HIPCODE_COMMIT, else `git rev-parse`), or 'unknown'. */
+  commit: string;
+  date: string;
+  geometry: string;
+  params: number;
+  setupSeconds: number;
+  prefill: { tokens: number; ms: number; msAll: number[]; tokensPerSecond: number } | null;
+  decode: {
+    context: number;
+    steps: number;
+    msPerToken: number;
+    p10: number;
+    p90: number;
+    msAll: number[];
+  } | null;
+  /** Device memory in use at the end (the engine's pools keep their peak), GPU only. */
+  gpuMemoryUsedBytes: number | null;
+}
+
+const WARMUP_TOKENS = 512;
+const WARMUP_STEPS = 4;
+
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  const high = Math.ceil(position);
+  return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
+}
+
+function randomIds(count: number, vocab: number): Int32Array {
+  return Int32Array.from({ length: count }, () => randomInt(vocab));
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+async function warmUp(model: NativeModel, vocab: number, options: BenchOptions): Promise<void> {
+  const session = model.createSession({ maxTokens: WARMUP_TOKENS + WARMUP_STEPS + 1, seed: options.seed });
+  try {
+    await session.forward(randomIds(WARMUP_TOKENS, vocab), 'last');
+    for (let step = 0; step < WARMUP_STEPS; step++) await session.step(randomIds(1, vocab), GREEDY);
+  } finally {
+    session.dispose();
+  }
+}
+
+async function benchPrefill(model: NativeModel, vocab: number, options: BenchOptions) {
+  const msAll: number[] = [];
+  for (let repeat = 0; repeat < options.repeats; repeat++) {
+    const session = model.createSession({ maxTokens: options.prefillTokens, seed: options.seed });
+    try {
+      const ids = randomIds(options.prefillTokens, vocab);
+      msAll.push(await timed(() => session.forward(ids, 'last')));
+    } finally {
+      session.dispose();
+    }
+  }
+  const ms = quantile(msAll, 0.5);
+  return { tokens: options.prefillTokens, ms, msAll, tokensPerSecond: (options.prefillTokens / ms) * 1000 };
+}
+
+async function benchDecode(model: NativeModel, vocab: number, options: BenchOptions) {
+  const session = model.createSession({
+    maxTokens: options.contextTokens + WARMUP_STEPS + options.decodeSteps + 1,
+    seed: options.seed,
+  });
+  try {
+    let next = await session.step(randomIds(options.contextTokens, vocab), GREEDY);
+    for (let step = 0; step < WARMUP_STEPS; step++) next = await session.step(Int32Array.of(next), GREEDY);
+    const msAll: number[] = [];
+    for (let step = 0; step < options.decodeSteps; step++) {
+      msAll.push(
+        await timed(async () => {
+          next = await session.step(Int32Array.of(next), GREEDY);
+        }),
+      );
+    }
+    return {
+      context: options.contextTokens,
+      steps: options.decodeSteps,
+      msPerToken: quantile(msAll, 0.5),
+      p10: quantile(msAll, 0.1),
+      p90: quantile(msAll, 0.9),
+      msAll,
+    };
+  } finally {
+    session.dispose();
+  }
+}
+
+function deviceName(options: BenchOptions): string {
+  if (options.backend === 'cpu') return `${cpus()[0]?.model ?? 'CPU'} (${cpus().length} threads)`;
+  return loadAddon().probe().cuda.devices[options.device]?.name ?? `CUDA device ${options.device}`;
+}
+
+function engineCommit(): string {
+  if (process.env.HIPCODE_COMMIT) return process.env.HIPCODE_COMMIT;
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: __dirname,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function gpuMemoryUsed(options: BenchOptions): number | null {
+  if (options.backend !== 'cuda') return null;
+  const device = loadAddon().probe().cuda.devices[options.device];
+  return device ? device.totalMemory - device.freeMemory : null;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const bench = BENCH_GEOMETRIES[options.geometry];
+  const vocab = bench.geometry.vocabSize;
+  const setupStart = performance.now();
+  const model = await loadAddon().createSyntheticModel({
+    backend: options.backend,
+    device: options.device,
+    threads: options.threads,
+    geometry: bench.geometry,
+    seed: options.seed,
+    attentionBias: bench.attentionBias,
+    qkNorm: bench.qkNorm,
+    tiedEmbeddings: bench.tiedEmbeddings,
+  });
+  const setupSeconds = (performance.now() - setupStart) / 1000;
+  try {
+    await warmUp(model, vocab, options);
+    const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
+    const decode = options.decodeSteps > 0 ? await benchDecode(model, vocab, options) : null;
+    return {
+      engine: 'hipcode',
+      backend: options.backend,
+      device: deviceName(options),
+      commit: engineCommit(),
+      date: new Date().toISOString(),
+      geometry: options.geometry,
+      params: parameterCount(bench),
+      setupSeconds,
+      prefill,
+      decode,
+      gpuMemoryUsedBytes: gpuMemoryUsed(options),
+    };
+  } finally {
+    model.dispose();
+  }
+}

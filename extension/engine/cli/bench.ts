@@ -1,0 +1,83 @@
+// `hipcode bench`: prefill and decode speed of a synthetic model of a named geometry (random weights made on the
+// backend, no files); prints a table and, with --out, writes the result as JSON.
+import { writeFileSync } from 'node:fs';
+import { BENCH_GEOMETRIES } from '../bench/geometries';
+import { runBench, type BenchResult } from '../bench/run';
+import { loadAddon, type BackendName } from '../native';
+import { HipError } from '../errors';
+import { intFlag, optionalString, parseFlags, usage } from './args';
+import { writeOut } from './output';
+
+const OPTIONS = {
+  geometry: { type: 'string' },
+  backend: { type: 'string' },
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  prefill: { type: 'string' },
+  context: { type: 'string' },
+  'decode-steps': { type: 'string' },
+  repeats: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+} as const;
+
+function geometryFlag(value: string | undefined): string {
+  const name = value ?? 'qwen2.5-7b';
+  if (!Object.hasOwn(BENCH_GEOMETRIES, name)) {
+    throw usage(`--geometry expects one of ${Object.keys(BENCH_GEOMETRIES).join(', ')}, got '${name}'`);
+  }
+  return name;
+}
+
+/** auto = CUDA when the probe finds a usable GPU, else the CPU. */
+function benchBackend(value: string | undefined): BackendName {
+  const choice = value ?? 'auto';
+  if (choice === 'cpu') return 'cpu';
+  const cuda = loadAddon().probe().cuda;
+  if (choice === 'cuda' && !cuda.available) {
+    throw new HipError('E_BACKEND_UNAVAILABLE', `the CUDA backend is not available: ${cuda.reason}`);
+  }
+  if (choice === 'cuda' || choice === 'auto') return cuda.available ? 'cuda' : 'cpu';
+  throw usage(`--backend expects cpu, cuda or auto, got '${choice}'`);
+}
+
+function formatTable(result: BenchResult): string {
+  const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  const rows = [
+    ['device', `${result.device} (${result.backend})`],
+    ['geometry', `${result.geometry}, ${(result.params / 1e9).toFixed(2)}B parameters, random weights`],
+    ['setup', `${result.setupSeconds.toFixed(1)} s`],
+  ];
+  if (result.prefill) {
+    const { tokens, ms, tokensPerSecond } = result.prefill;
+    rows.push(['prefill', `${tokens} tokens in ${ms.toFixed(1)} ms: ${tokensPerSecond.toFixed(0)} tokens/s`]);
+  }
+  if (result.decode) {
+    const { context, msPerToken, p10, p90 } = result.decode;
+    rows.push([
+      'decode',
+      `${msPerToken.toFixed(2)} ms/token at ${context} tokens of context (p10 ${p10.toFixed(2)}, p90 ${p90.toFixed(2)})`,
+    ]);
+  }
+  if (result.gpuMemoryUsedBytes !== null)
+    rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use`]);
+  return rows.map(([key, value]) => `${key.padEnd(11)} ${value}`).join('\n') + '\n';
+}
+
+export async function benchCommand(args: string[]): Promise<void> {
+  const values = parseFlags('bench', args, OPTIONS);
+  const result = await runBench({
+    geometry: geometryFlag(optionalString(values, 'geometry')),
+    backend: benchBackend(optionalString(values, 'backend')),
+    device: intFlag(values, 'device', 0),
+    threads: intFlag(values, 'threads', 0),
+    prefillTokens: intFlag(values, 'prefill', 4096),
+    contextTokens: intFlag(values, 'context', 8192, 1),
+    decodeSteps: intFlag(values, 'decode-steps', 64),
+    repeats: intFlag(values, 'repeats', 3, 1),
+    seed: intFlag(values, 'seed', 0),
+  });
+  await writeOut(formatTable(result));
+  const out = optionalString(values, 'out');
+  if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+}

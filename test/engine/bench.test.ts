@@ -1,0 +1,36 @@
+// `hipcode bench` on the tiny geometry and the CPU backend: a table on stdout and a JSON result that adds up.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BenchResult } from '../../extension/engine/bench/run';
+import { runCli } from '../helpers/cli';
+
+describe('hipcode bench', () => {
+  it('times prefill and decode of a synthetic model and writes JSON', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'hipcode-bench-')), 'result.json');
+    const args = ['bench', '--geometry', 'tiny', '--backend', 'cpu', '--prefill', '300', '--context', '100'];
+    const result = runCli([...args, '--decode-steps', '5', '--repeats', '2', '--out', out]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /prefill\s+300 tokens in [\d.]+ ms: \d+ tokens\/s/);
+    assert.match(result.stdout, /decode\s+[\d.]+ ms\/token at 100 tokens of context/);
+    const json = JSON.parse(readFileSync(out, 'utf8')) as BenchResult;
+    assert.equal(json.geometry, 'tiny');
+    assert.equal(json.backend, 'cpu');
+    // 2 layers × (attention 128·(128+2·64) + 128·128 + biases 256 + MLP 3·128·352 + norms 256 + qk norms 64)
+    // + final norm 128 + untied embeddings 2·1000·128
+    assert.equal(json.params, 2 * (128 * 256 + 128 * 128 + 256 + 3 * 128 * 352 + 256 + 64) + 128 + 256000);
+    assert.equal(json.prefill?.msAll.length, 2);
+    assert.ok(json.prefill && json.prefill.tokensPerSecond > 0);
+    assert.equal(json.decode?.msAll.length, 5);
+    assert.ok(
+      json.decode && json.decode.p10 <= json.decode.msPerToken && json.decode.msPerToken <= json.decode.p90,
+    );
+  });
+
+  it('rejects an unknown geometry with the list of known ones', () => {
+    const result = runCli(['bench', '--geometry', 'gpt5']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--geometry expects one of qwen2.5-7b, llama3.1-8b/);
+  });
+});
