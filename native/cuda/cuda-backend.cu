@@ -15,10 +15,12 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "cuda/cuda-backend.h"
+#include "cuda/op-profiler.h"
 #include "kernels/attention-decode.cuh"
 #include "kernels/attention-prefill.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
+#include "kernels/gemv.cuh"
 #include "kernels/kv-write.cuh"
 #include "kernels/random.cuh"
 #include "kernels/rms-norm.cuh"
@@ -378,6 +380,14 @@ class CudaBackend : public Backend {
     check_shape("linear input", x, x.rows(), in);
     check_shape("linear output", y, x.rows(), out);
     const bf16* input = bf16_of(x, "linear input");
+    if (x.rows() == 1 && gemv_supported(input, data_of(weight), int(in))) {
+      const GemvOutput output = cuda_of(y).f32 ? GemvOutput::F32 : GemvOutput::BF16;
+      guard("linear gemv", [&] {
+        gemv(input, data_of(weight), bias ? f32_data_of(*bias) : nullptr, cuda_of(y).buffer.data(), int(out),
+             int(in), output, stream_);
+      });
+      return;
+    }
     guard("linear", [&] {
       if (!cuda_of(y).f32) {
         blas::gemm_bf16(gemm_, input, data_of(weight), bias ? data_of(*bias) : nullptr, bf16_of(y, "linear"),
@@ -396,9 +406,17 @@ class CudaBackend : public Backend {
     const int64_t in = weight.shape()[1];
     check_shape("linear_add input", x, x.rows(), in);
     check_shape("linear_add output", y, x.rows(), out);
+    const bf16* input = bf16_of(x, "linear_add input");
+    const float* bias_f32 = bias ? f32_data_of(*bias) : nullptr;
+    if (x.rows() == 1 && gemv_supported(input, data_of(weight), int(in))) {
+      guard("linear_add gemv", [&] {
+        gemv(input, data_of(weight), bias_f32, f32_of(y, "linear_add output"), int(out), int(in),
+             GemvOutput::F32_ADD, stream_);
+      });
+      return;
+    }
     guard("linear_add", [&] {
-      blas::gemm_bf16_f32acc(gemm_, bf16_of(x, "linear_add input"), data_of(weight),
-                             bias ? f32_data_of(*bias) : nullptr, f32_of(y, "linear_add output"),
+      blas::gemm_bf16_f32acc(gemm_, input, data_of(weight), bias_f32, f32_of(y, "linear_add output"),
                              int(x.rows()), int(in), int(out), stream_);
     });
   }
@@ -450,7 +468,7 @@ class CudaBackend : public Backend {
     const size_t workspace_bytes =
         attention_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits);
     PooledBuffer workspace(pool_, workspace_bytes);
-    guard("attention", [&] {
+    guard("attention decode", [&] {
       attention_decode(query, cache, result, int(shape.num_heads), keys, nullptr, window, scale, splits,
                        static_cast<float*>(workspace.data()), workspace.bytes(), stream_);
     });
@@ -555,7 +573,10 @@ class CudaBackend : public Backend {
   template <typename Launch>
   void guard(const char* op, Launch&& launch) {
     try {
+      if (!profiler_.enabled()) return launch();
+      profiler_.begin(op, stream_);
       launch();
+      profiler_.end(stream_);
     } catch (const EngineError&) {
       throw;
     } catch (const std::exception& error) {
@@ -596,6 +617,7 @@ class CudaBackend : public Backend {
   std::mutex mutex_;
   cudaStream_t stream_ = nullptr;
   blas::GemmContext* gemm_ = nullptr;
+  OpProfiler profiler_;
   DevicePool pool_;
   DeviceMirror<int32_t> ids_;
   DeviceMirror<int32_t> positions_;

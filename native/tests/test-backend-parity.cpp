@@ -112,23 +112,32 @@ TEST(cuda_parity_linear_all_dtypes_and_f32_output) {
   Backends b = backends_or_skip("cuda_parity_linear");
   if (!b.cuda) return;
   std::mt19937_64 rng(11);
-  for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
-    const int64_t n = 7, in = 72, out = 131;
-    auto weight = shared_weight(b, rng, {out, in}, dtype, 0.5);
-    auto bias = shared_weight(b, rng, {out}, dtype, 0.5);
-    const std::vector<float> x = random_floats(rng, size_t(n * in), 1.0f);
-    auto cpu_y = b.cpu->allocate(n, out);
-    auto cuda_y = b.cuda->allocate(n, out);
-    b.cpu->linear(*filled(*b.cpu, n, in, x), *weight->cpu, bias->cpu.get(), *cpu_y);
-    b.cuda->linear(*filled(*b.cuda, n, in, x), *weight->cuda, bias->cuda.get(), *cuda_y);
-    check_close(std::string("linear ") + dtype_name(dtype), read(*b.cuda, *cuda_y), read(*b.cpu, *cpu_y));
+  // n = 1 takes the decode GEMV, n = 7 the GEMM; in = 72 is GEMV-aligned, in = 36 is not.
+  for (const auto& [n, in] : {std::pair<int64_t, int64_t>{7, 72}, {1, 72}, {1, 36}})
+    for (DType dtype : {DType::BF16, DType::F16, DType::F32}) {
+      const int64_t out = 131;
+      auto weight = shared_weight(b, rng, {out, in}, dtype, 0.5);
+      auto bias = shared_weight(b, rng, {out}, dtype, 0.5);
+      const std::vector<float> x = random_floats(rng, size_t(n * in), 1.0f);
+      auto cpu_y = b.cpu->allocate(n, out);
+      auto cuda_y = b.cuda->allocate(n, out);
+      b.cpu->linear(*filled(*b.cpu, n, in, x), *weight->cpu, bias->cpu.get(), *cpu_y);
+      b.cuda->linear(*filled(*b.cuda, n, in, x), *weight->cuda, bias->cuda.get(), *cuda_y);
+      check_close(std::string("linear ") + dtype_name(dtype), read(*b.cuda, *cuda_y), read(*b.cpu, *cpu_y));
 
-    auto cpu_logits = b.cpu->allocate(n, out, Precision::F32);
-    auto cuda_logits = b.cuda->allocate(n, out, Precision::F32);
-    b.cpu->linear(*filled(*b.cpu, n, in, x), *weight->cpu, nullptr, *cpu_logits);
-    b.cuda->linear(*filled(*b.cuda, n, in, x), *weight->cuda, nullptr, *cuda_logits);
-    check_close("linear f32 output", read(*b.cuda, *cuda_logits), read(*b.cpu, *cpu_logits));
-  }
+      auto cpu_logits = b.cpu->allocate(n, out, Precision::F32);
+      auto cuda_logits = b.cuda->allocate(n, out, Precision::F32);
+      b.cpu->linear(*filled(*b.cpu, n, in, x), *weight->cpu, nullptr, *cpu_logits);
+      b.cuda->linear(*filled(*b.cuda, n, in, x), *weight->cuda, nullptr, *cuda_logits);
+      check_close("linear f32 output", read(*b.cuda, *cuda_logits), read(*b.cpu, *cpu_logits));
+
+      const std::vector<float> residual = random_floats(rng, size_t(n * out), 1.0f);
+      auto cpu_residual = filled(*b.cpu, n, out, residual, Precision::F32);
+      auto cuda_residual = filled(*b.cuda, n, out, residual, Precision::F32);
+      b.cpu->linear_add(*filled(*b.cpu, n, in, x), *weight->cpu, bias->cpu.get(), *cpu_residual);
+      b.cuda->linear_add(*filled(*b.cuda, n, in, x), *weight->cuda, bias->cuda.get(), *cuda_residual);
+      check_close("linear_add", read(*b.cuda, *cuda_residual), read(*b.cpu, *cpu_residual));
+    }
 }
 
 TEST(cuda_parity_embed_norms_swiglu_residual_copy) {

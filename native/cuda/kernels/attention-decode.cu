@@ -202,23 +202,33 @@ static __global__ void __launch_bounds__(kDecodeWarps * 32)
   }
 }
 
+// One block per q head. The splits' weights exp2(m_s - M) go to shared memory once; then each thread sums its
+// dimensions over the splits with independent loads in flight (a serial walk over the splits would wait on
+// L2 latency once per split).
 static __global__ void attention_decode_combine_kernel(const float* __restrict__ part_o,
                                                        const float* __restrict__ part_ml,
                                                        __nv_bfloat16* __restrict__ out, int n_splits,
                                                        int head_dim) {
+  extern __shared__ float weights[];  // [n_splits]
+  __shared__ float scratch[32];
   const int head = blockIdx.x;
   const float* ml = part_ml + (int64_t)head * n_splits * 2;
-  float M = -INFINITY;
-  for (int s = 0; s < n_splits; ++s) M = fmaxf(M, ml[2 * s]);
+  float m_local = -INFINITY;
+  for (int s = threadIdx.x; s < n_splits; s += blockDim.x) m_local = fmaxf(m_local, ml[2 * s]);
+  const float M = block_max(m_local, scratch);
+  float l_local = 0.f;
+  for (int s = threadIdx.x; s < n_splits; s += blockDim.x) {
+    const float m = ml[2 * s];
+    const float f = m == -INFINITY ? 0.f : exp2f(m - M);
+    weights[s] = f;
+    l_local += ml[2 * s + 1] * f;
+  }
+  const float L = block_sum(l_local, scratch);  // its barriers also publish `weights`
+  const float* head_o = part_o + (int64_t)head * n_splits * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float acc = 0.f, L = 0.f;
-    for (int s = 0; s < n_splits; ++s) {
-      const float m = ml[2 * s];
-      if (m == -INFINITY) continue;
-      const float f = exp2f(m - M);
-      acc += part_o[((int64_t)head * n_splits + s) * head_dim + d] * f;
-      L += ml[2 * s + 1] * f;
-    }
+    float acc = 0.f;
+#pragma unroll 8
+    for (int s = 0; s < n_splits; ++s) acc += head_o[(int64_t)s * head_dim + d] * weights[s];
     out[(int64_t)head * head_dim + d] = __float2bfloat16(L > 0.f ? acc / L : 0.f);
   }
 }
@@ -254,7 +264,8 @@ static void launch_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfl
                                                     window, scale * kLog2e, page_shift_of(cache.page_size),
                                                     n_splits);
   check_launch("attention_decode");
-  attention_decode_combine_kernel<<<n_heads, kD, 0, stream>>>(part_o, part_ml, out, n_splits, kD);
+  attention_decode_combine_kernel<<<n_heads, kD, n_splits * sizeof(float), stream>>>(part_o, part_ml, out,
+                                                                                     n_splits, kD);
   check_launch("attention_decode (combine)");
 }
 

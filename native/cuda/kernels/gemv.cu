@@ -1,0 +1,88 @@
+// GEMV for decode: each warp reduces one weight row against x. Lanes stride over the row in 16-byte chunks,
+// issuing kUnroll independent loads before using any, so every SM keeps enough bytes in flight to saturate
+// HBM.
+#include "kernels/gemv.cuh"
+#include "kernels/kernel-common.cuh"
+
+namespace hipcode::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kUnroll = 8;
+
+__device__ __forceinline__ float dot8(const bf16x8& a, const bf16x8& b) {
+  float fa[8], fb[8];
+  bf16x8_to_float(a, fa);
+  bf16x8_to_float(b, fb);
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) sum = fmaf(fa[i], fb[i], sum);
+  return sum;
+}
+
+template <GemvOutput kOutput>
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w,
+                const float* __restrict__ bias, void* __restrict__ y, int rows, int chunks) {
+  const int lane = threadIdx.x & 31;
+  const int row = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const bf16x8* w_row = reinterpret_cast<const bf16x8*>(w) + int64_t(row) * chunks;
+  const bf16x8* x_chunks = reinterpret_cast<const bf16x8*>(x);
+  float acc = 0.f;
+  for (int base = lane; base < chunks; base += 32 * kUnroll) {
+    bf16x8 wv[kUnroll], xv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int c = base + 32 * u;
+      if (c >= chunks) continue;
+      // Weights are read once per token: stream them past the caches.
+      const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(w_row + c));
+      wv[u] = *reinterpret_cast<const bf16x8*>(&raw);
+      xv[u] = x_chunks[c];
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (base + 32 * u < chunks) acc += dot8(wv[u], xv[u]);
+    }
+  }
+  acc = warp_sum(acc);
+  if (lane != 0) return;
+  if (bias) acc += bias[row];
+  if constexpr (kOutput == GemvOutput::BF16) {
+    static_cast<__nv_bfloat16*>(y)[row] = __float2bfloat16(acc);
+  } else if constexpr (kOutput == GemvOutput::F32) {
+    static_cast<float*>(y)[row] = acc;
+  } else {
+    static_cast<float*>(y)[row] += acc;
+  }
+}
+
+}  // namespace
+
+bool gemv_supported(const __nv_bfloat16* x, const __nv_bfloat16* w, int in) {
+  return in % 8 == 0 && is_aligned(x, 16) && is_aligned(w, 16);
+}
+
+void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, void* y, int rows, int in,
+          GemvOutput output, cudaStream_t stream) {
+  HIPCODE_REQUIRE(rows > 0, "gemv", "rows must be > 0, got " + std::to_string(rows));
+  HIPCODE_REQUIRE(gemv_supported(x, w, in), "gemv",
+                  "in must be a multiple of 8 with 16-byte aligned x and w, got in=" + std::to_string(in));
+  const unsigned blocks = unsigned(ceil_div(rows, kWarps));
+  const int chunks = in / 8;
+  switch (output) {
+    case GemvOutput::BF16:
+      gemv_kernel<GemvOutput::BF16><<<blocks, kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+      break;
+    case GemvOutput::F32:
+      gemv_kernel<GemvOutput::F32><<<blocks, kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+      break;
+    case GemvOutput::F32_ADD:
+      gemv_kernel<GemvOutput::F32_ADD><<<blocks, kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+      break;
+  }
+  check_launch("gemv");
+}
+
+}  // namespace hipcode::cuda
