@@ -22,6 +22,7 @@
 #include "blas/gemm.h"
 #include "kernels/attention-decode.cuh"
 #include "kernels/attention-generic.cuh"
+#include "kernels/attention-prefill-sm90.cuh"
 #include "kernels/attention-prefill.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
@@ -451,6 +452,43 @@ static void test_prefill(int n_q, int n_heads, int n_kv, int head_dim, int page_
   });
 }
 
+// Both head_dim-128 prefill paths on one case: the mma.sync kernel (sm90 dispatch switched off) and the
+// Hopper wgmma kernel called directly (skipped, with a line, where the device or build lacks it).
+static void test_prefill_paths(int n_q, int n_heads, int n_kv, int page_size, int pos0, int window) {
+  const int head_dim = 128;
+  const std::string sz = " n_q=" + std::to_string(n_q) + " heads=" + std::to_string(n_heads) + "/" +
+                         std::to_string(n_kv) + " page=" + std::to_string(page_size) +
+                         " pos0=" + std::to_string(pos0) + " win=" + std::to_string(window);
+  run_test("attention_prefill paths" + sz, [&] {
+    HostCache hc(n_kv, head_dim, page_size, pos0 + n_q);
+    DevCache dc(hc);
+    std::vector<float> qv;
+    auto q = rand_bf16((size_t)n_q * n_heads * head_dim, -1, 1, &qv);
+    Dev<bf16> d_q(q), d_out((size_t)n_q * n_heads * head_dim);
+    const float scale = 1.f / std::sqrt((float)head_dim);
+    auto ref = attention_ref(qv, hc, n_q, n_heads, pos0, window, scale);
+    attention_prefill_sm90_set_enabled(false);
+    try {
+      attention_prefill(d_q.p, dc.kv, d_out.p, n_q, n_heads, pos0, window, scale, 0);
+    } catch (...) {
+      attention_prefill_sm90_set_enabled(true);
+      throw;
+    }
+    attention_prefill_sm90_set_enabled(true);
+    compare("attention_prefill mma.sync" + sz, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol,
+            kAttnL2);
+    if (!attention_prefill_sm90_available()) {
+      std::printf("SKIP attention_prefill sm90%s (needs compute capability 9.0 and sm_90a code)\n",
+                  sz.c_str());
+      return;
+    }
+    CK(cudaMemset(d_out.p, 0xff, d_out.n * sizeof(bf16)));  // NaNs: every output must be written
+    attention_prefill_sm90(d_q.p, dc.kv, d_out.p, n_q, n_heads, pos0, window, scale, 0);
+    CK(cudaDeviceSynchronize());
+    compare("attention_prefill sm90" + sz, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol, kAttnL2);
+  });
+}
+
 static void test_decode(int n_heads, int n_kv, int head_dim, int page_size, int n_keys, int window,
                         int n_splits, bool device_len) {
   const std::string name = "attention_decode keys=" + std::to_string(n_keys) +
@@ -752,13 +790,24 @@ static void bench() {
     std::iota(table.begin(), table.end(), 0);
     Dev<int32_t> d_table(table);
     kv = PagedKv{kp.p, vp.p, d_table.p, pages, page, pages, NKV, D};
-    const double us = time_us(
-        [&] { attention_prefill(q.p, kv, out.p, n_q, NH, pos0, 0, 1.f / std::sqrt((float)D), 0); }, 20);
     double pairs = 0;  // exact causal (query, key) pairs
     for (int t = 0; t < n_q; ++t) pairs += pos0 + t + 1;
     const double flops = 4.0 * pairs * D * NH;
-    std::printf("prefill n_q=%d keys=%-6d %10.1f us %7.1f TFLOP/s (causal pairs counted exactly)\n", n_q,
-                total, us, flops / us * 1e-6);
+    const float scale = 1.f / std::sqrt((float)D);
+    attention_prefill_sm90_set_enabled(false);
+    const double us = time_us([&] { attention_prefill(q.p, kv, out.p, n_q, NH, pos0, 0, scale, 0); }, 20);
+    attention_prefill_sm90_set_enabled(true);
+    std::printf("prefill mma.sync n_q=%d keys=%-6d %10.1f us %7.1f TFLOP/s (causal pairs counted exactly)\n",
+                n_q, total, us, flops / us * 1e-6);
+    if (attention_prefill_sm90_available()) {
+      const double us90 =
+          time_us([&] { attention_prefill_sm90(q.p, kv, out.p, n_q, NH, pos0, 0, scale, 0); }, 20);
+      std::printf(
+          "prefill sm90     n_q=%d keys=%-6d %10.1f us %7.1f TFLOP/s (causal pairs counted exactly)\n", n_q,
+          total, us90, flops / us90 * 1e-6);
+    } else {
+      std::printf("SKIP prefill sm90 bench: needs compute capability 9.0 and sm_90a code\n");
+    }
   }
 
   std::printf("-- attention decode (heads %d/%d, d=%d, page 64)\n", NH, NKV, D);
@@ -885,6 +934,22 @@ int main(int argc, char** argv) {
   test_prefill(9, 4, 2, 16, 8, 3, 5);
   test_prefill(17, 4, 4, 32, 64, 0, 0);
   test_prefill(12, 4, 2, 80, 16, 40, 0);
+
+  // head_dim 128 through both paths (mma.sync and, on Hopper with sm_90a code, wgmma); pages permuted.
+  test_prefill_paths(1, 28, 4, 64, 0, 0);
+  test_prefill_paths(1, 28, 4, 64, 1000, 0);
+  test_prefill_paths(7, 32, 8, 64, 33, 0);
+  test_prefill_paths(7, 28, 4, 64, 1000, 1);  // window 1: each query sees only itself
+  test_prefill_paths(64, 28, 4, 64, 0, 0);
+  test_prefill_paths(65, 32, 8, 64, 33, 0);
+  test_prefill_paths(65, 28, 4, 64, 1000, 300);
+  test_prefill_paths(64, 32, 8, 16, 1000, 129);  // 16-key pages
+  test_prefill_paths(200, 28, 4, 64, 0, 0);
+  test_prefill_paths(200, 28, 4, 64, 33, 77);
+  test_prefill_paths(200, 32, 8, 32, 1000, 0);
+  test_prefill_paths(30, 40, 2, 64, 33, 0);  // group of 20 heads
+  test_prefill_paths(4096, 4, 1, 64, 33, 0);
+  test_prefill_paths(4096, 14, 2, 64, 1000, 300);
 
   test_decode(28, 4, 128, 64, 1, 0, 0, false);
   test_decode(28, 4, 128, 64, 63, 0, 0, false);

@@ -10,6 +10,7 @@
 
 #include "kernels/attention-common.cuh"
 #include "kernels/attention-generic.cuh"
+#include "kernels/attention-prefill-sm90.cuh"
 #include "kernels/attention-prefill.cuh"
 #include "kernels/kv-write.cuh"
 
@@ -227,6 +228,11 @@ void attention_prefill(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat
                        is_aligned(cache.v_pages, 16);
   if (!aligned || (cache.head_dim != 64 && cache.head_dim != 128)) {
     attention_generic(q, cache, out, n_q, n_heads, pos0, window, scale, nullptr, stream);
+    return;
+  }
+  // Hopper with sm_90a code: the wgmma kernel (attention-prefill-sm90.cu) for head_dim 128.
+  if (cache.head_dim == 128 && attention_prefill_sm90_enabled() && attention_prefill_sm90_available()) {
+    attention_prefill_sm90(q, cache, out, n_q, n_heads, pos0, window, scale, stream);
     return;
   }
   // 8 warps (128 rows) per CTA share each K/V tile among more rows; use them when that still gives
