@@ -48,6 +48,15 @@ struct KvPages {
 // GPU); F32 is for the residual stream, the RoPE table and logits, which lose too much in 16 bits.
 enum class Precision { COMPUTE, F32 };
 
+// What a recorded one-token pass needs to run again: the token, its position, the RoPE frequencies and the
+// session's page table.
+struct StepInputs {
+  int32_t id;
+  int64_t position;
+  const RopeFrequencies* freqs;
+  const std::vector<int32_t>* page_table;
+};
+
 struct AttentionShape {
   int64_t num_heads;
   int64_t num_kv_heads;
@@ -59,6 +68,15 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+
+  // ---- one-token forward passes (decode steps)
+  // The model brackets every one-token forward pass it runs with begin_step/end_step (`variant` tells kinds
+  // of pass apart; ok = false when an op threw); a backend may record it. Before running one, the model
+  // offers the backend to replay a recording with new inputs instead: replay_step returns false when it has
+  // none.
+  virtual void begin_step(int /*variant*/) {}
+  virtual void end_step(bool /*ok*/) {}
+  virtual bool replay_step(int /*variant*/, const StepInputs& /*inputs*/, float* /*logits*/) { return false; }
 
   // ---- allocation
   virtual std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols,

@@ -185,11 +185,38 @@ void Model::create_kv_pool() {
 }
 
 std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode) {
+  std::lock_guard<std::mutex> lock(forward_mutex_);
   const auto count = int64_t(ids.size());
   const int64_t start = cache.length();
   cache.reserve(count);
   // Dynamic NTK looks at the largest position of the whole call, as HF does for one forward.
   const RopeFrequencies freqs = rope_frequencies(geometry_.rope, geometry_.head_dim, start + count);
+  std::vector<float> logits =
+      count == 1 ? decode_step(cache, ids, mode, freqs) : forward_tokens(cache, ids, mode, freqs);
+  cache.commit(count);
+  return logits;
+}
+
+std::vector<float> Model::decode_step(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                                      const RopeFrequencies& freqs) {
+  std::vector<float> logits(mode == LogitsMode::NONE ? 0 : size_t(geometry_.vocab_size));
+  const StepInputs inputs{ids[0], cache.length(), &freqs, &cache.page_table()};
+  if (backend_->replay_step(int(mode), inputs, logits.data())) return logits;
+  backend_->begin_step(int(mode));
+  try {
+    logits = forward_tokens(cache, ids, mode, freqs);
+  } catch (...) {
+    backend_->end_step(false);
+    throw;
+  }
+  backend_->end_step(true);
+  return logits;
+}
+
+std::vector<float> Model::forward_tokens(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                                         const RopeFrequencies& freqs) {
+  const auto count = int64_t(ids.size());
+  const int64_t start = cache.length();
   std::vector<float> logits;
   if (mode == LogitsMode::ALL) logits.reserve(size_t(count * geometry_.vocab_size));
   // Long prompts run in chunks so activations stay bounded ([chunk, intermediate] and the like).
@@ -202,7 +229,6 @@ std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& id
     if (mode == LogitsMode::ALL) append_logits(*hidden, 0, chunk_count, logits);
     if (mode == LogitsMode::LAST && last_chunk) append_logits(*hidden, chunk_count - 1, 1, logits);
   }
-  cache.commit(count);
   return logits;
 }
 

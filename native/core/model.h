@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/backend.h"
@@ -58,6 +59,12 @@ class Model {
   Model(const ModelGeometry& geometry, std::unique_ptr<Backend> backend);
   void create_kv_pool();
 
+  // A one-token pass: replayed by the backend when it recorded one, else run (and perhaps recorded).
+  std::vector<float> decode_step(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                                 const RopeFrequencies& freqs);
+  // The forward pass proper (forward() reserves and commits the cache).
+  std::vector<float> forward_tokens(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                                    const RopeFrequencies& freqs);
   // Runs one chunk of at most backend().max_chunk_tokens() tokens and returns its final hidden states [n,
   // hidden].
   std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
@@ -76,6 +83,7 @@ class Model {
   std::shared_ptr<Weight> final_norm_;  // [hidden]
   std::shared_ptr<Weight> lm_head_;     // [vocab, hidden]
   std::shared_ptr<KvPagePool> kv_pool_;
+  std::mutex forward_mutex_;  // one forward pass at a time: sessions share the backend's buffers and stream
 };
 
 }  // namespace hipcode

@@ -163,7 +163,10 @@ class CpuBackend : public Backend {
     constexpr size_t kBlock = 1 << 16;
     pool_.parallel_for((values.size() + kBlock - 1) / kBlock, [&](size_t block) {
       const size_t end = std::min(values.size(), (block + 1) * kBlock);
-      for (size_t i = block * kBlock; i < end; ++i) values[i] = offset + scale * uniform_at(seed, i);
+      // Rounded through bf16, as the GPU stores them, so both backends run the very same weights.
+      for (size_t i = block * kBlock; i < end; ++i) {
+        values[i] = bf16_to_f32(f32_to_bf16(offset + scale * uniform_at(seed, i)));
+      }
     });
     return std::make_unique<CpuWeight>(shape, std::move(values));
   }

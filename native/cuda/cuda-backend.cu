@@ -15,7 +15,9 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "cuda/cuda-backend.h"
+#include "cuda/device-memory.h"
 #include "cuda/op-profiler.h"
+#include "cuda/step-graph.h"
 #include "kernels/attention-decode.cuh"
 #include "kernels/attention-prefill.cuh"
 #include "kernels/convert.cuh"
@@ -37,95 +39,9 @@ constexpr uint64_t kActivationReserveBytes = 3ull << 30;
 // Prefill chunk: large enough to keep the GEMMs at tensor-core speed, small enough for [chunk, intermediate].
 constexpr int64_t kChunkTokens = 4096;
 
-[[noreturn]] void fail(cudaError_t error, const std::string& what) {
-  if (error == cudaErrorMemoryAllocation) {
-    throw EngineError(
-        ErrorCode::OUT_OF_MEMORY,
-        "out of GPU memory while " + what +
-            "; free GPU memory (other processes), use a smaller model or a shorter context, or use "
-            "--backend cpu");
-  }
-  throw EngineError(ErrorCode::INTERNAL, "CUDA error while " + what + ": " + cudaGetErrorName(error) + " (" +
-                                             cudaGetErrorString(error) + ")");
-}
-
-void check(cudaError_t error, const char* what) {
-  if (error != cudaSuccess) fail(error, what);
-}
-
 std::string shape_of(int64_t rows, int64_t cols) {
   return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
 }
-
-// Device memory reused by exact size: every layer allocates the same activation shapes, and cudaMalloc
-// per op would dominate a decode step. Single-stream use makes reuse after release safe.
-class DevicePool {
- public:
-  DevicePool() = default;
-  DevicePool(const DevicePool&) = delete;
-  DevicePool& operator=(const DevicePool&) = delete;
-  ~DevicePool() {
-    for (auto& [bytes, blocks] : free_) {
-      for (void* block : blocks) cudaFree(block);
-    }
-  }
-
-  void* take(size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto& blocks = free_[bytes];
-    if (!blocks.empty()) {
-      void* block = blocks.back();
-      blocks.pop_back();
-      return block;
-    }
-    void* block = nullptr;
-    cudaError_t error = cudaMalloc(&block, bytes);
-    if (error == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      release_cached_locked();
-      error = cudaMalloc(&block, bytes);
-    }
-    if (error != cudaSuccess) {
-      cudaGetLastError();
-      fail(error, "allocating " + std::to_string(bytes) + " bytes of activations");
-    }
-    return block;
-  }
-
-  void give(void* block, size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_[bytes].push_back(block);
-  }
-
- private:
-  void release_cached_locked() {
-    for (auto& [bytes, blocks] : free_) {
-      for (void* block : blocks) cudaFree(block);
-      blocks.clear();
-    }
-  }
-
-  std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-};
-
-// A device buffer taken from the pool and given back on destruction.
-class PooledBuffer {
- public:
-  PooledBuffer(DevicePool& pool, size_t bytes) : pool_(pool), bytes_(std::max<size_t>(bytes, 16)) {
-    data_ = pool_.take(bytes_);
-  }
-  PooledBuffer(const PooledBuffer&) = delete;
-  PooledBuffer& operator=(const PooledBuffer&) = delete;
-  ~PooledBuffer() { pool_.give(data_, bytes_); }
-  void* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  DevicePool& pool_;
-  size_t bytes_;
-  void* data_;
-};
 
 class CudaActivation : public Activation {
  public:
@@ -225,42 +141,12 @@ void check_shape(const char* op, const Activation& a, int64_t rows, int64_t cols
                                              " activation, got " + shape_of(a.rows(), a.cols()));
 }
 
-// A small host array mirrored in device memory, uploaded only when its contents change.
-template <typename T>
-class DeviceMirror {
- public:
-  DeviceMirror() = default;
-  DeviceMirror(const DeviceMirror&) = delete;
-  DeviceMirror& operator=(const DeviceMirror&) = delete;
-  ~DeviceMirror() { cudaFree(device_); }
-
-  const T* upload(const std::vector<T>& host, cudaStream_t stream) {
-    if (host == host_ && device_) return device_;
-    if (host.size() > capacity_) {
-      cudaFree(device_);
-      device_ = nullptr;
-      capacity_ = std::max<size_t>(host.size(), 2 * capacity_);
-      check(cudaMalloc(&device_, capacity_ * sizeof(T)), "allocating a device index buffer");
-    }
-    host_ = host;
-    // The copy reads host_, which stays unchanged until the next upload, after which the stream is synced.
-    check(cudaMemcpyAsync(device_, host_.data(), host_.size() * sizeof(T), cudaMemcpyHostToDevice, stream),
-          "uploading indices");
-    check(cudaStreamSynchronize(stream), "uploading indices");
-    return device_;
-  }
-
- private:
-  std::vector<T> host_;
-  T* device_ = nullptr;
-  size_t capacity_ = 0;
-};
-
 class CudaBackend : public Backend {
  public:
   explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {
     check(cudaSetDevice(options.device), "selecting the CUDA device");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+    steps_ = std::make_unique<StepGraph>(stream_);
     std::string reason;
     gemm_ = blas::gemm_init(&reason);
     if (!gemm_)
@@ -271,11 +157,27 @@ class CudaBackend : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(options_.device);
     cudaStreamSynchronize(stream_);
+    steps_.reset();
     blas::gemm_free(gemm_);
     cudaStreamDestroy(stream_);
   }
 
   const char* name() const override { return "cuda"; }
+
+  void begin_step(int variant) override {
+    auto lock = bind();
+    steps_->begin(variant);
+  }
+
+  void end_step(bool ok) override {
+    auto lock = bind();
+    steps_->end(ok);
+  }
+
+  bool replay_step(int variant, const StepInputs& inputs, float* logits) override {
+    auto lock = bind();
+    return steps_->replay(variant, inputs, logits);
+  }
 
   std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols, Precision precision) override {
     auto lock = bind();
@@ -332,7 +234,7 @@ class CudaBackend : public Backend {
     const auto count = int64_t(ids.size());
     const int64_t hidden = table.shape()[1];
     check_shape("embed", out, count, hidden);
-    const int32_t* device_ids = ids_.upload(ids, stream_);
+    const int32_t* device_ids = graphing() ? steps_->ids(ids) : ids_.upload(ids, stream_);
     const int vocab = int(table.shape()[0]);
     if (!cuda_of(out).f32) {
       guard("embed", [&] {
@@ -426,7 +328,8 @@ class CudaBackend : public Backend {
     auto lock = bind();
     check_shape("rope keys", k, q.rows(), k.cols());
     const int32_t* positions = positions_for(first_position, q.rows());
-    const float* inv_freq = inv_freq_.upload(freqs.inv_freq, stream_);
+    const float* inv_freq =
+        graphing() ? steps_->inv_freq(freqs.inv_freq) : inv_freq_.upload(freqs.inv_freq, stream_);
     guard("rope", [&] {
       cuda::rope(bf16_of(q, "rope"), bf16_of(k, "rope"), positions, inv_freq, freqs.attention_factor,
                  int(q.rows()), int(q.cols() / head_dim), int(k.cols() / head_dim), int(head_dim), stream_);
@@ -464,12 +367,15 @@ class CudaBackend : public Backend {
       return;
     }
     const int keys = int(first_position + 1);
-    const int splits = attention_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), keys);
+    // A recorded step reads the key count on the device and keeps its split count for any length.
+    const int32_t* device_keys = graphing() ? steps_->key_count(keys) : nullptr;
+    const int max_keys = graphing() ? cache.max_pages_per_seq * cache.page_size : keys;
+    const int splits = attention_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), max_keys);
     const size_t workspace_bytes =
         attention_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits);
     PooledBuffer workspace(pool_, workspace_bytes);
     guard("attention decode", [&] {
-      attention_decode(query, cache, result, int(shape.num_heads), keys, nullptr, window, scale, splits,
+      attention_decode(query, cache, result, int(shape.num_heads), keys, device_keys, window, scale, splits,
                        static_cast<float*>(workspace.data()), workspace.bytes(), stream_);
     });
   }
@@ -520,6 +426,10 @@ class CudaBackend : public Backend {
   void read(const Activation& x, float* host) override {
     auto lock = bind();
     const size_t count = size_t(x.rows() * x.cols());
+    if (graphing()) {
+      steps_->read(f32_of(x, "read (recorded step)"), count, host);
+      return;
+    }
     if (cuda_of(x).f32) {
       check(cudaMemcpyAsync(host, f32_of(x, "read"), count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
             "reading an activation");
@@ -573,7 +483,7 @@ class CudaBackend : public Backend {
   template <typename Launch>
   void guard(const char* op, Launch&& launch) {
     try {
-      if (!profiler_.enabled()) return launch();
+      if (!profiler_.enabled() || graphing()) return launch();
       profiler_.begin(op, stream_);
       launch();
       profiler_.end(stream_);
@@ -592,10 +502,13 @@ class CudaBackend : public Backend {
     return free_bytes > kActivationReserveBytes ? free_bytes - kActivationReserveBytes : 0;
   }
 
+  // Capturing a decode step: inputs come from staging buffers, nothing may synchronise.
+  bool graphing() const { return steps_->mode() == StepMode::CAPTURING; }
+
   const int32_t* positions_for(int64_t first_position, int64_t count) {
     std::vector<int32_t> positions(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) positions[size_t(i)] = int32_t(first_position + i);
-    return positions_.upload(positions, stream_);
+    return graphing() ? steps_->positions(positions) : positions_.upload(positions, stream_);
   }
 
   PagedKv paged(const KvPages& pages) {
@@ -604,10 +517,12 @@ class CudaBackend : public Backend {
     PagedKv cache{};
     cache.k_pages = store.layer_pages(pages.layer, false);
     cache.v_pages = store.layer_pages(pages.layer, true);
-    cache.page_table = page_table_.upload(*pages.page_table, stream_);
+    const bool staged = graphing();
+    cache.page_table = staged ? steps_->page_table(*pages.page_table, size_t(store.max_pages()))
+                              : page_table_.upload(*pages.page_table, stream_);
     cache.num_pages = int(store.max_pages());
     cache.page_size = int(layout.page_tokens);
-    cache.max_pages_per_seq = int(pages.page_table->size());
+    cache.max_pages_per_seq = int(staged ? store.max_pages() : int64_t(pages.page_table->size()));
     cache.n_kv_heads = int(layout.num_kv_heads);
     cache.head_dim = int(layout.head_dim);
     return cache;
@@ -618,6 +533,7 @@ class CudaBackend : public Backend {
   cudaStream_t stream_ = nullptr;
   blas::GemmContext* gemm_ = nullptr;
   OpProfiler profiler_;
+  std::unique_ptr<StepGraph> steps_;
   DevicePool pool_;
   DeviceMirror<int32_t> ids_;
   DeviceMirror<int32_t> positions_;

@@ -8,6 +8,7 @@
 #include "core/backend-factory.h"
 #include "core/error.h"
 #include "core/kv-cache.h"
+#include "core/model.h"
 #include "core/rope.h"
 #include "cuda/cuda-probe.h"
 #include "tests/check.h"
@@ -292,5 +293,56 @@ TEST(cuda_parity_paged_attention_prefill_and_decode) {
                              " queries " + std::to_string(c.queries) + " window " + std::to_string(c.window);
     check_close(what, run_attention(*b.cuda, c, keys, values, queries),
                 run_attention(*b.cpu, c, keys, values, queries));
+  }
+}
+
+namespace {
+
+ModelGeometry decode_geometry() {
+  ModelGeometry g;
+  g.hidden_size = 128;
+  g.intermediate_size = 256;
+  g.num_layers = 2;
+  g.num_heads = 8;
+  g.num_kv_heads = 2;
+  g.head_dim = 64;
+  g.vocab_size = 300;
+  g.rms_norm_eps = 1e-6;
+  g.max_position_embeddings = 512;
+  g.rope.theta = 10000;
+  return g;
+}
+
+}  // namespace
+
+// Decode steps on the GPU run from a recorded CUDA graph after the first; two interleaved sessions crossing
+// page boundaries must still match the CPU backend step by step (both build the same synthetic weights).
+TEST(cuda_parity_decode_steps_replayed_from_a_graph) {
+  std::unique_ptr<Backend> cuda = cuda_backend_or_skip("cuda_parity_decode_graph");
+  if (!cuda) return;
+  const ModelGeometry g = decode_geometry();
+  SyntheticWeights weights;
+  weights.seed = 7;
+  weights.attention_bias = true;
+  auto cpu_model = Model::synthetic(g, weights, create_backend(BackendChoice{"cpu", 0, 2}));
+  auto cuda_model = Model::synthetic(g, weights, std::move(cuda));
+  std::mt19937_64 rng(15);
+  std::uniform_int_distribution<int32_t> token(0, int32_t(g.vocab_size - 1));
+  std::vector<int32_t> prompt(70);
+  for (int32_t& id : prompt) id = token(rng);
+  KvCache cpu_a(cpu_model->kv_pool(), 256), cpu_b(cpu_model->kv_pool(), 256);
+  KvCache cuda_a(cuda_model->kv_pool(), 256), cuda_b(cuda_model->kv_pool(), 256);
+  cpu_model->forward(cpu_a, prompt, LogitsMode::NONE);
+  cuda_model->forward(cuda_a, prompt, LogitsMode::NONE);
+  cpu_model->forward(cpu_b, {prompt.begin(), prompt.begin() + 5}, LogitsMode::NONE);
+  cuda_model->forward(cuda_b, {prompt.begin(), prompt.begin() + 5}, LogitsMode::NONE);
+  for (int step = 0; step < 80; ++step) {
+    const std::vector<int32_t> id = {token(rng)};
+    KvCache& cpu_cache = step % 3 == 0 ? cpu_b : cpu_a;
+    KvCache& cuda_cache = step % 3 == 0 ? cuda_b : cuda_a;
+    const std::vector<float> expected = cpu_model->forward(cpu_cache, id, LogitsMode::LAST);
+    const std::vector<float> actual = cuda_model->forward(cuda_cache, id, LogitsMode::LAST);
+    check_close("decode step " + std::to_string(step) + " at length " + std::to_string(cuda_cache.length()),
+                actual, expected);
   }
 }

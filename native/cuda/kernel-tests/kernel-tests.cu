@@ -26,6 +26,7 @@
 #include "kernels/attention-prefill.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
+#include "kernels/gemv.cuh"
 #include "kernels/kv-write.cuh"
 #include "kernels/rms-norm.cuh"
 #include "kernels/rope.cuh"
@@ -120,7 +121,7 @@ static void compare(const std::string& name, const std::vector<float>& got, cons
   for (size_t i = 0; i < got.size(); ++i) {
     // Equal values (infinities included) are exact; only finite differences count.
     const double e = (double)got[i] == ref[i] ? 0.0 : std::fabs((double)got[i] - ref[i]);
-    if (!(e <= atol + rtol * std::fabs(ref[i]))) {
+    if (e != 0.0 && !(e <= atol + rtol * std::fabs(ref[i]))) {
       if (bad++ == 0) first_bad = i;
     }
     if (!(e <= max_abs)) max_abs = e;  // NaN-propagating
@@ -290,6 +291,33 @@ static void test_swiglu(int n, int inter) {
       }
     compare("swiglu n=" + std::to_string(n) + " inter=" + std::to_string(inter), to_float(d_out.download()),
             ref, kBfAtol, kBfRtol, kBfL2);
+  });
+}
+
+static void test_gemv(int rows, int in, GemvOutput output, bool bias) {
+  const std::string name = "gemv rows=" + std::to_string(rows) + " in=" + std::to_string(in) +
+                           (output == GemvOutput::BF16  ? " bf16"
+                            : output == GemvOutput::F32 ? " f32"
+                                                        : " f32+=") +
+                           (bias ? " +bias" : "");
+  run_test(name, [&] {
+    std::vector<float> xv, wv, bv, yv;
+    auto x = rand_bf16((size_t)in, -1, 1, &xv);
+    auto w = rand_bf16((size_t)rows * in, -1, 1, &wv);
+    std::vector<float> b(rows), y0(rows);
+    for (int r = 0; r < rows; ++r) b[r] = 0.01f * float(r % 17) - 0.05f, y0[r] = 0.1f * float(r % 5);
+    Dev<bf16> d_x(x), d_w(w), d_ybf(rows);
+    Dev<float> d_b(b), d_y(y0);
+    void* y = output == GemvOutput::BF16 ? static_cast<void*>(d_ybf.p) : static_cast<void*>(d_y.p);
+    gemv(d_x.p, d_w.p, bias ? d_b.p : nullptr, y, rows, in, output, 0);
+    std::vector<double> ref(rows);
+    for (int r = 0; r < rows; ++r) {
+      double sum = bias ? b[r] : 0.0;
+      for (int i = 0; i < in; ++i) sum += double(wv[(size_t)r * in + i]) * xv[i];
+      ref[r] = sum + (output == GemvOutput::F32_ADD ? y0[r] : 0.0);
+    }
+    const std::vector<float> got = output == GemvOutput::BF16 ? to_float(d_ybf.download()) : d_y.download();
+    compare(name, got, ref, output == GemvOutput::BF16 ? kBfAtol * 8 : 1e-3, kBfRtol, kBfL2);
   });
 }
 
@@ -776,6 +804,28 @@ static void bench() {
     std::printf("SKIP gemm bench: %s\n", g_gemm_reason.c_str());
   }
 
+  std::printf("-- gemv (decode, n=1)\n");
+  {
+    struct Shape {
+      const char* name;
+      int in, out;
+    };
+    const Shape shapes[] = {{"q/o_proj", H, H},
+                            {"k/v_proj", H, NKV * D},
+                            {"gate/up", H, I},
+                            {"down", I, H},
+                            {"lm_head", H, VOCAB}};
+    for (const auto& s : shapes) {
+      Dev<bf16> x((size_t)s.in), w((size_t)s.out * s.in);
+      Dev<float> y((size_t)s.out);
+      fill_random_device(x);
+      fill_random_device(w);
+      const double us = time_us([&] { gemv(x.p, w.p, nullptr, y.p, s.out, s.in, GemvOutput::F32, 0); });
+      std::printf("gemv %-9s in=%-6d out=%-7d %8.1f us %7.0f GB/s\n", s.name, s.in, s.out, us,
+                  2.0 * s.in * s.out / us * 1e-3);
+    }
+  }
+
   std::printf("-- attention prefill (heads %d/%d, d=%d, page 64)\n", NH, NKV, D);
   for (int total : {4096, 32768}) {
     const int n_q = 4096, pos0 = total - n_q, page = 64;
@@ -916,6 +966,10 @@ int main(int argc, char** argv) {
   test_swiglu(2, 18944);
   test_swiglu(1, 64);
   test_convert();
+  test_gemv(131, 72, GemvOutput::BF16, true);
+  test_gemv(37, 3584, GemvOutput::F32, false);
+  test_gemv(45, 18944, GemvOutput::F32_ADD, true);
+  test_gemv(513, 8192, GemvOutput::BF16, false);
   test_kv_write(4, 128, 64);
   test_kv_write(2, 24, 16);
   test_kv_write(3, 20, 8);

@@ -20,21 +20,26 @@ __device__ __forceinline__ float dot8(const bf16x8& a, const bf16x8& b) {
   return sum;
 }
 
-template <GemvOutput kOutput>
+// kSplit warps share a row, each taking every kSplit-th run of chunks; long rows (down_proj) split so that
+// the grid has enough CTAs for an even last wave.
+template <GemvOutput kOutput, int kSplit>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w,
                 const float* __restrict__ bias, void* __restrict__ y, int rows, int chunks) {
-  const int lane = threadIdx.x & 31;
-  const int row = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const bf16x8* w_row = reinterpret_cast<const bf16x8*>(w) + int64_t(row) * chunks;
+  constexpr int kRowsPerBlock = kWarps / kSplit;
+  __shared__ float partial[kWarps];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int row = blockIdx.x * kRowsPerBlock + warp / kSplit;
+  const int slice = warp % kSplit;
+  const bool active = row < rows;
+  const bf16x8* w_row = reinterpret_cast<const bf16x8*>(w) + int64_t(active ? row : 0) * chunks;
   const bf16x8* x_chunks = reinterpret_cast<const bf16x8*>(x);
   float acc = 0.f;
-  for (int base = lane; base < chunks; base += 32 * kUnroll) {
+  for (int base = slice * 32 + lane; active && base < chunks; base += 32 * kSplit * kUnroll) {
     bf16x8 wv[kUnroll], xv[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int c = base + 32 * u;
+      const int c = base + 32 * kSplit * u;
       if (c >= chunks) continue;
       // Weights are read once per token: stream them past the caches.
       const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(w_row + c));
@@ -43,11 +48,19 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      if (base + 32 * u < chunks) acc += dot8(wv[u], xv[u]);
+      if (base + 32 * kSplit * u < chunks) acc += dot8(wv[u], xv[u]);
     }
   }
   acc = warp_sum(acc);
-  if (lane != 0) return;
+  if (kSplit > 1) {
+    if (lane == 0) partial[warp] = acc;
+    __syncthreads();
+    if (slice != 0 || lane != 0) return;
+    for (int other = 1; other < kSplit; ++other) acc += partial[warp + other];
+  } else if (lane != 0) {
+    return;
+  }
+  if (!active) return;
   if (bias) acc += bias[row];
   if constexpr (kOutput == GemvOutput::BF16) {
     static_cast<__nv_bfloat16*>(y)[row] = __float2bfloat16(acc);
@@ -55,6 +68,19 @@ __global__ void __launch_bounds__(kWarps * 32)
     static_cast<float*>(y)[row] = acc;
   } else {
     static_cast<float*>(y)[row] += acc;
+  }
+}
+
+template <GemvOutput kOutput>
+void launch_gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, void* y, int rows,
+                 int chunks, cudaStream_t stream) {
+  // Rows of 1024+ chunks (8K+ elements) take 4 warps each.
+  if (chunks >= 1024) {
+    gemv_kernel<kOutput, 4>
+        <<<unsigned(ceil_div(rows, kWarps / 4)), kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+  } else {
+    gemv_kernel<kOutput, 1>
+        <<<unsigned(ceil_div(rows, kWarps)), kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
   }
 }
 
@@ -69,17 +95,16 @@ void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, voi
   HIPCODE_REQUIRE(rows > 0, "gemv", "rows must be > 0, got " + std::to_string(rows));
   HIPCODE_REQUIRE(gemv_supported(x, w, in), "gemv",
                   "in must be a multiple of 8 with 16-byte aligned x and w, got in=" + std::to_string(in));
-  const unsigned blocks = unsigned(ceil_div(rows, kWarps));
   const int chunks = in / 8;
   switch (output) {
     case GemvOutput::BF16:
-      gemv_kernel<GemvOutput::BF16><<<blocks, kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+      launch_gemv<GemvOutput::BF16>(x, w, bias, y, rows, chunks, stream);
       break;
     case GemvOutput::F32:
-      gemv_kernel<GemvOutput::F32><<<blocks, kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+      launch_gemv<GemvOutput::F32>(x, w, bias, y, rows, chunks, stream);
       break;
     case GemvOutput::F32_ADD:
-      gemv_kernel<GemvOutput::F32_ADD><<<blocks, kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+      launch_gemv<GemvOutput::F32_ADD>(x, w, bias, y, rows, chunks, stream);
       break;
   }
   check_launch("gemv");
