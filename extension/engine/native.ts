@@ -93,6 +93,8 @@ export interface NativeModelSpec {
   device?: number;
   /** CPU worker threads; 0 or absent = all hardware threads. */
   threads?: number;
+  /** Bytes of GPU memory for the KV cache (cuda only); 0 or absent = what the weights leave free, less a reserve. */
+  gpuKvBudget?: number;
   geometry: ModelGeometry;
   weights: ModelWeightRefs;
 }
@@ -169,6 +171,7 @@ export interface NativeSyntheticModelSpec {
   backend: BackendName;
   device?: number;
   threads?: number;
+  gpuKvBudget?: number;
   geometry: ModelGeometry;
   /** Seed of the random weights (the same on every backend). */
   seed: number;

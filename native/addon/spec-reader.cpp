@@ -190,6 +190,9 @@ BackendChoice read_backend_choice(const Napi::Object& object) {
   if (!object.Get("threads").IsUndefined())
     choice.threads = size_t(read_integer(object, "threads", "spec", 0));
   if (choice.threads > 1024) throw invalid("spec.threads", "at most 1024", object.Get("threads"));
+  if (!object.Get("gpuKvBudget").IsUndefined()) {
+    choice.gpu_kv_budget_bytes = uint64_t(read_integer(object, "gpuKvBudget", "spec", 0));
+  }
   return choice;
 }
 

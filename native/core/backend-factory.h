@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -10,9 +11,10 @@
 namespace hipcode {
 
 struct BackendChoice {
-  std::string name;    // "cpu" | "cuda"
-  int device = 0;      // CUDA ordinal
-  size_t threads = 0;  // CPU workers, 0 = all hardware threads
+  std::string name;                  // "cpu" | "cuda"
+  int device = 0;                    // CUDA ordinal
+  size_t threads = 0;                // CPU workers, 0 = all hardware threads
+  uint64_t gpu_kv_budget_bytes = 0;  // CUDA KV cache size, 0 = what the weights leave free
 };
 
 // Throws E_BACKEND_UNAVAILABLE with the reason (no CUDA in this build, no GPU/driver, no cuBLAS, ...).

@@ -57,6 +57,13 @@ struct StepInputs {
   const std::vector<int32_t>* page_table;
 };
 
+// One output of linear_group: y [n, out] = x · weight [out, in]ᵀ + bias [out] (bias may be null).
+struct LinearTarget {
+  const Weight* weight;
+  const Weight* bias;
+  Activation* y;
+};
+
 struct AttentionShape {
   int64_t num_heads;
   int64_t num_kv_heads;
@@ -100,6 +107,9 @@ class Backend {
   virtual void rms_norm_heads(Activation& x, int64_t head_dim, const Weight& gamma, float eps) = 0;
   // y [n, out] = x [n, in] · weight [out, in]ᵀ + bias [out]
   virtual void linear(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) = 0;
+  // Several linear layers reading the same x [n, in] (q/k/v, gate/up): every target's y = x · weightᵀ + bias.
+  // A backend may run them as one pass over x.
+  virtual void linear_group(const Activation& x, const std::vector<LinearTarget>& targets) = 0;
   // y [n, out] += x [n, in] · weight [out, in]ᵀ + bias [out]: a block's output added to the residual stream.
   virtual void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) = 0;
   // In-place RoPE of q [n, heads * head_dim] and k [n, kv_heads * head_dim] at positions first_position +

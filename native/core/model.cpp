@@ -257,9 +257,9 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   auto attended = backend_->allocate(count, g.num_heads * g.head_dim);  // [n, heads * head_dim]
 
   backend_->rms_norm(hidden, *layer.attn_norm, eps, *normed);
-  backend_->linear(*normed, *layer.q.weight, layer.q.bias.get(), *q);
-  backend_->linear(*normed, *layer.k.weight, layer.k.bias.get(), *k);
-  backend_->linear(*normed, *layer.v.weight, layer.v.bias.get(), *v);
+  backend_->linear_group(*normed, {{layer.q.weight.get(), layer.q.bias.get(), q.get()},
+                                   {layer.k.weight.get(), layer.k.bias.get(), k.get()},
+                                   {layer.v.weight.get(), layer.v.bias.get(), v.get()}});
   if (layer.q_norm) backend_->rms_norm_heads(*q, g.head_dim, *layer.q_norm, eps);
   if (layer.k_norm) backend_->rms_norm_heads(*k, g.head_dim, *layer.k_norm, eps);
   backend_->rope(*q, *k, g.head_dim, freqs, first_position);
@@ -280,8 +280,8 @@ void Model::mlp_block(const Layer& layer, Activation& hidden) {
   auto activated = backend_->allocate(count, g.intermediate_size);  // [n, intermediate]
 
   backend_->rms_norm(hidden, *layer.mlp_norm, float(g.rms_norm_eps), *normed);
-  backend_->linear(*normed, *layer.gate.weight, layer.gate.bias.get(), *gate);
-  backend_->linear(*normed, *layer.up.weight, layer.up.bias.get(), *up);
+  backend_->linear_group(*normed, {{layer.gate.weight.get(), layer.gate.bias.get(), gate.get()},
+                                   {layer.up.weight.get(), layer.up.bias.get(), up.get()}});
   backend_->swiglu(*gate, *up, *activated);
   backend_->linear_add(*activated, *layer.down.weight, layer.down.bias.get(), hidden);
 }

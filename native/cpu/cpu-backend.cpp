@@ -214,6 +214,10 @@ class CpuBackend : public Backend {
                    values_of(y).data());
   }
 
+  void linear_group(const Activation& x, const std::vector<LinearTarget>& targets) override {
+    for (const LinearTarget& target : targets) linear(x, *target.weight, target.bias, *target.y);
+  }
+
   void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) override {
     check_shape("linear_add output", y, x.rows(), view_of(weight).rows());
     CpuActivation product(x.rows(), y.cols());

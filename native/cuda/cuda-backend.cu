@@ -91,7 +91,8 @@ class CudaKvStore : public KvPageStore {
       throw EngineError(ErrorCode::OUT_OF_MEMORY,
                         "the GPU KV cache is full: its " + std::to_string(max_pages_) + " pages hold " +
                             std::to_string(max_pages_ * layout_.page_tokens) +
-                            " tokens; use a shorter context, free GPU memory, or use --backend cpu");
+                            " tokens; raise --gpu-kv-budget (hipcode.gpuKvBudget), use a shorter context, or "
+                            "free GPU memory");
     }
     return int32_t(next_page_++);
   }
@@ -222,9 +223,11 @@ class CudaBackend : public Backend {
     const int64_t budget_pages = int64_t(kv_budget_bytes() / uint64_t(page_bytes));
     const int64_t pages = std::min(wanted_pages, budget_pages);
     if (pages < 1) {
-      throw EngineError(ErrorCode::OUT_OF_MEMORY,
-                        "no GPU memory is left for the KV cache after the weights; free GPU memory, use a "
-                        "smaller model, or use --backend cpu");
+      throw EngineError(
+          ErrorCode::OUT_OF_MEMORY,
+          "no GPU memory is left for the KV cache after the weights (--gpu-kv-budget " +
+              std::to_string(options_.kv_budget_bytes) +
+              " bytes, 0 = automatic); free GPU memory, use a smaller model, or use --backend cpu");
     }
     return std::make_unique<CudaKvStore>(layout, pages);
   }
@@ -300,6 +303,12 @@ class CudaBackend : public Backend {
       blas::gemm_bf16_f32out(gemm_, input, data_of(weight), nullptr, f32_of(y, "linear"), int(x.rows()),
                              int(in), int(out), stream_);
     });
+  }
+
+  void linear_group(const Activation& x, const std::vector<LinearTarget>& targets) override {
+    if (!one_gemv(x, targets)) {
+      for (const LinearTarget& target : targets) linear(x, *target.weight, target.bias, *target.y);
+    }
   }
 
   void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) override {
@@ -500,6 +509,29 @@ class CudaBackend : public Backend {
     size_t total_bytes = 0;
     check(cudaMemGetInfo(&free_bytes, &total_bytes), "reading free GPU memory");
     return free_bytes > kActivationReserveBytes ? free_bytes - kActivationReserveBytes : 0;
+  }
+
+  // A one-token linear_group as a single GEMV launch over its bf16 outputs; false when the shapes don't allow
+  // it.
+  bool one_gemv(const Activation& x, const std::vector<LinearTarget>& targets) {
+    if (x.rows() != 1 || targets.size() > size_t(kGemvMaxSegments) || cuda_of(x).f32) return false;
+    auto lock = bind();
+    const bf16* input = bf16_of(x, "linear_group input");
+    std::vector<GemvSegment> segments;
+    for (const LinearTarget& target : targets) {
+      const Weight& weight = *target.weight;
+      if (weight.shape()[1] != x.cols() || cuda_of(*target.y).f32 ||
+          !gemv_supported(input, data_of(weight), int(x.cols()))) {
+        return false;
+      }
+      check_shape("linear_group output", *target.y, 1, weight.shape()[0]);
+      segments.push_back({data_of(weight), target.bias ? f32_data_of(*target.bias) : nullptr,
+                          cuda_of(*target.y).buffer.data(), int(weight.shape()[0])});
+    }
+    guard("linear_group gemv", [&] {
+      gemv(input, segments.data(), int(segments.size()), int(x.cols()), GemvOutput::BF16, stream_);
+    });
+    return true;
   }
 
   // Capturing a decode step: inputs come from staging buffers, nothing may synchronise.

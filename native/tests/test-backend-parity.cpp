@@ -141,6 +141,35 @@ TEST(cuda_parity_linear_all_dtypes_and_f32_output) {
     }
 }
 
+TEST(cuda_parity_linear_group_fused_and_not) {
+  Backends b = backends_or_skip("cuda_parity_linear_group");
+  if (!b.cuda) return;
+  std::mt19937_64 rng(16);
+  // n = 1 runs as one fused GEMV launch; n = 3 as separate GEMMs.
+  for (int64_t n : {1, 3}) {
+    const int64_t in = 96;
+    const std::vector<int64_t> outs = {40, 8, 24};
+    const std::vector<float> x = random_floats(rng, size_t(n * in), 1.0f);
+    std::vector<std::unique_ptr<SharedWeight>> weights, biases;
+    std::vector<std::unique_ptr<Activation>> cpu_y, cuda_y;
+    std::vector<LinearTarget> cpu_targets, cuda_targets;
+    for (int64_t out : outs) {
+      weights.push_back(shared_weight(b, rng, {out, in}, DType::BF16, 0.5));
+      biases.push_back(shared_weight(b, rng, {out}, DType::BF16, 0.5));
+      cpu_y.push_back(b.cpu->allocate(n, out));
+      cuda_y.push_back(b.cuda->allocate(n, out));
+      cpu_targets.push_back({weights.back()->cpu.get(), biases.back()->cpu.get(), cpu_y.back().get()});
+      cuda_targets.push_back({weights.back()->cuda.get(), biases.back()->cuda.get(), cuda_y.back().get()});
+    }
+    b.cpu->linear_group(*filled(*b.cpu, n, in, x), cpu_targets);
+    b.cuda->linear_group(*filled(*b.cuda, n, in, x), cuda_targets);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      check_close("linear_group n=" + std::to_string(n) + " target " + std::to_string(i),
+                  read(*b.cuda, *cuda_y[i]), read(*b.cpu, *cpu_y[i]));
+    }
+  }
+}
+
 TEST(cuda_parity_embed_norms_swiglu_residual_copy) {
   Backends b = backends_or_skip("cuda_parity_elementwise");
   if (!b.cuda) return;

@@ -33,6 +33,11 @@ describe('CLI usage errors', () => {
   it('unknown flag', () => expectUsage(['logits', '--model', QWEN3, '--ids', '1', '--bogus'], ['--bogus']));
   it('missing value', () => expectUsage(['logits', '--ids', '1', '--model'], ['--model']));
   it('missing --model', () => expectUsage(['logits', '--ids', '1'], ['--model']));
+  it('bad size', () =>
+    expectUsage(
+      ['logits', '--model', QWEN3, '--ids', '1', '--gpu-kv-budget', '12X'],
+      ['--gpu-kv-budget', '12X'],
+    ));
   it('bad ids', () => expectUsage(['logits', '--model', QWEN3, '--ids', '1,-2'], ['--ids', '1,-2']));
   it('bad number', () =>
     expectUsage(
@@ -94,5 +99,16 @@ describe('CLI output contract (fake addon)', () => {
     const result = hipcode(['logits', '--model', QWEN3, '--ids', '1', '--backend', 'cuda']);
     assert.equal(result.status, 1);
     assert.match(result.stderr, /^hipcode: error \[E_BACKEND_UNAVAILABLE\]: .*fake addon/);
+  });
+});
+
+describe('CLI sizes', () => {
+  it('reads byte sizes with K/M/G/T suffixes', async () => {
+    const { sizeFlag } = await import('../../extension/engine/cli/args');
+    assert.equal(sizeFlag({ 'gpu-kv-budget': '16G' }, 'gpu-kv-budget'), 16 * 2 ** 30);
+    assert.equal(sizeFlag({ 'gpu-kv-budget': '512MiB' }, 'gpu-kv-budget'), 512 * 2 ** 20);
+    assert.equal(sizeFlag({ 'gpu-kv-budget': '1.5g' }, 'gpu-kv-budget'), 1.5 * 2 ** 30);
+    assert.equal(sizeFlag({ 'gpu-kv-budget': '4096' }, 'gpu-kv-budget'), 4096);
+    assert.equal(sizeFlag({}, 'gpu-kv-budget'), 0);
   });
 });

@@ -13,6 +13,7 @@ export interface BenchOptions {
   backend: BackendName;
   device: number;
   threads: number;
+  gpuKvBudget: number;
   prefillTokens: number;
   contextTokens: number;
   decodeSteps: number;
@@ -150,6 +151,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     backend: options.backend,
     device: options.device,
     threads: options.threads,
+    gpuKvBudget: options.gpuKvBudget,
     geometry: bench.geometry,
     seed: options.seed,
     attentionBias: bench.attentionBias,

@@ -12,6 +12,7 @@ export const MODEL_OPTIONS: Options = {
   backend: { type: 'string' },
   threads: { type: 'string' },
   device: { type: 'string' },
+  'gpu-kv-budget': { type: 'string' },
 };
 
 export function usage(message: string): HipError {
@@ -105,4 +106,15 @@ export function checkIdsInVocab(ids: number[], vocabSize: number, flag = 'ids'):
       `--${flag}: token id ${bad} is outside the vocabulary (0..${vocabSize - 1})`,
     );
   }
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** A byte size flag: a number with an optional K/M/G/T suffix (powers of 1024), e.g. 16G; absent → 0. */
+export function sizeFlag(values: Values, flag: string): number {
+  const text = optionalString(values, flag);
+  if (text === undefined) return 0;
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  if (!match) throw usage(`--${flag} expects a size such as 16G, 512M or a number of bytes, got '${text}'`);
+  return Math.floor(Number(match[1]) * SIZE_UNITS[match[2].toLowerCase()]);
 }

@@ -5,7 +5,7 @@ import { BENCH_GEOMETRIES } from '../bench/geometries';
 import { runBench, type BenchResult } from '../bench/run';
 import { loadAddon, type BackendName } from '../native';
 import { HipError } from '../errors';
-import { intFlag, optionalString, parseFlags, usage } from './args';
+import { intFlag, optionalString, parseFlags, sizeFlag, usage } from './args';
 import { writeOut } from './output';
 
 const OPTIONS = {
@@ -13,6 +13,7 @@ const OPTIONS = {
   backend: { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
+  'gpu-kv-budget': { type: 'string' },
   prefill: { type: 'string' },
   context: { type: 'string' },
   'decode-steps': { type: 'string' },
@@ -71,6 +72,7 @@ export async function benchCommand(args: string[]): Promise<void> {
     backend: benchBackend(optionalString(values, 'backend')),
     device: intFlag(values, 'device', 0),
     threads: intFlag(values, 'threads', 0),
+    gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
     prefillTokens: intFlag(values, 'prefill', 4096),
     contextTokens: intFlag(values, 'context', 8192, 1),
     decodeSteps: intFlag(values, 'decode-steps', 64),

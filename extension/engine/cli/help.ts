@@ -27,6 +27,8 @@ Common options:
   --backend cpu|cuda|auto   compute backend (default auto: CUDA when a usable GPU is found, else CPU)
   --threads N               CPU worker threads (default: all)
   --device N                CUDA device ordinal (default 0)
+  --gpu-kv-budget SIZE      GPU memory for the KV cache, e.g. 16G (default: what the weights leave free,
+                            less 3 GiB for activations)
 
 Sampling (generate): --temperature 0 (default) is greedy; --top-p 1, --top-k 0, --min-p 0 and
 --repetition-penalty 1 disable those filters; --seed 0 by default; --max-tokens 256 by default.

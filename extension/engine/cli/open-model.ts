@@ -1,6 +1,6 @@
 // Loads the model named by the common flags (--model, --backend, --threads, --device) and disposes it after use.
 import { loadModelFiles, readModelFiles, type LoadedModel, type ModelFiles } from '../model/load';
-import { backendFlag, intFlag, requireString, type Values } from './args';
+import { backendFlag, intFlag, requireString, sizeFlag, type Values } from './args';
 
 export interface WithModelOptions {
   /** Also load tokenizer.json. */
@@ -18,6 +18,7 @@ export async function withModel<T>(
   const loadOptions = {
     backend: backendFlag(values),
     threads: intFlag(values, 'threads', 0),
+    gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
     device: intFlag(values, 'device', 0),
     tokenizer: options.tokenizer,
   };

@@ -22,6 +22,8 @@ export interface LoadOptions {
   device?: number;
   /** CPU worker threads (0 or absent = all). */
   threads?: number;
+  /** Bytes of GPU memory for the KV cache (0 or absent = automatic). */
+  gpuKvBudget?: number;
   /** Load tokenizer.json too (default true). */
   tokenizer?: boolean;
   /** Progress and fallback notes; default: stderr. */
@@ -80,6 +82,7 @@ async function loadOn(
       backend,
       device: options.device,
       threads: options.threads,
+      gpuKvBudget: options.gpuKvBudget,
       geometry: toGeometry(files.config),
       weights: files.weights,
     });

@@ -22,17 +22,26 @@ __device__ __forceinline__ float dot8(const bf16x8& a, const bf16x8& b) {
 
 // kSplit warps share a row, each taking every kSplit-th run of chunks; long rows (down_proj) split so that
 // the grid has enough CTAs for an even last wave.
+struct GemvSegments {
+  GemvSegment segment[kGemvMaxSegments];
+  int count;
+};
+
 template <GemvOutput kOutput, int kSplit>
 __global__ void __launch_bounds__(kWarps * 32)
-    gemv_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w,
-                const float* __restrict__ bias, void* __restrict__ y, int rows, int chunks) {
+    gemv_kernel(const __nv_bfloat16* __restrict__ x, GemvSegments segments, int total_rows, int chunks) {
   constexpr int kRowsPerBlock = kWarps / kSplit;
   __shared__ float partial[kWarps];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int row = blockIdx.x * kRowsPerBlock + warp / kSplit;
+  const int global_row = blockIdx.x * kRowsPerBlock + warp / kSplit;
   const int slice = warp % kSplit;
-  const bool active = row < rows;
-  const bf16x8* w_row = reinterpret_cast<const bf16x8*>(w) + int64_t(active ? row : 0) * chunks;
+  const bool active = global_row < total_rows;
+  int row = active ? global_row : 0;
+  int index = 0;
+  while (index + 1 < segments.count && row >= segments.segment[index].rows)
+    row -= segments.segment[index++].rows;
+  const GemvSegment& segment = segments.segment[index];
+  const bf16x8* w_row = reinterpret_cast<const bf16x8*>(segment.w) + int64_t(row) * chunks;
   const bf16x8* x_chunks = reinterpret_cast<const bf16x8*>(x);
   float acc = 0.f;
   for (int base = slice * 32 + lane; active && base < chunks; base += 32 * kSplit * kUnroll) {
@@ -61,26 +70,26 @@ __global__ void __launch_bounds__(kWarps * 32)
     return;
   }
   if (!active) return;
-  if (bias) acc += bias[row];
+  if (segment.bias) acc += segment.bias[row];
   if constexpr (kOutput == GemvOutput::BF16) {
-    static_cast<__nv_bfloat16*>(y)[row] = __float2bfloat16(acc);
+    static_cast<__nv_bfloat16*>(segment.y)[row] = __float2bfloat16(acc);
   } else if constexpr (kOutput == GemvOutput::F32) {
-    static_cast<float*>(y)[row] = acc;
+    static_cast<float*>(segment.y)[row] = acc;
   } else {
-    static_cast<float*>(y)[row] += acc;
+    static_cast<float*>(segment.y)[row] += acc;
   }
 }
 
 template <GemvOutput kOutput>
-void launch_gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, void* y, int rows,
-                 int chunks, cudaStream_t stream) {
+void launch_gemv(const __nv_bfloat16* x, const GemvSegments& segments, int total_rows, int chunks,
+                 cudaStream_t stream) {
   // Rows of 1024+ chunks (8K+ elements) take 4 warps each.
   if (chunks >= 1024) {
-    gemv_kernel<kOutput, 4>
-        <<<unsigned(ceil_div(rows, kWarps / 4)), kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+    gemv_kernel<kOutput, 4><<<unsigned(ceil_div(total_rows, kWarps / 4)), kWarps * 32, 0, stream>>>(
+        x, segments, total_rows, chunks);
   } else {
     gemv_kernel<kOutput, 1>
-        <<<unsigned(ceil_div(rows, kWarps)), kWarps * 32, 0, stream>>>(x, w, bias, y, rows, chunks);
+        <<<unsigned(ceil_div(total_rows, kWarps)), kWarps * 32, 0, stream>>>(x, segments, total_rows, chunks);
   }
 }
 
@@ -90,21 +99,32 @@ bool gemv_supported(const __nv_bfloat16* x, const __nv_bfloat16* w, int in) {
   return in % 8 == 0 && is_aligned(x, 16) && is_aligned(w, 16);
 }
 
-void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, void* y, int rows, int in,
-          GemvOutput output, cudaStream_t stream) {
-  HIPCODE_REQUIRE(rows > 0, "gemv", "rows must be > 0, got " + std::to_string(rows));
-  HIPCODE_REQUIRE(gemv_supported(x, w, in), "gemv",
-                  "in must be a multiple of 8 with 16-byte aligned x and w, got in=" + std::to_string(in));
+void gemv(const __nv_bfloat16* x, const GemvSegment* segments, int count, int in, GemvOutput output,
+          cudaStream_t stream) {
+  HIPCODE_REQUIRE(
+      count >= 1 && count <= kGemvMaxSegments, "gemv",
+      "count must be in [1, " + std::to_string(kGemvMaxSegments) + "], got " + std::to_string(count));
+  GemvSegments packed{};
+  packed.count = count;
+  int total_rows = 0;
+  for (int i = 0; i < count; ++i) {
+    HIPCODE_REQUIRE(segments[i].rows > 0, "gemv",
+                    "rows must be > 0, got " + std::to_string(segments[i].rows));
+    HIPCODE_REQUIRE(gemv_supported(x, segments[i].w, in), "gemv",
+                    "in must be a multiple of 8 with 16-byte aligned x and w, got in=" + std::to_string(in));
+    packed.segment[i] = segments[i];
+    total_rows += segments[i].rows;
+  }
   const int chunks = in / 8;
   switch (output) {
     case GemvOutput::BF16:
-      launch_gemv<GemvOutput::BF16>(x, w, bias, y, rows, chunks, stream);
+      launch_gemv<GemvOutput::BF16>(x, packed, total_rows, chunks, stream);
       break;
     case GemvOutput::F32:
-      launch_gemv<GemvOutput::F32>(x, w, bias, y, rows, chunks, stream);
+      launch_gemv<GemvOutput::F32>(x, packed, total_rows, chunks, stream);
       break;
     case GemvOutput::F32_ADD:
-      launch_gemv<GemvOutput::F32_ADD>(x, w, bias, y, rows, chunks, stream);
+      launch_gemv<GemvOutput::F32_ADD>(x, packed, total_rows, chunks, stream);
       break;
   }
   check_launch("gemv");

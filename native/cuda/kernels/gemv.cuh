@@ -19,11 +19,25 @@ enum class GemvOutput {
 // Whether gemv can take this shape: in a multiple of 8 and 16-byte aligned weights and input.
 bool gemv_supported(const __nv_bfloat16* x, const __nv_bfloat16* w, int in);
 
-// One warp per output row, 16-byte loads with several in flight per lane, f32 accumulation.
+// One weight matrix of a GEMV launch: its rows of W·x (+ bias) go to y.
+struct GemvSegment {
+  const __nv_bfloat16* w;  // [rows, in]
+  const float* bias;       // [rows] or nullptr
+  void* y;                 // [rows], bf16 or f32 as the output mode says
+  int rows;
+};
+constexpr int kGemvMaxSegments = 3;
+
+// One warp (or, for long rows, four) per output row, 16-byte loads with several in flight per lane, f32
+// accumulation. Up to kGemvMaxSegments matrices reading the same x run as one launch (q/k/v, gate/up).
 void gemv(const __nv_bfloat16* x,  // [in]
-          const __nv_bfloat16* w,  // [rows, in]
-          const float* bias,       // [rows] or nullptr
-          void* y,                 // [rows], bf16 or f32 as `output` says
-          int rows, int in, GemvOutput output, cudaStream_t stream);
+          const GemvSegment* segments, int count, int in, GemvOutput output, cudaStream_t stream);
+
+// A single matrix: y [rows] = w [rows, in] · x [in] (+ bias).
+inline void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, void* y, int rows, int in,
+                 GemvOutput output, cudaStream_t stream) {
+  const GemvSegment segment{w, bias, y, rows};
+  gemv(x, &segment, 1, in, output, stream);
+}
 
 }  // namespace hipcode::cuda
