@@ -8,6 +8,7 @@
 
 #include "core/kv-cache.h"
 #include "core/rope.h"
+#include "core/sampler.h"
 #include "core/tensor.h"
 
 namespace hipcode {
@@ -83,7 +84,11 @@ class Backend {
   // none.
   virtual void begin_step(int /*variant*/) {}
   virtual void end_step(bool /*ok*/) {}
-  virtual bool replay_step(int /*variant*/, const StepInputs& /*inputs*/, float* /*logits*/) { return false; }
+  // A replayed pass either copies its logits to `logits` or, given a `request`, samples the next token.
+  virtual bool replay_step(int /*variant*/, const StepInputs& /*inputs*/, float* /*logits*/,
+                           SampleRequest* /*request*/) {
+    return false;
+  }
 
   // ---- allocation
   virtual std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols,
@@ -130,6 +135,9 @@ class Backend {
   virtual void copy_rows(const Activation& src, int64_t first_row, Activation& dst) = 0;
   // x = host [rows * cols] f32
   virtual void write(Activation& x, const float* host) = 0;
+  // Picks the next token from logits [1, vocab] (HF filters, then the request's draw) into request.token. A
+  // backend that records steps may complete the request only when the step ends.
+  virtual void sample(const Activation& logits, SampleRequest& request) = 0;
   // host [rows * cols] f32 = x
   virtual void read(const Activation& x, float* host) = 0;
 };

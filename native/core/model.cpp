@@ -185,36 +185,49 @@ void Model::create_kv_pool() {
 }
 
 std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode) {
+  return run(cache, ids, mode, nullptr);
+}
+
+int32_t Model::step(KvCache& cache, const std::vector<int32_t>& ids, SampleRequest& request) {
+  run(cache, ids, LogitsMode::NONE, &request);
+  return request.token;
+}
+
+// Kinds of recorded one-token pass: the logits modes, and sampling on the backend.
+constexpr int kSampledStep = 3;
+
+std::vector<float> Model::run(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                              SampleRequest* request) {
   std::lock_guard<std::mutex> lock(forward_mutex_);
   const auto count = int64_t(ids.size());
   const int64_t start = cache.length();
   cache.reserve(count);
   // Dynamic NTK looks at the largest position of the whole call, as HF does for one forward.
   const RopeFrequencies freqs = rope_frequencies(geometry_.rope, geometry_.head_dim, start + count);
-  std::vector<float> logits =
-      count == 1 ? decode_step(cache, ids, mode, freqs) : forward_tokens(cache, ids, mode, freqs);
+  if (count > 1) {
+    std::vector<float> logits = forward_tokens(cache, ids, mode, freqs, request);
+    cache.commit(count);
+    return logits;
+  }
+  const int variant = request ? kSampledStep : int(mode);
+  std::vector<float> logits(mode == LogitsMode::NONE ? 0 : size_t(geometry_.vocab_size));
+  const StepInputs inputs{ids[0], start, &freqs, &cache.page_table()};
+  if (!backend_->replay_step(variant, inputs, logits.data(), request)) {
+    backend_->begin_step(variant);
+    try {
+      logits = forward_tokens(cache, ids, mode, freqs, request);
+    } catch (...) {
+      backend_->end_step(false);
+      throw;
+    }
+    backend_->end_step(true);
+  }
   cache.commit(count);
   return logits;
 }
 
-std::vector<float> Model::decode_step(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
-                                      const RopeFrequencies& freqs) {
-  std::vector<float> logits(mode == LogitsMode::NONE ? 0 : size_t(geometry_.vocab_size));
-  const StepInputs inputs{ids[0], cache.length(), &freqs, &cache.page_table()};
-  if (backend_->replay_step(int(mode), inputs, logits.data())) return logits;
-  backend_->begin_step(int(mode));
-  try {
-    logits = forward_tokens(cache, ids, mode, freqs);
-  } catch (...) {
-    backend_->end_step(false);
-    throw;
-  }
-  backend_->end_step(true);
-  return logits;
-}
-
 std::vector<float> Model::forward_tokens(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
-                                         const RopeFrequencies& freqs) {
+                                         const RopeFrequencies& freqs, SampleRequest* request) {
   const auto count = int64_t(ids.size());
   const int64_t start = cache.length();
   std::vector<float> logits;
@@ -228,6 +241,7 @@ std::vector<float> Model::forward_tokens(KvCache& cache, const std::vector<int32
     const bool last_chunk = chunk_start + chunk_count == count;
     if (mode == LogitsMode::ALL) append_logits(*hidden, 0, chunk_count, logits);
     if (mode == LogitsMode::LAST && last_chunk) append_logits(*hidden, chunk_count - 1, 1, logits);
+    if (request && last_chunk) backend_->sample(*logits_of(*hidden, chunk_count - 1, 1), *request);
   }
   return logits;
 }
@@ -286,8 +300,7 @@ void Model::mlp_block(const Layer& layer, Activation& hidden) {
   backend_->linear_add(*activated, *layer.down.weight, layer.down.bias.get(), hidden);
 }
 
-void Model::append_logits(const Activation& hidden, int64_t first_row, int64_t rows,
-                          std::vector<float>& logits) {
+std::unique_ptr<Activation> Model::logits_of(const Activation& hidden, int64_t first_row, int64_t rows) {
   const ModelGeometry& g = geometry_;
   auto selected = backend_->allocate(rows, g.hidden_size, Precision::F32);  // [rows, hidden]
   backend_->copy_rows(hidden, first_row, *selected);
@@ -295,9 +308,14 @@ void Model::append_logits(const Activation& hidden, int64_t first_row, int64_t r
   backend_->rms_norm(*selected, *final_norm_, float(g.rms_norm_eps), *normed);
   auto row_logits = backend_->allocate(rows, g.vocab_size, Precision::F32);  // [rows, vocab]
   backend_->linear(*normed, *lm_head_, nullptr, *row_logits);
+  return row_logits;
+}
+
+void Model::append_logits(const Activation& hidden, int64_t first_row, int64_t rows,
+                          std::vector<float>& logits) {
   const size_t offset = logits.size();
-  logits.resize(offset + size_t(rows * g.vocab_size));
-  backend_->read(*row_logits, logits.data() + offset);
+  logits.resize(offset + size_t(rows * geometry_.vocab_size));
+  backend_->read(*logits_of(hidden, first_row, rows), logits.data() + offset);
 }
 
 }  // namespace hipcode

@@ -41,6 +41,8 @@ class Model {
   // Runs `ids` (all in [0, vocab)) at positions cache.length()..., appends their K/V to `cache`, and returns
   // logits: [ids, vocab] for ALL, [1, vocab] for LAST, empty for NONE.
   std::vector<float> forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode);
+  // Runs `ids` like forward, then picks the next token from the last position's logits on the backend.
+  int32_t step(KvCache& cache, const std::vector<int32_t>& ids, SampleRequest& request);
 
  private:
   struct Linear {
@@ -59,12 +61,14 @@ class Model {
   Model(const ModelGeometry& geometry, std::unique_ptr<Backend> backend);
   void create_kv_pool();
 
-  // A one-token pass: replayed by the backend when it recorded one, else run (and perhaps recorded).
-  std::vector<float> decode_step(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
-                                 const RopeFrequencies& freqs);
-  // The forward pass proper (forward() reserves and commits the cache).
+  // Runs `ids` (reserving and committing the cache): a one-token pass is offered to the backend for replay,
+  // else run bracketed by begin_step/end_step. With a `request`, the last position's logits are sampled
+  // instead of returned.
+  std::vector<float> run(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                         SampleRequest* request);
+  // The forward pass proper.
   std::vector<float> forward_tokens(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
-                                    const RopeFrequencies& freqs);
+                                    const RopeFrequencies& freqs, SampleRequest* request);
   // Runs one chunk of at most backend().max_chunk_tokens() tokens and returns its final hidden states [n,
   // hidden].
   std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
@@ -72,7 +76,9 @@ class Model {
   void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
                        const RopeFrequencies& freqs, Activation& hidden);
   void mlp_block(const Layer& layer, Activation& hidden);
-  // logits [rows, vocab] of hidden rows [first_row, first_row + rows), appended to `logits`.
+  // logits [rows, vocab] (f32) of hidden rows [first_row, first_row + rows).
+  std::unique_ptr<Activation> logits_of(const Activation& hidden, int64_t first_row, int64_t rows);
+  // Those logits appended to `logits` on the host.
   void append_logits(const Activation& hidden, int64_t first_row, int64_t rows, std::vector<float>& logits);
 
   ModelGeometry geometry_;

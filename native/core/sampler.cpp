@@ -76,14 +76,8 @@ void apply_min_p(std::vector<float>& logits, double min_p) {
   }
 }
 
-// Uniform double in [0, 1) from 53 random bits (portable, unlike std::uniform_real_distribution).
-double uniform(std::mt19937_64& rng) {
-  return double(rng() >> 11) * 0x1.0p-53;
-}
-
-int32_t draw(const std::vector<float>& logits, std::mt19937_64& rng) {
+int32_t draw(const std::vector<float>& logits, double target) {
   const std::vector<double> probs = softmax(logits);
-  const double target = uniform(rng);
   double cumulative = 0;
   int32_t last_allowed = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
@@ -132,15 +126,19 @@ int32_t argmax(const std::vector<float>& logits) {
   return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
+double uniform_draw(std::mt19937_64& rng) {
+  return double(rng() >> 11) * 0x1.0p-53;
+}
+
 int32_t sample_token(std::vector<float>& logits, const std::vector<int32_t>& history,
-                     const SamplingParams& params, std::mt19937_64& rng) {
+                     const SamplingParams& params, double uniform) {
   apply_repetition_penalty(logits, history, params.repetition_penalty);
   if (params.temperature == 0.0) return argmax(logits);
   for (float& logit : logits) logit = float(double(logit) / params.temperature);
   apply_top_k(logits, params.top_k);
   apply_top_p(logits, params.top_p);
   apply_min_p(logits, params.min_p);
-  return draw(logits, rng);
+  return draw(logits, uniform);
 }
 
 }  // namespace hipcode

@@ -26,8 +26,20 @@ void apply_repetition_penalty(std::vector<float>& logits, const std::vector<int3
 // Index of the largest logit; ties go to the lowest id.
 int32_t argmax(const std::vector<float>& logits);
 
-// Picks the next token from `logits` [vocab] (modified in place) given the session's token history.
+// Uniform double in [0, 1) from 53 random bits (portable, unlike std::uniform_real_distribution).
+double uniform_draw(std::mt19937_64& rng);
+
+// Picks the next token from `logits` [vocab] (modified in place) given the session's token history; `uniform`
+// in [0, 1) is the draw (unused when greedy).
 int32_t sample_token(std::vector<float>& logits, const std::vector<int32_t>& history,
-                     const SamplingParams& params, std::mt19937_64& rng);
+                     const SamplingParams& params, double uniform);
+
+// Everything a backend needs to pick the next token from logits, and where it puts it.
+struct SampleRequest {
+  SamplingParams params;
+  const std::vector<int32_t>* history = nullptr;  // for the repetition penalty
+  double uniform = 0;                             // the draw, in [0, 1)
+  int32_t token = -1;                             // the result
+};
 
 }  // namespace hipcode

@@ -36,8 +36,20 @@ std::vector<float> Session::forward(const std::vector<int32_t>& ids, LogitsMode 
 
 int32_t Session::step(const std::vector<int32_t>& ids, const SamplingParams& params) {
   validate_sampling(params);
-  std::vector<float> logits = forward(ids, LogitsMode::LAST);
-  return sample_token(logits, history_, params, rng_);
+  check_ids(ids);
+  // The repetition penalty sees the new ids too.
+  const size_t before = history_.size();
+  history_.insert(history_.end(), ids.begin(), ids.end());
+  SampleRequest request;
+  request.params = params;
+  request.history = &history_;
+  request.uniform = params.temperature > 0 ? uniform_draw(rng_) : 0.0;
+  try {
+    return model_->step(cache_, ids, request);
+  } catch (...) {
+    history_.resize(before);
+    throw;
+  }
 }
 
 void Session::truncate(int64_t new_length) {

@@ -269,6 +269,11 @@ class CpuBackend : public Backend {
                 values_of(dst).size() * sizeof(float));
   }
 
+  void sample(const Activation& logits, SampleRequest& request) override {
+    std::vector<float> values = values_of(logits);
+    request.token = sample_token(values, *request.history, request.params, request.uniform);
+  }
+
   void write(Activation& x, const float* host) override {
     std::memcpy(values_of(x).data(), host, values_of(x).size() * sizeof(float));
   }

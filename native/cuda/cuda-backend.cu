@@ -27,6 +27,7 @@
 #include "kernels/random.cuh"
 #include "kernels/rms-norm.cuh"
 #include "kernels/rope.cuh"
+#include "kernels/sampling.cuh"
 #include "kernels/swiglu.cuh"
 
 namespace hipcode::cuda {
@@ -172,12 +173,31 @@ class CudaBackend : public Backend {
 
   void end_step(bool ok) override {
     auto lock = bind();
+    SampleRequest* request = pending_sample_;
+    pending_sample_ = nullptr;
     steps_->end(ok);
+    if (ok && request) sample_on_device(steps_->device_output(), *request);
   }
 
-  bool replay_step(int variant, const StepInputs& inputs, float* logits) override {
+  bool replay_step(int variant, const StepInputs& inputs, float* logits, SampleRequest* request) override {
     auto lock = bind();
-    return steps_->replay(variant, inputs, logits);
+    if (!steps_->replay(variant, inputs, logits)) return false;
+    if (request) sample_on_device(steps_->device_output(), *request);
+    return true;
+  }
+
+  void sample(const Activation& logits, SampleRequest& request) override {
+    auto lock = bind();
+    if (logits.rows() != 1) throw EngineError(ErrorCode::INTERNAL, "sample: expected one row of logits");
+    vocab_size_ = logits.cols();
+    const float* values = f32_of(logits, "sample");
+    if (graphing()) {
+      // Sampled once the recorded step has run (end_step).
+      steps_->keep(values);
+      pending_sample_ = &request;
+      return;
+    }
+    sample_on_device(values, request);
   }
 
   std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols, Precision precision) override {
@@ -534,6 +554,32 @@ class CudaBackend : public Backend {
     return true;
   }
 
+  // Picks the token on the GPU: argmax, or the full HF filter chain with the request's draw; only the token
+  // comes back to the host. Modifies the logits in place (the repetition penalty).
+  void sample_on_device(const float* logits, SampleRequest& request) {
+    const int vocab = int(vocab_size_);
+    const hipcode::SamplingParams& p = request.params;
+    const bool penalty = p.repetition_penalty != 1.0;
+    const int32_t* history = penalty ? history_.upload(*request.history, stream_) : nullptr;
+    guard("sample", [&] {
+      if (p.temperature == 0.0 && !penalty) {
+        argmax(logits, vocab, token_.device(), stream_);
+        return;
+      }
+      cuda::SamplingParams params;
+      params.temperature = float(p.temperature);
+      params.top_k = int(p.top_k);
+      params.top_p = float(p.top_p);
+      params.min_p = float(p.min_p);
+      params.repetition_penalty = float(p.repetition_penalty);
+      PooledBuffer workspace(pool_, sampling_workspace_bytes(vocab));
+      cuda::sample(const_cast<float*>(logits), vocab, history, penalty ? int(request.history->size()) : 0,
+                   params, float(request.uniform), nullptr, token_.device(), workspace.data(),
+                   workspace.bytes(), stream_);
+    });
+    request.token = token_.fetch(stream_);
+  }
+
   // Capturing a decode step: inputs come from staging buffers, nothing may synchronise.
   bool graphing() const { return steps_->mode() == StepMode::CAPTURING; }
 
@@ -571,6 +617,10 @@ class CudaBackend : public Backend {
   DeviceMirror<int32_t> positions_;
   DeviceMirror<int32_t> page_table_;
   DeviceMirror<float> inv_freq_;
+  DeviceMirror<int32_t> history_;
+  DeviceToken token_;
+  int64_t vocab_size_ = 0;  // of the logits sampled (recorded steps replay with it)
+  SampleRequest* pending_sample_ = nullptr;
 };
 
 }  // namespace

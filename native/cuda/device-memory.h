@@ -123,6 +123,38 @@ class DeviceMirror {
   size_t capacity_ = 0;
 };
 
+// One int32 the GPU writes (a sampled token) and the host reads back through pinned memory.
+class DeviceToken {
+ public:
+  DeviceToken() = default;
+  DeviceToken(const DeviceToken&) = delete;
+  DeviceToken& operator=(const DeviceToken&) = delete;
+  ~DeviceToken() {
+    cudaFree(device_);
+    cudaFreeHost(host_);
+  }
+
+  int32_t* device() {
+    if (!device_) {
+      check(cudaMalloc(&device_, sizeof(int32_t)), "allocating the sampled token");
+      check(cudaMallocHost(&host_, sizeof(int32_t)), "allocating the sampled token");
+    }
+    return device_;
+  }
+
+  // Waits for the stream and returns the value.
+  int32_t fetch(cudaStream_t stream) {
+    check(cudaMemcpyAsync(host_, device(), sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
+          "reading the token");
+    check(cudaStreamSynchronize(stream), "reading the token");
+    return *host_;
+  }
+
+ private:
+  int32_t* device_ = nullptr;
+  int32_t* host_ = nullptr;
+};
+
 // A device array at a fixed address filled from pinned host memory: a captured step's copy node reads the
 // staging buffer, so rewriting the staging buffer before each replay feeds the graph new inputs.
 template <typename T>

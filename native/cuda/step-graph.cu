@@ -17,7 +17,7 @@ StepGraph::StepGraph(cudaStream_t stream) : stream_(stream) {
   disabled_ = flag && std::strcmp(flag, "0") == 0;
 }
 
-bool StepGraph::replay(int variant, const StepInputs& inputs, float* output) {
+bool StepGraph::replay(int variant, const StepInputs& inputs, float* host) {
   const auto found = graphs_.find(variant);
   if (found == graphs_.end()) return false;
   ids_.stage({inputs.id}, 1, 0, false, stream_);
@@ -25,11 +25,12 @@ bool StepGraph::replay(int variant, const StepInputs& inputs, float* output) {
   key_count_.stage({int32_t(inputs.position + 1)}, 1, 0, false, stream_);
   inv_freq_.stage(inputs.freqs->inv_freq, inputs.freqs->inv_freq.size(), 0.0f, false, stream_);
   page_table_.stage(*inputs.page_table, page_table_.capacity(), -1, false, stream_);
-  run(found->second, output);
+  run(found->second, host);
   return true;
 }
 
 void StepGraph::run(const Recorded& recorded, float* host) {
+  device_output_ = recorded.device_output;
   check(cudaGraphLaunch(recorded.exec, stream_), "launching the decode step graph");
   check(cudaStreamSynchronize(stream_), "running the decode step graph");
   if (recorded.output_count > 0) std::memcpy(host, output_, recorded.output_count * sizeof(float));
@@ -40,6 +41,7 @@ void StepGraph::begin(int variant) {
   variant_ = variant;
   output_host_ = nullptr;
   output_count_ = 0;
+  device_output_ = nullptr;
   for (StagedArray<int32_t>* array : {&ids_, &positions_, &page_table_, &key_count_}) array->rearm();
   inv_freq_.rearm();
   check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "capturing a decode step");
@@ -62,6 +64,7 @@ void StepGraph::end(bool ok) {
   cudaGraphDestroy(graph);
   check(instantiated, "instantiating the decode step graph");
   recorded.output_count = output_host_ ? output_count_ : 0;
+  recorded.device_output = device_output_;
   graphs_[variant_] = recorded;
   run(recorded, output_host_);
 }
@@ -97,6 +100,11 @@ void StepGraph::read(const float* source, size_t count, float* host) {
         "reading the step output");
   output_count_ = count;
   output_host_ = host;
+  device_output_ = source;
+}
+
+void StepGraph::keep(const float* source) {
+  device_output_ = source;
 }
 
 }  // namespace hipcode::cuda

@@ -25,9 +25,11 @@ class StepGraph {
   ~StepGraph();
 
   StepMode mode() const { return mode_; }
-  // Runs the recorded step of `variant` with new inputs, writing its output to `output`; false when none is
-  // recorded.
-  bool replay(int variant, const StepInputs& inputs, float* output);
+  // Runs the recorded step of `variant` with new inputs, copying its output to `host` if the recording read
+  // it to the host; false when none is recorded.
+  bool replay(int variant, const StepInputs& inputs, float* host);
+  // Where the output of the step that last ran lies on the device (its [count] floats).
+  const float* device_output() const { return device_output_; }
   // Starts capturing a step of `variant` (unless graphs are off or failed before).
   void begin(int variant);
   // Finishes a capture: instantiates it, runs it once and delivers the output. With ok = false (an op threw)
@@ -43,11 +45,14 @@ class StepGraph {
   const int32_t* key_count(int32_t value);
   // The step's output: `count` floats at device `source` land in `host` at end().
   void read(const float* source, size_t count, float* host);
+  // The step's output stays on the device at `source` (to be sampled there).
+  void keep(const float* source);
 
  private:
   struct Recorded {
     cudaGraphExec_t exec = nullptr;
-    size_t output_count = 0;
+    const float* device_output = nullptr;
+    size_t output_count = 0;  // floats copied to the host (0: the output stays on the device)
   };
   // Launches a recorded step, waits for it and copies its output to `host`.
   void run(const Recorded& recorded, float* host);
@@ -63,6 +68,7 @@ class StepGraph {
   size_t output_capacity_ = 0;
   size_t output_count_ = 0;
   float* output_host_ = nullptr;
+  const float* device_output_ = nullptr;
 };
 
 }  // namespace hipcode::cuda

@@ -18,7 +18,7 @@ SamplingParams sampling(double temperature) {
 TEST(sampler_greedy_takes_lowest_id_on_ties) {
   std::mt19937_64 rng(1);
   std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f};
-  CHECK(sample_token(logits, {}, sampling(0), rng) == 1);
+  CHECK(sample_token(logits, {}, sampling(0), uniform_draw(rng)) == 1);
 }
 
 TEST(sampler_top_k_one_and_tiny_top_p_are_argmax) {
@@ -28,11 +28,11 @@ TEST(sampler_top_k_one_and_tiny_top_p_are_argmax) {
     SamplingParams top_k = sampling(1.5);
     top_k.top_k = 1;
     std::vector<float> a = logits;
-    CHECK(sample_token(a, {}, top_k, rng) == 1);
+    CHECK(sample_token(a, {}, top_k, uniform_draw(rng)) == 1);
     SamplingParams top_p = sampling(1.5);
     top_p.top_p = 1e-6;
     std::vector<float> b = logits;
-    CHECK(sample_token(b, {}, top_p, rng) == 1);
+    CHECK(sample_token(b, {}, top_p, uniform_draw(rng)) == 1);
   }
 }
 
@@ -47,7 +47,7 @@ TEST(sampler_repetition_penalty_by_hand) {
   std::vector<float> greedy = {3.0f, 2.0f};
   SamplingParams params = sampling(0);
   params.repetition_penalty = 2.0;
-  CHECK(sample_token(greedy, {0}, params, rng) == 1);  // 3/2 < 2
+  CHECK(sample_token(greedy, {0}, params, uniform_draw(rng)) == 1);  // 3/2 < 2
 }
 
 TEST(sampler_min_p_and_top_p_keep_the_expected_sets) {
@@ -61,8 +61,8 @@ TEST(sampler_min_p_and_top_p_keep_the_expected_sets) {
   std::vector<int> seen_min_p(4, 0), seen_top_p(4, 0);
   for (int draw = 0; draw < 3000; ++draw) {
     std::vector<float> a = logits, b = logits;
-    ++seen_min_p[size_t(sample_token(a, {}, min_p, rng))];
-    ++seen_top_p[size_t(sample_token(b, {}, top_p, rng))];
+    ++seen_min_p[size_t(sample_token(a, {}, min_p, uniform_draw(rng)))];
+    ++seen_top_p[size_t(sample_token(b, {}, top_p, uniform_draw(rng)))];
   }
   CHECK(seen_min_p[0] > 0 && seen_min_p[1] > 0 && seen_min_p[2] == 0 && seen_min_p[3] == 0);
   CHECK(seen_top_p[0] > 0 && seen_top_p[1] > 0 && seen_top_p[2] == 0 && seen_top_p[3] == 0);
@@ -74,9 +74,9 @@ TEST(sampler_is_deterministic_per_seed) {
   std::vector<int32_t> first, second, third;
   for (int draw = 0; draw < 50; ++draw) {
     std::vector<float> x = logits, y = logits, z = logits;
-    first.push_back(sample_token(x, {}, sampling(1), a));
-    second.push_back(sample_token(y, {}, sampling(1), b));
-    third.push_back(sample_token(z, {}, sampling(1), c));
+    first.push_back(sample_token(x, {}, sampling(1), uniform_draw(a)));
+    second.push_back(sample_token(y, {}, sampling(1), uniform_draw(b)));
+    third.push_back(sample_token(z, {}, sampling(1), uniform_draw(c)));
   }
   CHECK(first == second);
   CHECK(first != third);
@@ -94,7 +94,7 @@ TEST(sampler_frequencies_match_softmax) {
   const int draws = 20000;
   for (int draw = 0; draw < draws; ++draw) {
     std::vector<float> copy = logits;
-    ++counts[size_t(sample_token(copy, {}, sampling(temperature), rng))];
+    ++counts[size_t(sample_token(copy, {}, sampling(temperature), uniform_draw(rng)))];
   }
   for (size_t i = 0; i < logits.size(); ++i)
     CHECK_NEAR(double(counts[i]) / draws, expected[i] / total, 0.012);
