@@ -115,10 +115,6 @@ class Backend {
   // Several linear layers reading the same x [n, in] (q/k/v, gate/up): every target's y = x · weightᵀ + bias.
   // A backend may run them as one pass over x.
   virtual void linear_group(const Activation& x, const std::vector<LinearTarget>& targets) = 0;
-  // linear_group of normed = rms_norm(x, gamma) (the input of every block); `normed` [n, in] receives the
-  // normalised rows unless the backend fuses the norm into the products.
-  virtual void rms_norm_linear_group(const Activation& x, const Weight& gamma, float eps, Activation& normed,
-                                     const std::vector<LinearTarget>& targets) = 0;
   // y [n, out] += x [n, in] · weight [out, in]ᵀ + bias [out]: a block's output added to the residual stream.
   virtual void linear_add(const Activation& x, const Weight& weight, const Weight* bias, Activation& y) = 0;
   // In-place RoPE of q [n, heads * head_dim] and k [n, kv_heads * head_dim] at positions first_position +

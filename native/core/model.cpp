@@ -270,8 +270,8 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   auto v = backend_->allocate(count, g.num_kv_heads * g.head_dim);      // [n, kv_heads * head_dim]
   auto attended = backend_->allocate(count, g.num_heads * g.head_dim);  // [n, heads * head_dim]
 
-  backend_->rms_norm_linear_group(hidden, *layer.attn_norm, eps, *normed,
-                                  {{layer.q.weight.get(), layer.q.bias.get(), q.get()},
+  backend_->rms_norm(hidden, *layer.attn_norm, eps, *normed);
+  backend_->linear_group(*normed, {{layer.q.weight.get(), layer.q.bias.get(), q.get()},
                                    {layer.k.weight.get(), layer.k.bias.get(), k.get()},
                                    {layer.v.weight.get(), layer.v.bias.get(), v.get()}});
   if (layer.q_norm) backend_->rms_norm_heads(*q, g.head_dim, *layer.q_norm, eps);
@@ -293,8 +293,8 @@ void Model::mlp_block(const Layer& layer, Activation& hidden) {
   auto up = backend_->allocate(count, g.intermediate_size);         // [n, intermediate]
   auto activated = backend_->allocate(count, g.intermediate_size);  // [n, intermediate]
 
-  backend_->rms_norm_linear_group(hidden, *layer.mlp_norm, float(g.rms_norm_eps), *normed,
-                                  {{layer.gate.weight.get(), layer.gate.bias.get(), gate.get()},
+  backend_->rms_norm(hidden, *layer.mlp_norm, float(g.rms_norm_eps), *normed);
+  backend_->linear_group(*normed, {{layer.gate.weight.get(), layer.gate.bias.get(), gate.get()},
                                    {layer.up.weight.get(), layer.up.bias.get(), up.get()}});
   backend_->swiglu(*gate, *up, *activated);
   backend_->linear_add(*activated, *layer.down.weight, layer.down.bias.get(), hidden);

@@ -214,12 +214,6 @@ class CpuBackend : public Backend {
                    values_of(y).data());
   }
 
-  void rms_norm_linear_group(const Activation& x, const Weight& gamma, float eps, Activation& normed,
-                             const std::vector<LinearTarget>& targets) override {
-    rms_norm(x, gamma, eps, normed);
-    linear_group(normed, targets);
-  }
-
   void linear_group(const Activation& x, const std::vector<LinearTarget>& targets) override {
     for (const LinearTarget& target : targets) linear(x, *target.weight, target.bias, *target.y);
   }

@@ -325,13 +325,6 @@ class CudaBackend : public Backend {
     });
   }
 
-  void rms_norm_linear_group(const Activation& x, const Weight& gamma, float eps, Activation& normed,
-                             const std::vector<LinearTarget>& targets) override {
-    if (one_gemv(x, targets, &gamma, eps)) return;
-    rms_norm(x, gamma, eps, normed);
-    linear_group(normed, targets);
-  }
-
   void linear_group(const Activation& x, const std::vector<LinearTarget>& targets) override {
     if (!one_gemv(x, targets)) {
       for (const LinearTarget& target : targets) linear(x, *target.weight, target.bias, *target.y);
@@ -538,33 +531,25 @@ class CudaBackend : public Backend {
     return free_bytes > kActivationReserveBytes ? free_bytes - kActivationReserveBytes : 0;
   }
 
-  // A one-token linear_group as a single GEMV launch over its bf16 outputs, with the RMSNorm of an f32 x
-  // fused in front when `gamma` is given; false when the shapes don't allow it.
-  bool one_gemv(const Activation& x, const std::vector<LinearTarget>& targets, const Weight* gamma = nullptr,
-                float eps = 0) {
-    if (x.rows() != 1 || targets.size() > size_t(kGemvMaxSegments) || cuda_of(x).f32 != (gamma != nullptr)) {
-      return false;
-    }
-    if (gamma && !gemv_norm_supported(int(x.cols()))) return false;
+  // A one-token linear_group as a single GEMV launch over its bf16 outputs; false when the shapes don't allow
+  // it.
+  bool one_gemv(const Activation& x, const std::vector<LinearTarget>& targets) {
+    if (x.rows() != 1 || targets.size() > size_t(kGemvMaxSegments) || cuda_of(x).f32) return false;
     auto lock = bind();
-    const bf16* input = gamma ? nullptr : bf16_of(x, "linear_group input");
+    const bf16* input = bf16_of(x, "linear_group input");
     std::vector<GemvSegment> segments;
     for (const LinearTarget& target : targets) {
       const Weight& weight = *target.weight;
-      const bf16* w = data_of(weight);
       if (weight.shape()[1] != x.cols() || cuda_of(*target.y).f32 ||
-          !gemv_supported(gamma ? w : input, w, int(x.cols()))) {
+          !gemv_supported(input, data_of(weight), int(x.cols()))) {
         return false;
       }
       check_shape("linear_group output", *target.y, 1, weight.shape()[0]);
-      segments.push_back({w, target.bias ? f32_data_of(*target.bias) : nullptr,
+      segments.push_back({data_of(weight), target.bias ? f32_data_of(*target.bias) : nullptr,
                           cuda_of(*target.y).buffer.data(), int(weight.shape()[0])});
     }
-    const GemvNorm norm{gamma ? f32_of(x, "rms_norm_linear_group input") : nullptr,
-                        gamma ? f32_data_of(*gamma) : nullptr, eps};
-    guard(gamma ? "rms_norm+gemv" : "linear_group gemv", [&] {
-      gemv(input, segments.data(), int(segments.size()), int(x.cols()), GemvOutput::BF16, stream_,
-           gamma ? &norm : nullptr);
+    guard("linear_group gemv", [&] {
+      gemv(input, segments.data(), int(segments.size()), int(x.cols()), GemvOutput::BF16, stream_);
     });
     return true;
   }

@@ -27,29 +27,11 @@ struct GemvSegments {
   int count;
 };
 
-// x_normed [in] = bf16(gamma * residual / rms(residual)), by the whole block.
-__device__ void normalise_into(const GemvNorm& norm, int in, __nv_bfloat16* x_normed) {
-  __shared__ float scratch[32];
-  float squares = 0.f;
-  for (int i = threadIdx.x; i < in; i += blockDim.x) squares += norm.residual[i] * norm.residual[i];
-  const float inverse_rms = rsqrtf(block_sum(squares, scratch) / float(in) + norm.eps);
-  for (int i = threadIdx.x; i < in; i += blockDim.x) {
-    x_normed[i] = __float2bfloat16(norm.residual[i] * inverse_rms * norm.gamma[i]);
-  }
-  __syncthreads();
-}
-
-template <GemvOutput kOutput, int kSplit, bool kNorm>
+template <GemvOutput kOutput, int kSplit>
 __global__ void __launch_bounds__(kWarps * 32)
-    gemv_kernel(const __nv_bfloat16* __restrict__ x, GemvSegments segments, int total_rows, int chunks,
-                GemvNorm norm) {
+    gemv_kernel(const __nv_bfloat16* __restrict__ x, GemvSegments segments, int total_rows, int chunks) {
   constexpr int kRowsPerBlock = kWarps / kSplit;
   __shared__ float partial[kWarps];
-  extern __shared__ __align__(16) __nv_bfloat16 x_normed[];  // [in] with kNorm
-  if constexpr (kNorm) {
-    normalise_into(norm, chunks * 8, x_normed);
-    x = x_normed;
-  }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int global_row = blockIdx.x * kRowsPerBlock + warp / kSplit;
   const int slice = warp % kSplit;
@@ -98,28 +80,16 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <GemvOutput kOutput, bool kNorm>
-void launch_gemv(const __nv_bfloat16* x, const GemvSegments& segments, int total_rows, int chunks,
-                 const GemvNorm& norm, cudaStream_t stream) {
-  const size_t smem = kNorm ? size_t(chunks) * 8 * sizeof(__nv_bfloat16) : 0;
-  // With one warp per row, few rows would leave the last wave of blocks half empty: then four warps share
-  // each row, and the grid has four times the blocks.
-  if (ceil_div(total_rows, kWarps) < 8 * int64_t(device_sm_count())) {
-    gemv_kernel<kOutput, 4, kNorm><<<unsigned(ceil_div(total_rows, kWarps / 4)), kWarps * 32, smem, stream>>>(
-        x, segments, total_rows, chunks, norm);
-  } else {
-    gemv_kernel<kOutput, 1, kNorm><<<unsigned(ceil_div(total_rows, kWarps)), kWarps * 32, smem, stream>>>(
-        x, segments, total_rows, chunks, norm);
-  }
-}
-
 template <GemvOutput kOutput>
 void launch_gemv(const __nv_bfloat16* x, const GemvSegments& segments, int total_rows, int chunks,
-                 const GemvNorm* norm, cudaStream_t stream) {
-  if (norm) {
-    launch_gemv<kOutput, true>(x, segments, total_rows, chunks, *norm, stream);
+                 cudaStream_t stream) {
+  // Rows of 1024+ chunks (8K+ elements) take 4 warps each.
+  if (chunks >= 1024) {
+    gemv_kernel<kOutput, 4><<<unsigned(ceil_div(total_rows, kWarps / 4)), kWarps * 32, 0, stream>>>(
+        x, segments, total_rows, chunks);
   } else {
-    launch_gemv<kOutput, false>(x, segments, total_rows, chunks, GemvNorm{}, stream);
+    gemv_kernel<kOutput, 1>
+        <<<unsigned(ceil_div(total_rows, kWarps)), kWarps * 32, 0, stream>>>(x, segments, total_rows, chunks);
   }
 }
 
@@ -129,12 +99,8 @@ bool gemv_supported(const __nv_bfloat16* x, const __nv_bfloat16* w, int in) {
   return in % 8 == 0 && is_aligned(x, 16) && is_aligned(w, 16);
 }
 
-bool gemv_norm_supported(int in) {
-  return in % 8 == 0 && size_t(in) * sizeof(__nv_bfloat16) <= 48 * 1024;
-}
-
 void gemv(const __nv_bfloat16* x, const GemvSegment* segments, int count, int in, GemvOutput output,
-          cudaStream_t stream, const GemvNorm* norm) {
+          cudaStream_t stream) {
   HIPCODE_REQUIRE(
       count >= 1 && count <= kGemvMaxSegments, "gemv",
       "count must be in [1, " + std::to_string(kGemvMaxSegments) + "], got " + std::to_string(count));
@@ -144,23 +110,21 @@ void gemv(const __nv_bfloat16* x, const GemvSegment* segments, int count, int in
   for (int i = 0; i < count; ++i) {
     HIPCODE_REQUIRE(segments[i].rows > 0, "gemv",
                     "rows must be > 0, got " + std::to_string(segments[i].rows));
-    HIPCODE_REQUIRE(gemv_supported(norm ? segments[i].w : x, segments[i].w, in), "gemv",
+    HIPCODE_REQUIRE(gemv_supported(x, segments[i].w, in), "gemv",
                     "in must be a multiple of 8 with 16-byte aligned x and w, got in=" + std::to_string(in));
     packed.segment[i] = segments[i];
     total_rows += segments[i].rows;
   }
-  HIPCODE_REQUIRE(!norm || gemv_norm_supported(in), "gemv",
-                  "in too large for a fused norm: " + std::to_string(in));
   const int chunks = in / 8;
   switch (output) {
     case GemvOutput::BF16:
-      launch_gemv<GemvOutput::BF16>(x, packed, total_rows, chunks, norm, stream);
+      launch_gemv<GemvOutput::BF16>(x, packed, total_rows, chunks, stream);
       break;
     case GemvOutput::F32:
-      launch_gemv<GemvOutput::F32>(x, packed, total_rows, chunks, norm, stream);
+      launch_gemv<GemvOutput::F32>(x, packed, total_rows, chunks, stream);
       break;
     case GemvOutput::F32_ADD:
-      launch_gemv<GemvOutput::F32_ADD>(x, packed, total_rows, chunks, norm, stream);
+      launch_gemv<GemvOutput::F32_ADD>(x, packed, total_rows, chunks, stream);
       break;
   }
   check_launch("gemv");

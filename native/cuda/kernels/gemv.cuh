@@ -28,23 +28,10 @@ struct GemvSegment {
 };
 constexpr int kGemvMaxSegments = 3;
 
-// An RMSNorm in front of the product: x = bf16(rms_norm(residual) * gamma), computed by each block into
-// shared memory, so the normalised vector never goes through device memory.
-struct GemvNorm {
-  const float* residual;  // [in]
-  const float* gamma;     // [in]
-  float eps;
-};
-
-// Whether the normalised input of `in` elements fits a block's shared memory.
-bool gemv_norm_supported(int in);
-
-// One warp (or four, when rows are few) per output row, 16-byte loads with several in flight per lane, f32
-// accumulation. Up to kGemvMaxSegments matrices reading the same x run as one launch (q/k/v, gate/up). With
-// `norm`, x is ignored and the normalised residual is used instead.
+// One warp (or, for long rows, four) per output row, 16-byte loads with several in flight per lane, f32
+// accumulation. Up to kGemvMaxSegments matrices reading the same x run as one launch (q/k/v, gate/up).
 void gemv(const __nv_bfloat16* x,  // [in]
-          const GemvSegment* segments, int count, int in, GemvOutput output, cudaStream_t stream,
-          const GemvNorm* norm = nullptr);
+          const GemvSegment* segments, int count, int in, GemvOutput output, cudaStream_t stream);
 
 // A single matrix: y [rows] = w [rows, in] · x [in] (+ bias).
 inline void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, const float* bias, void* y, int rows, int in,
