@@ -12,6 +12,8 @@ export interface FixtureResult {
   /** Greedy tokens equal to the reference, counted up to the first difference. */
   greedyAgreement: number;
   greedyLength: number;
+  /** The whole greedy continuation equals the reference (same tokens, same length). */
+  greedyIdentical: boolean;
 }
 
 export function measureFixture(name: string, backend: string): FixtureResult {
@@ -47,7 +49,8 @@ export function measureFixture(name: string, backend: string): FixtureResult {
   ]);
   const firstDifference = greedy.ids.findIndex((id, index) => ids[index] !== id);
   const greedyAgreement = firstDifference === -1 ? greedy.ids.length : firstDifference;
-  return { model: name, logitsRelativeL2, greedyAgreement, greedyLength: greedy.ids.length };
+  const greedyIdentical = ids.length === greedy.ids.length && greedyAgreement === greedy.ids.length;
+  return { model: name, logitsRelativeL2, greedyAgreement, greedyLength: greedy.ids.length, greedyIdentical };
 }
 
 export function measureAllFixtures(backend: string): FixtureResult[] {
