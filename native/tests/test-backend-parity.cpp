@@ -402,3 +402,25 @@ TEST(cuda_parity_sampling_on_the_device) {
     CHECK(on_gpu.token == greedy.token);
   }
 }
+
+// A KV budget that holds one page: the second page is a clear E_OUT_OF_MEMORY naming the setting, and the
+// model stays usable for sessions that fit.
+TEST(cuda_kv_budget_exhausted_names_the_setting) {
+  if (!cuda_backend_or_skip("cuda_kv_budget")) return;
+  const ModelGeometry g = decode_geometry();
+  BackendChoice choice{"cuda", 0, 0};
+  const int64_t page_bytes = 2 * g.num_layers * 64 * g.num_kv_heads * g.head_dim * 2;  // bf16 K and V
+  choice.gpu_kv_budget_bytes = uint64_t(page_bytes);
+  auto model = Model::synthetic(g, SyntheticWeights{}, create_backend(choice));
+  KvCache too_long(model->kv_pool(), 200);
+  try {
+    model->forward(too_long, std::vector<int32_t>(100, 1), LogitsMode::NONE);
+    CHECK(false);
+  } catch (const EngineError& error) {
+    CHECK(error.code() == ErrorCode::OUT_OF_MEMORY);
+    CHECK(std::string(error.what()).find("--gpu-kv-budget") != std::string::npos);
+  }
+  too_long.truncate(0);
+  KvCache fits(model->kv_pool(), 64);
+  CHECK(model->forward(fits, std::vector<int32_t>(10, 1), LogitsMode::LAST).size() == size_t(g.vocab_size));
+}

@@ -5,6 +5,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
+import { loadAddon } from '../../extension/engine/native';
 import { modelDir } from '../helpers/fixtures';
 
 /** A private copy of a fixture model that a test may break. */
@@ -149,6 +150,13 @@ describe('CLI errors on broken checkpoints', () => {
     const dir = fixture('qwen2');
     writeFileSync(join(dir, 'config.json'), '{"architectures": ["Qwen2ForCausalLM"],');
     expectFailure(logitsArgs(dir), 'E_CONFIG', ['config.json']);
+  });
+
+  it('--backend cuda without a usable GPU says why', function () {
+    const cuda = loadAddon().probe().cuda;
+    if (cuda.available) this.skip();
+    const args = ['logits', '--model', modelDir('qwen3'), '--ids', '1,2', '--backend', 'cuda'];
+    expectFailure(args, 'E_BACKEND_UNAVAILABLE', [cuda.reason ?? '', '--backend cpu']);
   });
 
   it('token ids outside the vocabulary', () => {
