@@ -1,9 +1,6 @@
 // GEMV for decode: each warp reduces one weight row against x. Lanes stride over the row in 16-byte chunks,
 // issuing kUnroll independent loads before using any, so every SM keeps enough bytes in flight to saturate
 // HBM.
-#include <cstdlib>
-#include <cstring>
-
 #include "kernels/gemv.cuh"
 #include "kernels/kernel-common.cuh"
 
@@ -30,28 +27,6 @@ struct GemvSegments {
   int count;
 };
 
-// Loads this lane's chunks of one unrolled step of a weight row (chunks past the row's end are skipped).
-template <int kSplit>
-__device__ __forceinline__ void load_weights(bf16x8 (&wv)[kUnroll], const bf16x8* w_row, int base,
-                                             int chunks) {
-#pragma unroll
-  for (int u = 0; u < kUnroll; ++u) {
-    const int c = base + 32 * kSplit * u;
-    if (c >= chunks) continue;
-    // Weights are read once per token: stream them past the caches.
-    const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(w_row + c));
-    wv[u] = *reinterpret_cast<const bf16x8*>(&raw);
-  }
-}
-
-// Waits until the kernel before this one (launched as its programmatic dependent) has finished and its writes
-// are visible; a no-op when there is none, or before Hopper.
-__device__ __forceinline__ void wait_for_previous_kernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
 template <GemvOutput kOutput, int kSplit>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_kernel(const __nv_bfloat16* __restrict__ x, GemvSegments segments, int total_rows, int chunks) {
@@ -69,19 +44,16 @@ __global__ void __launch_bounds__(kWarps * 32)
   const bf16x8* w_row = reinterpret_cast<const bf16x8*>(segment.w) + int64_t(row) * chunks;
   const bf16x8* x_chunks = reinterpret_cast<const bf16x8*>(x);
   float acc = 0.f;
-  const int start = slice * 32 + lane;
-  // The first weights do not depend on the previous kernel: they load while it finishes; x (its output)
-  // waits.
-  bf16x8 wv[kUnroll];
-  if (active) load_weights<kSplit>(wv, w_row, start, chunks);
-  wait_for_previous_kernel();
-  for (int base = start; active && base < chunks; base += 32 * kSplit * kUnroll) {
-    if (base != start) load_weights<kSplit>(wv, w_row, base, chunks);
-    bf16x8 xv[kUnroll];
+  for (int base = slice * 32 + lane; active && base < chunks; base += 32 * kSplit * kUnroll) {
+    bf16x8 wv[kUnroll], xv[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = base + 32 * kSplit * u;
-      if (c < chunks) xv[u] = x_chunks[c];
+      if (c >= chunks) continue;
+      // Weights are read once per token: stream them past the caches.
+      const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(w_row + c));
+      wv[u] = *reinterpret_cast<const bf16x8*>(&raw);
+      xv[u] = x_chunks[c];
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -108,41 +80,16 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-// HIPCODE_PDL=0 launches GEMVs plainly (for comparison); by default each may start while the previous kernel
-// finishes (programmatic dependent launch), prefetching its first weights.
-bool programmatic_launch() {
-  static const bool enabled = [] {
-    const char* flag = std::getenv("HIPCODE_PDL");
-    return !(flag && std::strcmp(flag, "0") == 0);
-  }();
-  return enabled;
-}
-
-template <typename Kernel>
-void launch(Kernel kernel, unsigned blocks, const __nv_bfloat16* x, const GemvSegments& segments,
-            int total_rows, int chunks, cudaStream_t stream) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(kWarps * 32);
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = programmatic_launch() ? 1 : 0;
-  check_cuda(cudaLaunchKernelEx(&config, kernel, x, segments, total_rows, chunks), "gemv", "launch");
-}
-
 template <GemvOutput kOutput>
 void launch_gemv(const __nv_bfloat16* x, const GemvSegments& segments, int total_rows, int chunks,
                  cudaStream_t stream) {
   // Rows of 1024+ chunks (8K+ elements) take 4 warps each.
   if (chunks >= 1024) {
-    launch(gemv_kernel<kOutput, 4>, unsigned(ceil_div(total_rows, kWarps / 4)), x, segments, total_rows,
-           chunks, stream);
+    gemv_kernel<kOutput, 4><<<unsigned(ceil_div(total_rows, kWarps / 4)), kWarps * 32, 0, stream>>>(
+        x, segments, total_rows, chunks);
   } else {
-    launch(gemv_kernel<kOutput, 1>, unsigned(ceil_div(total_rows, kWarps)), x, segments, total_rows, chunks,
-           stream);
+    gemv_kernel<kOutput, 1>
+        <<<unsigned(ceil_div(total_rows, kWarps)), kWarps * 32, 0, stream>>>(x, segments, total_rows, chunks);
   }
 }
 
