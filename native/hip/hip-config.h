@@ -1,0 +1,63 @@
+// HipConfig: the knobs of HiP (InfiniteHiP) sparse attention for one layer, their validation, and per-layer
+// overrides (dense layers, layer ranges with their own config).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace hipcode::hip {
+
+// One pruning stage: the surviving key range is cut into chunks of `chunk_size` tokens, every chunk is
+// scored (bisection, see mask-estimation.h) and the best keep_tokens / chunk_size chunks survive.
+struct HipStage {
+  int64_t chunk_size;
+  int64_t keep_tokens;
+  // Consecutive query rows averaged into one scoring row (the reference's stage_block_stride_q).
+  int64_t query_stride;
+};
+
+// The config of one sparse layer. Defaults = InfiniteHiP "3K" preset (sink 256, window 1024, chunks
+// 256 / 32 / 8 keeping 32K / 8K / 2K tokens). The attention's key block size is the last stage's
+// chunk_size (block_k(), 8 by default), as in the reference, whose final indices are 8-token blocks.
+struct HipConfig {
+  int64_t block_q = 64;          // queries sharing one mask
+  int64_t sink_tokens = 256;     // keys [0, sink_tokens) are always attended
+  int64_t window_tokens = 1024;  // a query at t always attends (t - window_tokens, t]
+  std::vector<HipStage> stages = {{256, 32768, 4}, {32, 8192, 4}, {8, 2048, 1}};
+  // Score like the bf16 reference: scoring rows and scores are rounded to bf16 before any comparison.
+  bool bf16_scoring = true;
+
+  int64_t block_k() const { return stages.back().chunk_size; }
+};
+
+// Throws EngineError(INVALID_ARGUMENT) naming the first bad field ("HipConfig.stages[1].chunk_size: ...").
+void validate_hip_config(const HipConfig& config);
+
+// Layers [first_layer, end_layer) use `config` instead of the base.
+struct HipLayerOverride {
+  int64_t first_layer;
+  int64_t end_layer;
+  HipConfig config;
+};
+
+// The HiP configs of a whole model.
+struct HipModelConfig {
+  HipConfig base;
+  int64_t dense_layers = 0;                 // layers [0, dense_layers) run full (dense) attention
+  std::vector<HipLayerOverride> overrides;  // later entries win over earlier ones
+};
+
+// What one layer runs: dense attention, or HiP with `config`.
+struct HipLayerConfig {
+  bool dense;
+  HipConfig config;
+};
+
+// Validates the base, every override (ranges inside [0, num_layers)) and dense_layers in [0, num_layers].
+void validate_hip_model_config(const HipModelConfig& model, int64_t num_layers);
+
+// The config of layer `layer` (dense for layer < dense_layers; else the last override covering it; else
+// the base).
+HipLayerConfig hip_layer_config(const HipModelConfig& model, int64_t layer);
+
+}  // namespace hipcode::hip
