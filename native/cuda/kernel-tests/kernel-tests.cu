@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -20,6 +21,9 @@
 #include <vector>
 
 #include "blas/gemm.h"
+#include "hip/block-sparse-attention.h"
+#include "hip/hip-config.h"
+#include "hip/mask-estimation.h"
 #include "kernels/attention-decode.cuh"
 #include "kernels/attention-generic.cuh"
 #include "kernels/attention-prefill-sm90.cuh"
@@ -27,6 +31,8 @@
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
 #include "kernels/gemv.cuh"
+#include "kernels/hip-decode.cuh"
+#include "kernels/hip-mask.cuh"
 #include "kernels/kv-write.cuh"
 #include "kernels/rms-norm.cuh"
 #include "kernels/rope.cuh"
@@ -762,6 +768,345 @@ static void fill_random_device(Dev<T>& d) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// HiP: decode mask estimation (hip_mask_decode) and block-sparse decode (hip_decode) against the CPU
+// reference of native/hip (hip::select_key_blocks, hip::block_sparse_attention).
+
+namespace hh = hipcode::hip;
+
+static HipMaskConfig to_mask_config(const hh::HipConfig& c) {
+  HipMaskConfig m;
+  m.sink_tokens = (int)c.sink_tokens;
+  m.window_tokens = (int)c.window_tokens;
+  m.n_stages = (int)c.stages.size();
+  for (size_t i = 0; i < c.stages.size(); ++i)
+    m.stages[i] = {(int)c.stages[i].chunk_size, (int)c.stages[i].keep_tokens};
+  m.bf16_scoring = c.bf16_scoring;
+  return m;
+}
+
+// Scaled-down config: sink 64, window 256, stages {64 -> 2048}, {16 -> 512}, {4 -> 128}.
+static hh::HipConfig hip_small_config() {
+  hh::HipConfig c;
+  c.sink_tokens = 64;
+  c.window_tokens = 256;
+  c.stages = {{64, 2048, 4}, {16, 512, 4}, {4, 128, 1}};
+  return c;
+}
+
+// Contiguous f32 copy [n_tokens, n_kv, head_dim] of a paged host cache (keys or values).
+static std::vector<float> hip_contiguous(const HostCache& hc, const std::vector<float>& paged, int n_tokens) {
+  std::vector<float> out((size_t)n_tokens * hc.n_kv * hc.head_dim);
+  for (int p = 0; p < n_tokens; ++p)
+    for (int h = 0; h < hc.n_kv; ++h)
+      std::memcpy(&out[((size_t)p * hc.n_kv + h) * hc.head_dim], &paged[hc.offset(p, h)],
+                  sizeof(float) * hc.head_dim);
+  return out;
+}
+
+// Input flavours of the mask tests: random bf16 in [-1, 1]; small multiples of 1/8 (every dot product exact,
+// many ties); the latter with planted high-scoring keys (the 3 keys before the candidate end, so the clipped
+// last chunk often survives, and a few random places).
+enum class HipInputs { Random, Eighths, EighthsPlanted };
+
+static void fill_eighths(std::vector<bf16>& v, std::vector<float>& f, int max_int) {
+  std::uniform_int_distribution<int> di(-max_int, max_int);
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = tobf((float)di(g_rng) / 8.f);
+    f[i] = bf(v[i]);
+  }
+}
+
+static double jaccard(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> inter, uni;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(inter));
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(uni));
+  return uni.empty() ? 1.0 : (double)inter.size() / (double)uni.size();
+}
+
+// One decode step at position n_keys - 1: GPU mask vs hip::select_key_blocks. Exact-input flavours must match
+// exactly; random inputs report identity and must reach Jaccard >= 0.95.
+static void test_hip_mask(const std::string& label, const hh::HipConfig& config, int n_heads, int n_kv,
+                          int head_dim, int page_size, int n_keys, HipInputs inputs) {
+  const std::string name = "hip_mask_decode " + label + " keys=" + std::to_string(n_keys) +
+                           " heads=" + std::to_string(n_heads) + "/" + std::to_string(n_kv) +
+                           " d=" + std::to_string(head_dim) + " page=" + std::to_string(page_size) +
+                           (inputs == HipInputs::Random ? " random" : " eighths") +
+                           (inputs == HipInputs::EighthsPlanted ? "+planted" : "");
+  run_test(name, [&] {
+    HostCache hc(n_kv, head_dim, page_size, n_keys);
+    std::vector<float> qv;
+    auto q = rand_bf16((size_t)n_heads * head_dim, -1, 1, &qv);
+    const int t = n_keys - 1;
+    if (inputs != HipInputs::Random) {
+      fill_eighths(hc.k, hc.kf, 3);
+      fill_eighths(q, qv, 3);
+    }
+    if (inputs == HipInputs::EighthsPlanted) {
+      const int group = n_heads / n_kv;
+      const int64_t cand_end = t - config.window_tokens + 1;
+      std::vector<int> spots;
+      for (int i = 1; i <= 3; ++i) spots.push_back((int)cand_end - i);
+      std::uniform_int_distribution<int> dp((int)config.sink_tokens, std::max<int>((int)cand_end - 1, 0));
+      for (int i = 0; i < 5; ++i) spots.push_back(dp(g_rng));
+      for (int p : spots) {
+        if (p < config.sink_tokens || p >= cand_end) continue;
+        for (int h = 0; h < n_kv; ++h) {
+          const float* qh = &qv[(size_t)(h * group) * head_dim];  // aligned with the group's first head
+          for (int d = 0; d < head_dim; ++d) {
+            const size_t o = hc.offset(p, h) + d;
+            hc.k[o] = tobf(qh[d] >= 0 ? 0.375f : -0.375f);
+            hc.kf[o] = bf(hc.k[o]);
+          }
+        }
+      }
+    }
+    DevCache dc(hc);
+    // CPU reference.
+    const std::vector<float> keys = hip_contiguous(hc, hc.kf, n_keys);
+    const hh::HipQueries queries{qv.data(), 1, n_heads, head_dim, t};
+    const hh::HipKv kv{keys.data(), nullptr, n_keys, n_kv, head_dim};
+    const std::vector<int64_t> want = hh::select_key_blocks(config, queries, kv, 0);
+    // GPU.
+    const HipMaskConfig mc = to_mask_config(config);
+    Dev<bf16> d_q(q);
+    Dev<int32_t> d_blocks(mc.max_blocks()), d_count(1);
+    Dev<uint8_t> ws(hip_mask_decode_workspace_bytes(mc, t));
+    CK(cudaMemset(d_count.p, 0xff, sizeof(int32_t)));
+    hip_mask_decode(d_q.p, dc.kv, n_heads, t, mc, d_blocks.p, d_count.p, ws.p, ws.n, 0);
+    const int count = d_count.download()[0];
+    if (count < 0 || count > mc.max_blocks()) {
+      record(name, false, "bad count " + std::to_string(count));
+      return;
+    }
+    const auto blocks = d_blocks.download();
+    std::vector<int64_t> got(blocks.begin(), blocks.begin() + count);
+    const bool identical = got == want;
+    const double jac = jaccard(got, want);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%zu blocks (want %zu), %s, jaccard=%.4f", got.size(), want.size(),
+                  identical ? "identical" : "DIFFERENT", jac);
+    std::string detail = buf;
+    if (!identical) {
+      size_t i = 0;
+      while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+      detail += " first diff at " + std::to_string(i) + ": got " +
+                (i < got.size() ? std::to_string(got[i]) : std::string("end")) + " want " +
+                (i < want.size() ? std::to_string(want[i]) : std::string("end"));
+    }
+    const bool ok = inputs == HipInputs::Random ? jac >= 0.95 : identical;
+    record(name, ok, detail);
+  });
+}
+
+// hip_decode with a given mask vs hip::block_sparse_attention (same mask), and, when the window covers every
+// key, vs attention_decode and the double reference. custom_mask: a hand-made mask with blocks that straddle
+// the sink and the window begin and one entirely inside the window (all clipped); otherwise the CPU estimate.
+static void test_hip_decode(const hh::HipConfig& config, int n_heads, int n_kv, int head_dim, int page_size,
+                            int n_keys, bool custom_mask, int n_splits) {
+  const std::string name =
+      "hip_decode keys=" + std::to_string(n_keys) + " heads=" + std::to_string(n_heads) + "/" +
+      std::to_string(n_kv) + " d=" + std::to_string(head_dim) + " page=" + std::to_string(page_size) +
+      " sink=" + std::to_string(config.sink_tokens) + " win=" + std::to_string(config.window_tokens) +
+      " bk=" + std::to_string(config.block_k()) + (custom_mask ? " custom-mask" : "") +
+      " splits=" + std::to_string(n_splits);
+  run_test(name, [&] {
+    HostCache hc(n_kv, head_dim, page_size, n_keys);
+    DevCache dc(hc);
+    std::vector<float> qv;
+    auto q = rand_bf16((size_t)n_heads * head_dim, -1, 1, &qv);
+    const int t = n_keys - 1;
+    const std::vector<float> keys = hip_contiguous(hc, hc.kf, n_keys),
+                             values = hip_contiguous(hc, hc.vf, n_keys);
+    const hh::HipQueries queries{qv.data(), 1, n_heads, head_dim, t};
+    const hh::HipKv kv{keys.data(), values.data(), n_keys, n_kv, head_dim};
+    hh::HipMask mask{config.block_q, config.block_k(), {}};
+    const int64_t bk = config.block_k();
+    const int64_t w = std::max<int64_t>(0, t - config.window_tokens + 1);
+    if (custom_mask) {
+      std::vector<int64_t> b;
+      if (config.sink_tokens >= 3) b.push_back(config.sink_tokens - 3);  // straddles the sink end
+      for (int64_t s = config.sink_tokens + 5 * bk; s + 2 * bk < w; s += 7 * bk) b.push_back(s);
+      if (w > 1 && w - 1 >= (b.empty() ? 0 : b.back() + bk)) b.push_back(w - 1);           // straddles w
+      if (w + 2 * bk <= t && (b.empty() || b.back() + bk <= w + bk)) b.push_back(w + bk);  // in the window
+      mask.blocks.push_back(b);
+    } else {
+      mask.blocks.push_back(hh::select_key_blocks(config, queries, kv, 0));
+    }
+    std::vector<float> ref_out((size_t)n_heads * head_dim);
+    hh::block_sparse_attention(config, mask, queries, kv, ref_out.data());
+    const std::vector<int32_t> blocks(mask.blocks[0].begin(), mask.blocks[0].end());
+    const int max_blocks = std::max<int>((int)blocks.size(), 1);
+    Dev<int32_t> d_blocks(std::vector<int32_t>(max_blocks, 0)),
+        d_count(std::vector<int32_t>{(int)blocks.size()});
+    if (!blocks.empty()) d_blocks.upload(blocks);
+    Dev<bf16> d_q(q), d_out((size_t)n_heads * head_dim);
+    const int max_att =
+        hip_decode_max_attended(t, (int)config.sink_tokens, (int)config.window_tokens, max_blocks, (int)bk);
+    const int splits = n_splits > 0 ? n_splits : hip_decode_splits(n_heads, n_kv, max_att);
+    Dev<float> ws(hip_decode_workspace_bytes(n_heads, head_dim, splits) / sizeof(float) + 1);
+    const float scale = 1.f / std::sqrt((float)head_dim);
+    CK(cudaMemset(d_out.p, 0xff, d_out.n * sizeof(bf16)));  // NaNs: every output must be written
+    hip_decode(d_q.p, dc.kv, d_out.p, n_heads, t, (int)config.sink_tokens, (int)config.window_tokens,
+               d_blocks.p, d_count.p, max_blocks, (int)bk, scale, splits, ws.p, ws.n * sizeof(float), 0);
+    const auto got = to_float(d_out.download());
+    char info[64];
+    std::snprintf(info, sizeof info, " (%zu blocks)", blocks.size());
+    compare(name + " vs block_sparse_attention" + info, got,
+            std::vector<double>(ref_out.begin(), ref_out.end()), kAttnAtol, kAttnRtol, kAttnL2);
+    if (w == 0) {  // dense: the window covers every key
+      compare(name + " vs dense reference", got, attention_ref(qv, hc, 1, n_heads, t, 0, scale), kAttnAtol,
+              kAttnRtol, kAttnL2);
+      const int dsplits = attention_decode_splits(n_heads, n_kv, n_keys);
+      Dev<float> dws(attention_decode_workspace_bytes(n_heads, head_dim, dsplits) / sizeof(float) + 1);
+      Dev<bf16> d_dense((size_t)n_heads * head_dim);
+      attention_decode(d_q.p, dc.kv, d_dense.p, n_heads, n_keys, nullptr, 0, scale, dsplits, dws.p,
+                       dws.n * sizeof(float), 0);
+      const auto dense = to_float(d_dense.download());
+      compare(name + " vs attention_decode", got, std::vector<double>(dense.begin(), dense.end()), kAttnAtol,
+              kAttnRtol, kAttnL2);
+    }
+  });
+}
+
+// The full decode pipeline on the GPU (mask then attention) vs the CPU (select_key_blocks then
+// block_sparse_attention) at one position.
+static void test_hip_pipeline(const hh::HipConfig& config, int n_heads, int n_kv, int head_dim, int page_size,
+                              int n_keys) {
+  const std::string name = "hip pipeline (mask + decode) keys=" + std::to_string(n_keys) +
+                           " heads=" + std::to_string(n_heads) + "/" + std::to_string(n_kv) +
+                           " d=" + std::to_string(head_dim) + " sink=" + std::to_string(config.sink_tokens) +
+                           " win=" + std::to_string(config.window_tokens);
+  run_test(name, [&] {
+    HostCache hc(n_kv, head_dim, page_size, n_keys);
+    DevCache dc(hc);
+    std::vector<float> qv;
+    auto q = rand_bf16((size_t)n_heads * head_dim, -1, 1, &qv);
+    const int t = n_keys - 1;
+    const std::vector<float> keys = hip_contiguous(hc, hc.kf, n_keys),
+                             values = hip_contiguous(hc, hc.vf, n_keys);
+    const hh::HipQueries queries{qv.data(), 1, n_heads, head_dim, t};
+    const hh::HipKv kv{keys.data(), values.data(), n_keys, n_kv, head_dim};
+    const hh::HipMask mask = hh::estimate_hip_mask(config, queries, kv);
+    std::vector<float> ref_out((size_t)n_heads * head_dim);
+    hh::block_sparse_attention(config, mask, queries, kv, ref_out.data());
+    const HipMaskConfig mc = to_mask_config(config);
+    Dev<bf16> d_q(q), d_out((size_t)n_heads * head_dim);
+    Dev<int32_t> d_blocks(mc.max_blocks()), d_count(1);
+    Dev<uint8_t> mws(hip_mask_decode_workspace_bytes(mc, t));
+    const int splits = hip_decode_splits(
+        n_heads, n_kv,
+        hip_decode_max_attended(t, mc.sink_tokens, mc.window_tokens, mc.max_blocks(), mc.block_k()));
+    Dev<float> ws(hip_decode_workspace_bytes(n_heads, head_dim, splits) / sizeof(float) + 1);
+    const float scale = 1.f / std::sqrt((float)head_dim);
+    hip_mask_decode(d_q.p, dc.kv, n_heads, t, mc, d_blocks.p, d_count.p, mws.p, mws.n, 0);
+    hip_decode(d_q.p, dc.kv, d_out.p, n_heads, t, mc.sink_tokens, mc.window_tokens, d_blocks.p, d_count.p,
+               mc.max_blocks(), mc.block_k(), scale, splits, ws.p, ws.n * sizeof(float), 0);
+    compare(name, to_float(d_out.download()), std::vector<double>(ref_out.begin(), ref_out.end()), kAttnAtol,
+            kAttnRtol, kAttnL2);
+  });
+}
+
+static void test_hip() {
+  const hh::HipConfig small = hip_small_config();
+  const hh::HipConfig dflt;  // sink 256, window 1024, 256/32K, 32/8K, 8/2K
+  // (a) masks. Exact inputs: bit-identical; awkward lengths so the last chunk of every stage is clipped.
+  test_hip_mask("small", small, 28, 4, 128, 64, 8192 + 37, HipInputs::Eighths);
+  test_hip_mask("small", small, 28, 4, 128, 64, 8192 + 37, HipInputs::EighthsPlanted);
+  test_hip_mask("small", small, 28, 4, 128, 64, 65536 - 11, HipInputs::Eighths);
+  test_hip_mask("small", small, 28, 4, 128, 16, 65536 - 11, HipInputs::EighthsPlanted);
+  test_hip_mask("default", dflt, 28, 4, 128, 64, 65536 - 11, HipInputs::Eighths);
+  test_hip_mask("default", dflt, 28, 4, 128, 64, 65536 - 11, HipInputs::EighthsPlanted);
+  test_hip_mask("default", dflt, 28, 4, 128, 64, 65536 - 11, HipInputs::Random);
+  test_hip_mask("small", small, 28, 4, 128, 64, 8192 + 37, HipInputs::Random);
+  // Keep-all shortcuts (stage 0 not scored), no candidates at all, one-key chunks, other geometries.
+  test_hip_mask("small", small, 28, 4, 128, 64, 1500, HipInputs::Eighths);
+  test_hip_mask("small", small, 28, 4, 128, 64, 700, HipInputs::EighthsPlanted);
+  test_hip_mask("small", small, 28, 4, 128, 64, 300, HipInputs::Eighths);
+  test_hip_mask("small", small, 28, 4, 128, 64, 200, HipInputs::Eighths);
+  {
+    hh::HipConfig c = small;
+    c.stages = {{64, 1024, 1}, {8, 256, 1}, {1, 64, 1}};  // one-key chunks in the last stage
+    test_hip_mask("1-key-chunks", c, 28, 4, 128, 64, 5000 + 3, HipInputs::Eighths);
+    c.bf16_scoring = false;
+    test_hip_mask("1-key-chunks f32-scores", c, 28, 4, 128, 64, 5000 + 3, HipInputs::Eighths);
+    c = small;
+    c.stages = {{32, 512, 1}};  // a single stage
+    test_hip_mask("1-stage", c, 8, 8, 64, 32, 4000 + 9, HipInputs::Eighths);
+    c = small;
+    c.sink_tokens = 0;
+    test_hip_mask("sink0", c, 32, 2, 64, 16, 9000 + 1, HipInputs::EighthsPlanted);  // group of 16
+    test_hip_mask("sink0", c, 32, 2, 64, 16, 9000 + 1, HipInputs::Random);
+  }
+  // (b) decode with the same mask as the CPU; custom masks with clipped blocks; dense equivalence.
+  test_hip_decode(small, 28, 4, 128, 64, 8192 + 37, false, 0);
+  test_hip_decode(small, 28, 4, 128, 16, 8192 + 37, true, 0);
+  test_hip_decode(small, 28, 4, 128, 64, 8192 + 37, true, 3);
+  test_hip_decode(dflt, 28, 4, 128, 64, 65536 - 11, false, 0);
+  test_hip_decode(small, 8, 8, 64, 32, 3000 + 5, true, 0);
+  test_hip_decode(small, 40, 2, 128, 64, 3000 + 5, true, 0);  // 20 heads per group -> 2 head chunks
+  {
+    hh::HipConfig c = small;
+    c.window_tokens = 1 << 20;  // the window covers everything: dense attention
+    test_hip_decode(c, 28, 4, 128, 64, 5000, false, 0);
+    test_hip_decode(c, 28, 4, 128, 64, 1, false, 0);
+    test_hip_decode(c, 8, 8, 64, 16, 777, false, 0);
+    c.window_tokens = 1;  // only the query itself (+ sink + blocks)
+    test_hip_decode(c, 28, 4, 128, 64, 3000, true, 0);
+  }
+  // (c) the whole pipeline; pages are permuted in every HostCache.
+  test_hip_pipeline(small, 28, 4, 128, 64, 20000 + 3);
+  test_hip_pipeline(dflt, 28, 4, 128, 64, 65536 + 100);
+}
+
+static void bench_hip() {
+  const int NH = 28, NKV = 4, D = 128;
+  std::printf(
+      "-- HiP decode (heads %d/%d, d=%d, page 64, default config sink 256 / window 1024 / "
+      "256:32K, 32:8K, 8:2K)\n",
+      NH, NKV, D);
+  for (int n_keys : {131072, 1048576}) {
+    const int page = 64, pages = n_keys / page + 1, t = n_keys - 1;
+    Dev<bf16> kp((size_t)pages * page * NKV * D), vp((size_t)pages * page * NKV * D), q((size_t)NH * D),
+        out((size_t)NH * D);
+    fill_random_device(kp);
+    fill_random_device(vp);
+    fill_random_device(q);
+    std::vector<int32_t> table(pages);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), g_rng);
+    Dev<int32_t> d_table(table);
+    PagedKv kv{kp.p, vp.p, d_table.p, pages, page, pages, NKV, D};
+    const HipMaskConfig mc;
+    Dev<int32_t> blocks(mc.max_blocks()), count(1);
+    Dev<uint8_t> mws(hip_mask_decode_workspace_bytes(mc, t));
+    const double us_mask =
+        time_us([&] { hip_mask_decode(q.p, kv, NH, t, mc, blocks.p, count.p, mws.p, mws.n, 0); });
+    const int n_blocks = count.download()[0];
+    const int max_att =
+        hip_decode_max_attended(t, mc.sink_tokens, mc.window_tokens, mc.max_blocks(), mc.block_k());
+    const int splits = hip_decode_splits(NH, NKV, max_att);
+    Dev<float> ws(hip_decode_workspace_bytes(NH, D, splits) / sizeof(float));
+    const float scale = 1.f / std::sqrt((float)D);
+    const double us_bsa = time_us([&] {
+      hip_decode(q.p, kv, out.p, NH, t, mc.sink_tokens, mc.window_tokens, blocks.p, count.p, mc.max_blocks(),
+                 mc.block_k(), scale, splits, ws.p, ws.n * sizeof(float), 0);
+    });
+    const int dsplits = attention_decode_splits(NH, NKV, n_keys);
+    Dev<float> dws(attention_decode_workspace_bytes(NH, D, dsplits) / sizeof(float));
+    const double us_dense = time_us([&] {
+      attention_decode(q.p, kv, out.p, NH, n_keys, nullptr, 0, scale, dsplits, dws.p, dws.n * sizeof(float),
+                       0);
+    });
+    const double attended = (double)mc.sink_tokens + (double)n_blocks * mc.block_k() + mc.window_tokens;
+    std::printf(
+        "hip keys=%-8d mask (3 stages) %9.1f us | hip_decode %4d blocks, splits=%-3d %7.1f us %6.0f GB/s "
+        "| dense attention_decode %9.1f us | mask+decode %.2fx dense\n",
+        n_keys, us_mask, n_blocks, splits, us_bsa, 2.0 * attended * NKV * D * 2 / us_bsa * 1e-3, us_dense,
+        (us_mask + us_bsa) / us_dense);
+  }
+}
+
 static void bench() {
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -882,6 +1227,8 @@ static void bench() {
     std::printf("decode keys=%-8d splits=%-4d %9.1f us %7.0f GB/s of KV\n", n_keys, splits, us,
                 bytes / us * 1e-3);
   }
+
+  bench_hip();
 
   std::printf("-- element-wise (n=4096 tokens unless noted)\n");
   {
@@ -1024,6 +1371,8 @@ int main(int argc, char** argv) {
   test_gemm(3, 3584, 512, true, false);
   test_gemm(7, 3584, 1000, false, true);
   test_gemm(1, 3584, 4608, true, false);
+
+  test_hip();
 
   if (do_bench) {
     try {

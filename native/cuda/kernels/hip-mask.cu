@@ -1,0 +1,376 @@
+// HiP decode mask estimation (see hip-mask.cuh for the semantics).
+//
+// Workspace: [count: int32 x 4][starts: int32 x cap][scores: uint32 x cap], cap = the largest chunk list of
+// any stage. A list is (count, starts); stage 0's list is implicit (start = sink + j * chunk, count known on
+// the host). Scores are stored as order-preserving uint32 encodings so the max over heads is an atomicMax
+// (0 = below every score; the memset before each scoring kernel resets them).
+//
+// hip_mask_score_kernel: grid (ceil(cap / 4), n_kv_heads * ceil(group / 8)), 4 warps. Warp w of block x
+// scores chunk 4x + w for up to 8 q heads of one kv group: every head bisects its own way (probes differ
+// per head), all in lockstep so the up to 16 probe-key loads of one step are in flight together. Each lane
+// holds head_dim / 32 dims; dot products are f64 (exact for bf16 inputs), reduced with an xor butterfly
+// (every lane ends with the same bits, so control flow stays warp-uniform).
+//
+// hip_mask_select_kernel: one CTA of 1024 threads. When the list is longer than keep, bitonic-sorts
+// (~encode(score), start) keys (ascending = score desc, start asc) in shared memory, keeps the first `keep`,
+// sorts their starts ascending; else keeps the (already ascending) list. Then writes the next stage's list
+// (each kept start split into chunk_i / chunk_{i+1} children, those at or past the candidate end dropped:
+// only the last, highest start can be clipped) or, after the last stage, the output blocks.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <string>
+
+#include "kernels/hip-mask.cuh"
+#include "kernels/kernel-common.cuh"
+#include "kernels/kv-write.cuh"
+
+namespace hipcode::cuda {
+
+namespace {
+
+constexpr int kScoreWarps = 4;
+constexpr int kHeadsPerWarp = 8;
+constexpr int kSelectThreads = 1024;
+
+__device__ __forceinline__ uint32_t encode_score(float s) {
+  if (s == 0.f) s = 0.f;  // -0 ranks like +0
+  const uint32_t u = __float_as_uint(s);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ double warp_sum_f64(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// f64 sum -> f32 -> (bf16) ; NaN -> -inf (the reference's key_score for one row).
+__device__ __forceinline__ float finish_score(double sum, bool bf16_scoring) {
+  float s = __double2float_rn(sum);
+  if (bf16_scoring) s = __bfloat162float(__float2bfloat16_rn(s));
+  return isnan(s) ? -INFINITY : s;
+}
+
+template <int kD>
+struct KeyVec;
+template <>
+struct KeyVec<128> {
+  using T = uint2;  // 4 bf16
+};
+template <>
+struct KeyVec<64> {
+  using T = uint32_t;  // 2 bf16
+};
+
+template <int kD>
+__device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache, int page_shift, int kvh,
+                                                           int key, int lane) {
+  constexpr int kE = kD / 32;
+  using T = typename KeyVec<kD>::T;
+  const int logical = key >> page_shift;
+  const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
+  if (page < 0 || page >= cache.num_pages) return T{};
+  const int64_t off =
+      (((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * cache.n_kv_heads + kvh) * kD +
+      lane * kE;
+  return __ldg(reinterpret_cast<const T*>(cache.k_pages + off));
+}
+
+template <int kD>
+__device__ __forceinline__ double lane_dot(const float* qv, typename KeyVec<kD>::T k) {
+  constexpr int kE = kD / 32;
+  const __nv_bfloat16* kb = reinterpret_cast<const __nv_bfloat16*>(&k);
+  double s = 0;
+#pragma unroll
+  for (int e = 0; e < kE; ++e) s = fma((double)qv[e], (double)__bfloat162float(kb[e]), s);
+  return s;
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kScoreWarps * 32)
+    hip_mask_score_kernel(const __nv_bfloat16* __restrict__ q, PagedKv cache, int group, int page_shift,
+                          const int32_t* __restrict__ count_dev, int count_host,
+                          const int32_t* __restrict__ starts, uint32_t* __restrict__ scores, int keep,
+                          int sink, int chunk, int cand_end, bool bf16_scoring) {
+  constexpr int kE = kD / 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n = count_dev ? *count_dev : count_host;
+  if (n <= keep) return;  // kept without scoring
+  const int j = blockIdx.x * kScoreWarps + warp;
+  if (j >= n) return;
+  const int head_chunks = (group + kHeadsPerWarp - 1) / kHeadsPerWarp;
+  const int kvh = blockIdx.y / head_chunks, hc = blockIdx.y % head_chunks;
+  const int h0 = kvh * group + hc * kHeadsPerWarp;
+  const int nh = min(kHeadsPerWarp, group - hc * kHeadsPerWarp);
+  const int start = starts ? starts[j] : sink + j * chunk;
+  const int right = min(start + chunk, cand_end);
+
+  float qv[kHeadsPerWarp][kE];
+#pragma unroll
+  for (int g = 0; g < kHeadsPerWarp; ++g) {
+#pragma unroll
+    for (int e = 0; e < kE; ++e)
+      qv[g][e] = g < nh ? __bfloat162float(q[(int64_t)(h0 + g) * kD + lane * kE + e]) : 0.f;
+  }
+
+  float best = -INFINITY;  // max over this warp's heads
+  if (right - start == 1) {
+    const auto k = load_key<kD>(cache, page_shift, kvh, start, lane);
+#pragma unroll
+    for (int g = 0; g < kHeadsPerWarp; ++g) {
+      if (g < nh) best = fmaxf(best, finish_score(warp_sum_f64(lane_dot<kD>(qv[g], k)), bf16_scoring));
+    }
+  } else {
+    int lo[kHeadsPerWarp], hi[kHeadsPerWarp];
+    float run[kHeadsPerWarp];
+#pragma unroll
+    for (int g = 0; g < kHeadsPerWarp; ++g) {
+      lo[g] = start;
+      hi[g] = g < nh ? right : start + 1;  // unused heads are finished from the start
+      run[g] = -INFINITY;
+    }
+    while (true) {
+      bool any = false;
+      typename KeyVec<kD>::T kl[kHeadsPerWarp], kr[kHeadsPerWarp];
+#pragma unroll
+      for (int g = 0; g < kHeadsPerWarp; ++g) {
+        if (hi[g] - lo[g] > 1) {
+          any = true;
+          const int centre = (lo[g] + hi[g]) / 2;
+          kl[g] = load_key<kD>(cache, page_shift, kvh, (lo[g] + centre) / 2, lane);
+          kr[g] = load_key<kD>(cache, page_shift, kvh, (centre + hi[g]) / 2, lane);
+        }
+      }
+      if (!any) break;
+#pragma unroll
+      for (int g = 0; g < kHeadsPerWarp; ++g) {
+        if (hi[g] - lo[g] > 1) {
+          const float ls = finish_score(warp_sum_f64(lane_dot<kD>(qv[g], kl[g])), bf16_scoring);
+          const float rs = finish_score(warp_sum_f64(lane_dot<kD>(qv[g], kr[g])), bf16_scoring);
+          const int centre = (lo[g] + hi[g]) / 2;
+          if (ls > rs) {  // strict: a tie keeps the right half
+            hi[g] = centre;
+            run[g] = fmaxf(run[g], ls);
+          } else {
+            lo[g] = centre;
+            run[g] = fmaxf(run[g], rs);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < kHeadsPerWarp; ++g) {
+      if (g < nh) best = fmaxf(best, run[g]);
+    }
+  }
+  if (lane == 0) atomicMax(scores + j, encode_score(best));
+}
+
+__device__ __forceinline__ void bitonic_sort(unsigned long long* keys, int size) {
+  for (int k = 2; k <= size; k <<= 1) {
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      for (int i = threadIdx.x; i < size; i += blockDim.x) {
+        const int ixj = i ^ j;
+        if (ixj > i) {
+          const unsigned long long a = keys[i], b = keys[ixj];
+          if ((a > b) == ((i & k) == 0)) {
+            keys[i] = b;
+            keys[ixj] = a;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kSelectThreads)
+    hip_mask_select_kernel(int32_t* __restrict__ count_dev, int count_host, int32_t* __restrict__ starts,
+                           const uint32_t* __restrict__ scores, int keep, int sort_size, int keep_sort_size,
+                           int sink, int chunk, int next_chunk, int cand_end,
+                           int32_t* __restrict__ out_blocks, int32_t* __restrict__ out_count) {
+  extern __shared__ unsigned long long keys[];  // [sort_size]
+  const bool implicit = count_host >= 0;        // stage 0: start = sink + j * chunk
+  const int n = implicit ? count_host : *count_dev;
+  auto start_of = [&](int j) { return implicit ? sink + j * chunk : starts[j]; };
+  int kept;
+  if (n > keep) {
+    for (int i = threadIdx.x; i < sort_size; i += blockDim.x) {
+      keys[i] = i < n ? ((unsigned long long)(~scores[i]) << 32) | (uint32_t)start_of(i) : ~0ull;
+    }
+    __syncthreads();
+    bitonic_sort(keys, sort_size);
+    for (int i = threadIdx.x; i < keep_sort_size; i += blockDim.x) {
+      keys[i] = i < keep ? (keys[i] & 0xffffffffull) : ~0ull;
+    }
+    __syncthreads();
+    bitonic_sort(keys, keep_sort_size);
+    kept = keep;
+  } else {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = (uint32_t)start_of(i);
+    __syncthreads();
+    kept = n;
+  }
+  // Every thread has read its inputs (the sorts end with a barrier): the list may be overwritten.
+  if (next_chunk == 0) {
+    for (int i = threadIdx.x; i < kept; i += blockDim.x) out_blocks[i] = (int32_t)keys[i];
+    if (threadIdx.x == 0) *out_count = kept;
+    return;
+  }
+  const int ratio = chunk / next_chunk;
+  int children = 0;
+  if (kept > 0) {
+    const int last = (int)keys[kept - 1];
+    const int last_end = min(last + chunk, cand_end);
+    children = (kept - 1) * ratio + (last_end - last + next_chunk - 1) / next_chunk;
+  }
+  for (int i = threadIdx.x; i < children; i += blockDim.x) {
+    starts[i] = (int32_t)keys[i / ratio] + (i % ratio) * next_chunk;
+  }
+  if (threadIdx.x == 0) *count_dev = children;
+}
+
+int pow2_at_least(int n) {
+  int p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+// Host-side plan: an upper bound of every stage's chunk count.
+struct Plan {
+  int cand_end = 0;
+  int n0 = 0;
+  int bound[kHipMaskMaxStages] = {};
+  int cap = 1;
+};
+
+Plan make_plan(const HipMaskConfig& config, int position) {
+  Plan plan;
+  plan.cand_end = position - config.window_tokens + 1;
+  const int64_t range = std::max<int64_t>(0, (int64_t)plan.cand_end - config.sink_tokens);
+  plan.n0 = (int)ceil_div(range, config.stages[0].chunk_size);
+  int64_t survivors = 0;
+  for (int i = 0; i < config.n_stages; ++i) {
+    const HipMaskStage& s = config.stages[i];
+    int64_t n = i == 0 ? plan.n0
+                       : std::min<int64_t>(survivors * (config.stages[i - 1].chunk_size / s.chunk_size),
+                                           ceil_div(range, s.chunk_size));
+    plan.bound[i] = (int)n;
+    survivors = std::min<int64_t>(n, s.keep_tokens / s.chunk_size);
+    if (i > 0) plan.cap = std::max(plan.cap, (int)n);
+  }
+  return plan;
+}
+
+}  // namespace
+
+void hip_mask_validate_config(const HipMaskConfig& config) {
+  const char* op = "hip_mask";
+  HIPCODE_REQUIRE(config.sink_tokens >= 0, op, "HipMaskConfig.sink_tokens must be >= 0");
+  HIPCODE_REQUIRE(config.window_tokens >= 1, op, "HipMaskConfig.window_tokens must be >= 1");
+  HIPCODE_REQUIRE(config.n_stages >= 1 && config.n_stages <= kHipMaskMaxStages, op,
+                  "HipMaskConfig.n_stages must be in [1, " + std::to_string(kHipMaskMaxStages) + "], got " +
+                      std::to_string(config.n_stages));
+  for (int i = 0; i < config.n_stages; ++i) {
+    const HipMaskStage& s = config.stages[i];
+    const std::string name = "HipMaskConfig.stages[" + std::to_string(i) + "]";
+    HIPCODE_REQUIRE(s.chunk_size >= 1, op, name + ".chunk_size must be >= 1");
+    HIPCODE_REQUIRE(s.keep_tokens >= s.chunk_size && s.keep_tokens % s.chunk_size == 0, op,
+                    name + ".keep_tokens must be a positive multiple of chunk_size");
+    if (i > 0) {
+      HIPCODE_REQUIRE(config.stages[i - 1].chunk_size % s.chunk_size == 0, op,
+                      name + ".chunk_size must divide the previous stage's chunk_size");
+      HIPCODE_REQUIRE(s.keep_tokens <= config.stages[i - 1].keep_tokens, op,
+                      name + ".keep_tokens must be <= the previous stage's keep_tokens");
+    }
+  }
+}
+
+size_t hip_mask_decode_workspace_bytes(const HipMaskConfig& config, int max_position) {
+  hip_mask_validate_config(config);
+  const Plan plan = make_plan(config, max_position);
+  const size_t cap = (size_t)std::max(plan.cap, plan.n0) + 1;
+  return 16 + cap * 2 * sizeof(uint32_t);
+}
+
+void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, int position,
+                     const HipMaskConfig& config, int32_t* blocks, int32_t* n_blocks, void* workspace,
+                     size_t workspace_bytes, cudaStream_t stream) {
+  const char* op = "hip_mask_decode";
+  hip_mask_validate_config(config);
+  check_paged_kv(cache, op);
+  HIPCODE_REQUIRE(cache.n_kv_heads > 0 && n_heads > 0 && n_heads % cache.n_kv_heads == 0, op,
+                  "n_heads must be a positive multiple of cache.n_kv_heads, got " + std::to_string(n_heads));
+  HIPCODE_REQUIRE(cache.head_dim == 64 || cache.head_dim == 128, op,
+                  "head_dim must be 64 or 128, got " + std::to_string(cache.head_dim));
+  HIPCODE_REQUIRE(position >= 0 && (int64_t)position < (int64_t)cache.max_pages_per_seq * cache.page_size, op,
+                  "position outside the page table: " + std::to_string(position));
+  HIPCODE_REQUIRE(q && blocks && n_blocks && workspace, op, "null pointer argument");
+  HIPCODE_REQUIRE(is_aligned(cache.k_pages, 8) && is_aligned(workspace, 16), op,
+                  "cache.k_pages must be 8-byte and the workspace 16-byte aligned");
+  HIPCODE_REQUIRE(workspace_bytes >= hip_mask_decode_workspace_bytes(config, position), op,
+                  "workspace too small: need " +
+                      std::to_string(hip_mask_decode_workspace_bytes(config, position)) + " bytes, got " +
+                      std::to_string(workspace_bytes));
+  const Plan plan = make_plan(config, position);
+  const int group = n_heads / cache.n_kv_heads;
+  const int head_chunks = (group + kHeadsPerWarp - 1) / kHeadsPerWarp;
+  int page_shift = 0;
+  while ((1 << page_shift) < cache.page_size) ++page_shift;
+
+  int32_t* count = reinterpret_cast<int32_t*>(workspace);
+  int32_t* starts = reinterpret_cast<int32_t*>(static_cast<unsigned char*>(workspace) + 16);
+  const size_t cap = (size_t)std::max(plan.cap, plan.n0) + 1;
+  uint32_t* scores = reinterpret_cast<uint32_t*>(starts + cap);
+
+  for (int i = 0; i < config.n_stages; ++i) {
+    const HipMaskStage& s = config.stages[i];
+    const int keep = s.keep_tokens / s.chunk_size;
+    const int bound = plan.bound[i];
+    const bool last = i + 1 == config.n_stages;
+    const int next_chunk = last ? 0 : config.stages[i + 1].chunk_size;
+    int sort_size = 1, keep_sort_size = 1;
+    if (bound > keep) {
+      HIPCODE_REQUIRE(bound <= kHipMaskMaxSort, op,
+                      "stage " + std::to_string(i) + " has up to " + std::to_string(bound) +
+                          " chunks, more than the " + std::to_string(kHipMaskMaxSort) +
+                          " one selection can rank (context too long for this chunk size)");
+      sort_size = pow2_at_least(bound);
+      keep_sort_size = pow2_at_least(keep);
+      check_cuda(cudaMemsetAsync(scores, 0, (size_t)bound * sizeof(uint32_t), stream), op,
+                 "cannot clear the scores");
+      const dim3 grid((unsigned)ceil_div(bound, kScoreWarps), (unsigned)(cache.n_kv_heads * head_chunks));
+      const int32_t* count_dev = i == 0 ? nullptr : count;
+      const int32_t* list = i == 0 ? nullptr : starts;
+      if (cache.head_dim == 128) {
+        hip_mask_score_kernel<128><<<grid, kScoreWarps * 32, 0, stream>>>(
+            q, cache, group, page_shift, count_dev, plan.n0, list, scores, keep, config.sink_tokens,
+            s.chunk_size, plan.cand_end, config.bf16_scoring);
+      } else {
+        hip_mask_score_kernel<64><<<grid, kScoreWarps * 32, 0, stream>>>(
+            q, cache, group, page_shift, count_dev, plan.n0, list, scores, keep, config.sink_tokens,
+            s.chunk_size, plan.cand_end, config.bf16_scoring);
+      }
+      check_launch("hip_mask_decode (score)");
+    } else {
+      sort_size = pow2_at_least(std::max(bound, 1));
+      HIPCODE_REQUIRE(sort_size <= kHipMaskMaxSort, op,
+                      "stage " + std::to_string(i) + " keeps up to " + std::to_string(bound) +
+                          " chunks, more than the " + std::to_string(kHipMaskMaxSort) +
+                          " one selection can hold");
+    }
+    const int smem = sort_size * (int)sizeof(unsigned long long);
+    if (smem > 48 * 1024) {
+      check_cuda(cudaFuncSetAttribute(hip_mask_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      kHipMaskMaxSort * (int)sizeof(unsigned long long)),
+                 op, "cannot raise the shared-memory limit");
+    }
+    hip_mask_select_kernel<<<1, kSelectThreads, smem, stream>>>(
+        count, i == 0 ? plan.n0 : -1, starts, scores, keep, sort_size, keep_sort_size, config.sink_tokens,
+        s.chunk_size, next_chunk, plan.cand_end, blocks, n_blocks);
+    check_launch("hip_mask_decode (select)");
+  }
+}
+
+}  // namespace hipcode::cuda

@@ -1,0 +1,80 @@
+// HiP mask estimation on the GPU for DECODE (one query token): the multi-stage chunk pruning of
+// native/hip/mask-estimation.h (hip::select_key_blocks) for a single-query block.
+//
+// Semantics (identical to the CPU reference for n_queries = 1; query_stride is irrelevant for one row):
+//   candidates  keys [sink, t - window + 1) for the query at position t.
+//   stage 0     chunks on the grid sink + j * stages[0].chunk_size, clipped to the candidates.
+//   stage i     if there are no more chunks than keep = keep_tokens / chunk_size, all are kept unscored;
+//               otherwise every chunk is scored for every q head h (KV head h / group) by bisection
+//               (probes at the middles of both halves, strict `left > right` keeps the left half, a tie
+//               goes right, score = running max of the winners' scores; a one-key chunk scores its key),
+//               the chunk score is the max over heads, and the best `keep` by (score desc, start asc)
+//               survive. Survivors are split into the next stage's chunks (those past the candidates
+//               dropped).
+//   result      the last stage's survivors, ascending: starts of block_k = stages.back().chunk_size
+//               key blocks.
+// Key scores: dot products accumulated in f64 (bf16 x bf16 products are exact in f64, so the sum is exact
+// unless the products span more than ~37 binary orders of magnitude), rounded to f32, then to bf16 when
+// bf16_scoring (round to nearest even), NaN -> -inf; the CPU reference accumulates in f64 and rounds the
+// same way, so the masks are bit-identical whenever both f64 sums are exact (always for inputs that are
+// small multiples of 1/8, and in practice for ordinary bf16 data). -0 and +0 scores rank as equal, as in
+// the reference's `!=` comparison.
+//
+// Launches per call: per stage that may need scoring a memset + a scoring kernel (grid over chunks x kv
+// heads, one warp per (chunk, kv head, up to 8 q heads of the group) bisecting in lockstep), then per
+// stage one single-CTA selection kernel (bitonic sort in shared memory of up to kHipMaskMaxSort
+// (score, start) pairs, then ascending sort of the kept starts and the split into the next stage's
+// chunks). Counts stay on the device; the host only needs the position t (for grid sizes). Stages whose
+// chunk count is known on the host not to exceed keep launch no scoring kernel.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/paged-kv.cuh"
+
+namespace hipcode::cuda {
+
+constexpr int kHipMaskMaxStages = 8;
+// Most chunks one selection can rank (stage-0 chunks: (t - sink - window) / stages[0].chunk_size; 16384
+// chunks of 256 = 4M keys). 128 KiB of shared memory.
+constexpr int kHipMaskMaxSort = 16384;
+
+struct HipMaskStage {
+  int chunk_size;   // tokens per chunk (each stage's divides the previous one's)
+  int keep_tokens;  // multiple of chunk_size; keep = keep_tokens / chunk_size chunks survive
+};
+
+// Plain mirror of hip::HipConfig for one query (block_q and query_stride do not matter for decode).
+struct HipMaskConfig {
+  int sink_tokens = 256;
+  int window_tokens = 1024;
+  int n_stages = 3;
+  HipMaskStage stages[kHipMaskMaxStages] = {{256, 32768}, {32, 8192}, {8, 2048}};
+  bool bf16_scoring = true;
+
+  int block_k() const { return stages[n_stages - 1].chunk_size; }
+  // Capacity of the output block list: keep_tokens / chunk_size of the last stage.
+  int max_blocks() const { return stages[n_stages - 1].keep_tokens / stages[n_stages - 1].chunk_size; }
+};
+
+// Throws std::runtime_error naming the bad field (same rules as hip::validate_hip_config).
+void hip_mask_validate_config(const HipMaskConfig& config);
+
+// Bytes of workspace hip_mask_decode needs for a query at position <= max_position.
+size_t hip_mask_decode_workspace_bytes(const HipMaskConfig& config, int max_position);
+
+// Writes the ascending key-block starts selected for the query q at `position` (its key already in the
+// cache, keys RoPE'd) to blocks[0 .. *n_blocks) (capacity config.max_blocks()) and the count to
+// *n_blocks (both device memory). n_heads must be a multiple of cache.n_kv_heads; head_dim 64 or 128;
+// q, k 8-byte aligned (128) / 4-byte (64).
+void hip_mask_decode(const __nv_bfloat16* q,  // [n_heads, head_dim]
+                     const PagedKv& cache, int n_heads, int position, const HipMaskConfig& config,
+                     int32_t* blocks,    // [config.max_blocks()]
+                     int32_t* n_blocks,  // [1]
+                     void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace hipcode::cuda
