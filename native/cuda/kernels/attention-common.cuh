@@ -1,6 +1,6 @@
 // Device helpers shared by the attention kernels: cp.async copies, ldmatrix / mma.sync m16n8k16
-// (bf16 in, f32 accumulate) wrappers, and the loader of a K/V tile from the paged cache into shared
-// memory. Included only by attention-*.cu.
+// (bf16 in, f32 accumulate) wrappers, and the loader of K/V rows from the paged cache into shared
+// memory. Included only by the attention kernels (attention-*.cu, split-decode.cuh).
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16, g = lane / 4, t = lane % 4):
 //   A 16x16 (row-major): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..)
@@ -69,25 +69,33 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Copies keys [key0, key0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8). Rows whose key
-// is >= key_limit, or whose page is not mapped, are zero-filled (so 0 * V never meets garbage).
-template <int kD, int kRows, int kThreads>
-__device__ __forceinline__ void load_kv_tile(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
-                                             int page_shift, int kvh, int key0, int key_limit) {
+// Slot i is key i: a contiguous range of keys (prefill tiles).
+struct IdentityKeys {
+  __device__ int key(int slot) const { return slot; }
+};
+
+// Copies the K/V rows of slots [slot0, slot0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8).
+// Slots past slot_end, masked slots and unmapped pages are zero-filled (so 0 * V never meets garbage).
+template <int kD, int kRows, int kThreads, typename Keys>
+__device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
+                                              int page_shift, int kvh, const Keys& keys, int slot0,
+                                              int slot_end) {
   constexpr int kChunks = kD / 8;
   constexpr int kStride = kD + 8;
   const int row_elems = cache.n_kv_heads * kD;
   for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
     const int r = idx / kChunks, c = idx % kChunks;
-    const int key = key0 + r;
-    bool valid = key >= 0 && key < key_limit;
+    const int slot = slot0 + r;
+    const int key = slot < slot_end ? keys.key(slot) : -1;
+    bool valid = key >= 0;
     int64_t off = 0;
     if (valid) {
       const int logical = key >> page_shift;
       const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
       valid = page >= 0 && page < cache.num_pages;
-      off = ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD + c * 8;
-      if (!valid) off = 0;
+      off = valid ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD +
+                        c * 8
+                  : 0;
     }
     cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
     cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);

@@ -60,7 +60,7 @@ static __global__ void __launch_bounds__(kWarps * 32)
   k_begin = (k_begin / kBN) * kBN;
   const int n_tiles = (k_end - k_begin + kBN - 1) / kBN;
 
-  load_kv_tile<kD, kBN, kThreads>(sK, sV, cache, page_shift, kvh, k_begin, k_end);
+  load_kv_slots<kD, kBN, kThreads>(sK, sV, cache, page_shift, kvh, IdentityKeys{}, k_begin, k_end);
   cp_async_commit();
   cp_async_wait<1>();
   __syncthreads();
@@ -84,8 +84,8 @@ static __global__ void __launch_bounds__(kWarps * 32)
   for (int j = 0; j < n_tiles; ++j) {
     const int buf = j & 1;
     if (j + 1 < n_tiles) {
-      load_kv_tile<kD, kBN, kThreads>(sK + (buf ^ 1) * kBN * kStride, sV + (buf ^ 1) * kBN * kStride, cache,
-                                      page_shift, kvh, k_begin + (j + 1) * kBN, k_end);
+      load_kv_slots<kD, kBN, kThreads>(sK + (buf ^ 1) * kBN * kStride, sV + (buf ^ 1) * kBN * kStride, cache,
+                                       page_shift, kvh, IdentityKeys{}, k_begin + (j + 1) * kBN, k_end);
       cp_async_commit();
       cp_async_wait<1>();
     } else {

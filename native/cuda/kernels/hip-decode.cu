@@ -1,335 +1,53 @@
-// HiP block-sparse split-K decode (see hip-decode.cuh).
-//
-// Pass 1 (hip_decode_kernel): the structure of attention_decode_kernel (grid = (n_splits, n_kv_heads *
-// head_chunks), 4 warps, 64-key tiles double-buffered with cp.async, m16n8k16 mma.sync for QK^T and PV, the
-// 4 warps' online-softmax states merged through shared memory, an unnormalised partial per head and split in
-// the log2 domain), but the tile loader gathers keys through the virtual slot list:
-//   slots [0, S)                 sink keys 0 .. S-1, S = min(sink, w)
-//   slots [S, S + nb * block_k)  block b = (slot - S) / block_k, key blocks[b] + (slot - S) % block_k,
-//                                valid only inside [sink, w) (the reference's clipping)
-//   slots [S + nb * block_k, ..) window keys w .. t
-// Invalid slots are zero-filled in shared memory and their scores set to -inf.
-// Pass 2 (hip_decode_combine_kernel): one block per q head; parallel merge over the splits.
+// HiP block-sparse split-K decode (see hip-decode.cuh): the shared split-decode kernels (split-decode.cuh)
+// over the slot list sink + selected blocks + window; masked slots are zero-filled and scored -inf.
 #include <algorithm>
 #include <climits>
-#include <cmath>
 #include <string>
 
-#include "kernels/attention-common.cuh"
 #include "kernels/hip-decode.cuh"
 #include "kernels/kv-write.cuh"
+#include "kernels/split-decode.cuh"
 
 namespace hipcode::cuda {
-
-using namespace attn;
-
 namespace {
 
-constexpr int kHipBN = 64;
-constexpr int kHipWarps = 4;
-
-template <int kD>
-constexpr int hip_smem_bytes() {
-  return (16 + 4 * kHipBN) * (kD + 8) * (int)sizeof(__nv_bfloat16);
-}
-
-struct SlotMap {
-  int sink_len;  // S = min(sink, w)
-  int n_blocks;  // nb
-  int block_k;
-  int sink_tokens;   // clip floor of the blocks
-  int window_begin;  // w
-  int total;         // S + nb * block_k + (t + 1 - w)
-  const int32_t* blocks;
-
+// Slots: sink keys [0, S), then block_k slots per selected block (keys blocks[b] + i, masked outside
+// [sink, w): the reference's clipping), then the window keys [w, t].
+struct HipKeys {
+  struct Params {
+    int sink_len;      // S = min(sink, w)
+    int sink_tokens;   // clip floor of the blocks
+    int window_begin;  // w
+    int window_len;    // t + 1 - w
+    int block_k;
+    const int32_t* blocks;
+    const int32_t* n_blocks_dev;  // count of blocks (read on the device), null = none
+    int max_blocks;
+  };
+  Params p;
+  int n_blocks;
+  __device__ explicit HipKeys(const Params& params)
+      : p(params), n_blocks(params.n_blocks_dev ? min(max(*params.n_blocks_dev, 0), params.max_blocks) : 0) {}
+  __device__ int total() const { return p.sink_len + n_blocks * p.block_k + p.window_len; }
   // Logical key of `slot`, or -1 for a masked slot / a slot past the list.
-  __device__ __forceinline__ int key(int slot) const {
-    if (slot < 0 || slot >= total) return -1;
-    if (slot < sink_len) return slot;
-    const int v = slot - sink_len;
-    const int block_slots = n_blocks * block_k;
+  __device__ int key(int slot) const {
+    if (slot < 0 || slot >= total()) return -1;
+    if (slot < p.sink_len) return slot;
+    const int v = slot - p.sink_len;
+    const int block_slots = n_blocks * p.block_k;
     if (v < block_slots) {
-      const int b = v / block_k;
-      const int k = __ldg(blocks + b) + (v - b * block_k);
-      return (k >= sink_tokens && k < window_begin) ? k : -1;
+      const int b = v / p.block_k;
+      const int k = __ldg(p.blocks + b) + (v - b * p.block_k);
+      return (k >= p.sink_tokens && k < p.window_begin) ? k : -1;
     }
-    return window_begin + (v - block_slots);
+    return p.window_begin + (v - block_slots);
   }
 };
-
-template <int kD, int kRows, int kThreads>
-__device__ __forceinline__ void load_kv_gather(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
-                                               int page_shift, int kvh, const SlotMap& map, int slot0,
-                                               int slot_end) {
-  constexpr int kChunks = kD / 8;
-  constexpr int kStride = kD + 8;
-  const int row_elems = cache.n_kv_heads * kD;
-  for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const int slot = slot0 + r;
-    const int key = slot < slot_end ? map.key(slot) : -1;
-    bool valid = key >= 0;
-    int64_t off = 0;
-    if (valid) {
-      const int logical = key >> page_shift;
-      const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-      valid = page >= 0 && page < cache.num_pages;
-      off = valid ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD +
-                        c * 8
-                  : 0;
-    }
-    cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
-    cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
-  }
-}
-
-template <int kD>
-__global__ void __launch_bounds__(kHipWarps * 32)
-    hip_decode_kernel(const __nv_bfloat16* __restrict__ q, PagedKv cache, float* __restrict__ part_o,
-                      float* __restrict__ part_ml, int group, int sink_len, int sink_tokens, int window_begin,
-                      int window_len, int block_k, const int32_t* __restrict__ blocks,
-                      const int32_t* __restrict__ n_blocks_dev, int max_blocks, float scale_log2,
-                      int page_shift, int n_splits) {
-  constexpr int kBN = kHipBN, kStride = kD + 8, kThreads = kHipWarps * 32, kChunks = kD / 8;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  __nv_bfloat16* sQ = reinterpret_cast<__nv_bfloat16*>(smem_raw);  // [16][kStride]
-  __nv_bfloat16* sK = sQ + 16 * kStride;                           // [2][kBN][kStride]
-  __nv_bfloat16* sV = sK + 2 * kBN * kStride;                      // [2][kBN][kStride]
-
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int split = blockIdx.x;
-  const int head_chunks = (group + 15) / 16;
-  const int kvh = blockIdx.y / head_chunks, hc = blockIdx.y % head_chunks;
-  const int h0 = kvh * group + hc * 16;
-  const int rows = min(16, group - hc * 16);
-
-  SlotMap map;
-  map.sink_len = sink_len;
-  map.n_blocks = n_blocks_dev ? min(max(*n_blocks_dev, 0), max_blocks) : 0;
-  map.block_k = block_k;
-  map.sink_tokens = sink_tokens;
-  map.window_begin = window_begin;
-  map.total = sink_len + map.n_blocks * block_k + window_len;
-  map.blocks = blocks;
-
-  const int range = map.total;
-  const int per_split = (int)ceil_div(ceil_div(range, n_splits), kBN) * kBN;
-  const int s_begin = (int)min((int64_t)split * per_split, (int64_t)range);
-  const int s_end = min(range, s_begin + per_split);
-  const int n_tiles = s_end > s_begin ? (s_end - s_begin + kBN - 1) / kBN : 0;
-
-  for (int idx = threadIdx.x; idx < 16 * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const bool valid = r < rows;
-    cp_async_16(sQ + r * kStride + c * 8, q + (int64_t)(h0 + (valid ? r : 0)) * kD + c * 8, valid);
-  }
-  cp_async_commit();
-  if (n_tiles > 0) {
-    load_kv_gather<kD, kBN, kThreads>(sK, sV, cache, page_shift, kvh, map, s_begin, s_end);
-    cp_async_commit();
-  }
-  cp_async_wait<0>();
-  __syncthreads();
-
-  uint32_t qf[kD / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < kD / 16; ++kk) {
-    ldmatrix_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3],
-                sQ + (lane & 15) * kStride + kk * 16 + (lane >> 4) * 8);
-  }
-
-  float o[kD / 8][4];
-#pragma unroll
-  for (int i = 0; i < kD / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-  float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;
-
-  for (int j = 0; j < n_tiles; ++j) {
-    const int buf = j & 1;
-    if (j + 1 < n_tiles) {
-      load_kv_gather<kD, kBN, kThreads>(sK + (buf ^ 1) * kBN * kStride, sV + (buf ^ 1) * kBN * kStride, cache,
-                                        page_shift, kvh, map, s_begin + (j + 1) * kBN, s_end);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
-    const __nv_bfloat16* tK = sK + (buf * kBN + warp * 16) * kStride;  // this warp's 16 slots
-    const __nv_bfloat16* tV = sV + (buf * kBN + warp * 16) * kStride;
-
-    float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      uint32_t b0, b1, b2, b3;
-      ldmatrix_x4(b0, b1, b2, b3,
-                  tK + ((lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
-      mma_bf16(s[0], qf[kk], b0, b1);
-      mma_bf16(s[1], qf[kk], b2, b3);
-    }
-    const int slot0 = s_begin + j * kBN + warp * 16;
-    float mx_a = -INFINITY, mx_b = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int slot = slot0 + nt * 8 + (lane & 3) * 2 + e;
-        const bool valid = slot < s_end && map.key(slot) >= 0;
-        const float va = valid ? s[nt][e] * scale_log2 : -INFINITY;
-        const float vb = valid ? s[nt][2 + e] * scale_log2 : -INFINITY;
-        s[nt][e] = va;
-        s[nt][2 + e] = vb;
-        mx_a = fmaxf(mx_a, va);
-        mx_b = fmaxf(mx_b, vb);
-      }
-    }
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-    const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-    const float base_a = mn_a == -INFINITY ? 0.f : mn_a, base_b = mn_b == -INFINITY ? 0.f : mn_b;
-    const float alpha_a = exp2f(m_a - base_a), alpha_b = exp2f(m_b - base_b);
-    m_a = mn_a;
-    m_b = mn_b;
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-      s[nt][0] = exp2f(s[nt][0] - base_a);
-      s[nt][1] = exp2f(s[nt][1] - base_a);
-      s[nt][2] = exp2f(s[nt][2] - base_b);
-      s[nt][3] = exp2f(s[nt][3] - base_b);
-    }
-    l_a = l_a * alpha_a + s[0][0] + s[0][1] + s[1][0] + s[1][1];
-    l_b = l_b * alpha_b + s[0][2] + s[0][3] + s[1][2] + s[1][3];
-    const uint32_t a[4] = {pack_bf16(s[0][0], s[0][1]), pack_bf16(s[0][2], s[0][3]),
-                           pack_bf16(s[1][0], s[1][1]), pack_bf16(s[1][2], s[1][3])};
-#pragma unroll
-    for (int dp = 0; dp < kD / 16; ++dp) {
-      o[2 * dp][0] *= alpha_a;
-      o[2 * dp][1] *= alpha_a;
-      o[2 * dp][2] *= alpha_b;
-      o[2 * dp][3] *= alpha_b;
-      o[2 * dp + 1][0] *= alpha_a;
-      o[2 * dp + 1][1] *= alpha_a;
-      o[2 * dp + 1][2] *= alpha_b;
-      o[2 * dp + 1][3] *= alpha_b;
-      uint32_t b0, b1, b2, b3;
-      ldmatrix_x4_trans(b0, b1, b2, b3,
-                        tV + ((lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dp * 16 + (lane >> 4) * 8);
-      mma_bf16(o[2 * dp], a, b0, b1);
-      mma_bf16(o[2 * dp + 1], a, b2, b3);
-    }
-    __syncthreads();  // the next iteration's prefetch overwrites this buffer
-  }
-
-  // Merge the 4 warps' states through shared memory (reusing the K/V buffers).
-  l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
-  l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
-  l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
-  l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
-  __syncthreads();
-  float* sm_o = reinterpret_cast<float*>(sK);  // [4][16][kD]
-  float* sm_m = sm_o + kHipWarps * 16 * kD;    // [4][16]
-  float* sm_l = sm_m + kHipWarps * 16;         // [4][16]
-  const int g = lane / 4;
-#pragma unroll
-  for (int nt = 0; nt < kD / 8; ++nt) {
-    const int d = nt * 8 + (lane & 3) * 2;
-    sm_o[(warp * 16 + g) * kD + d] = o[nt][0];
-    sm_o[(warp * 16 + g) * kD + d + 1] = o[nt][1];
-    sm_o[(warp * 16 + g + 8) * kD + d] = o[nt][2];
-    sm_o[(warp * 16 + g + 8) * kD + d + 1] = o[nt][3];
-  }
-  if ((lane & 3) == 0) {
-    sm_m[warp * 16 + g] = m_a;
-    sm_m[warp * 16 + g + 8] = m_b;
-    sm_l[warp * 16 + g] = l_a;
-    sm_l[warp * 16 + g + 8] = l_b;
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < rows * kD; idx += kThreads) {
-    const int r = idx / kD, d = idx % kD;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kHipWarps; ++w) M = fmaxf(M, sm_m[w * 16 + r]);
-    float acc = 0.f, L = 0.f;
-#pragma unroll
-    for (int w = 0; w < kHipWarps; ++w) {
-      const float mw = sm_m[w * 16 + r];
-      if (mw == -INFINITY) continue;
-      const float f = exp2f(mw - M);
-      acc += sm_o[(w * 16 + r) * kD + d] * f;
-      L += sm_l[w * 16 + r] * f;
-    }
-    const int64_t slot = (int64_t)(h0 + r) * n_splits + split;
-    part_o[slot * kD + d] = acc;
-    if (d == 0) {
-      part_ml[slot * 2] = M;
-      part_ml[slot * 2 + 1] = L;
-    }
-  }
-}
-
-// One block per q head: the splits' weights exp2(m_s - M) go to shared memory once, then each thread sums
-// its dimensions over the splits with independent loads in flight.
-__global__ void hip_decode_combine_kernel(const float* __restrict__ part_o, const float* __restrict__ part_ml,
-                                          __nv_bfloat16* __restrict__ out, int n_splits, int head_dim) {
-  extern __shared__ float weights[];  // [n_splits]
-  __shared__ float scratch[32];
-  const int head = blockIdx.x;
-  const float* ml = part_ml + (int64_t)head * n_splits * 2;
-  float m_local = -INFINITY;
-  for (int s = threadIdx.x; s < n_splits; s += blockDim.x) m_local = fmaxf(m_local, ml[2 * s]);
-  const float M = block_max(m_local, scratch);
-  float l_local = 0.f;
-  for (int s = threadIdx.x; s < n_splits; s += blockDim.x) {
-    const float m = ml[2 * s];
-    const float f = m == -INFINITY ? 0.f : exp2f(m - M);
-    weights[s] = f;
-    l_local += ml[2 * s + 1] * f;
-  }
-  const float L = block_sum(l_local, scratch);  // its barriers also publish `weights`
-  const float* head_o = part_o + (int64_t)head * n_splits * head_dim;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float acc = 0.f;
-#pragma unroll 8
-    for (int s = 0; s < n_splits; ++s) acc += head_o[(int64_t)s * head_dim + d] * weights[s];
-    out[(int64_t)head * head_dim + d] = __float2bfloat16(L > 0.f ? acc / L : 0.f);
-  }
-}
-
-template <int kD>
-void launch_hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_heads,
-                       int sink_len, int sink_tokens, int window_begin, int window_len, int block_k,
-                       const int32_t* blocks, const int32_t* n_blocks, int max_blocks, float scale,
-                       int n_splits, float* workspace, cudaStream_t stream) {
-  const int group = n_heads / cache.n_kv_heads;
-  float* part_o = workspace;
-  float* part_ml = workspace + (size_t)n_heads * n_splits * kD;
-  constexpr int smem = hip_smem_bytes<kD>();
-  auto kernel = hip_decode_kernel<kD>;
-  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "hip_decode",
-             "cannot raise the shared-memory limit");
-  const dim3 grid((unsigned)n_splits, (unsigned)(cache.n_kv_heads * ((group + 15) / 16)));
-  kernel<<<grid, kHipWarps * 32, smem, stream>>>(
-      q, cache, part_o, part_ml, group, sink_len, sink_tokens, window_begin, window_len, block_k, blocks,
-      n_blocks, max_blocks, scale * kLog2e, page_shift_of(cache.page_size), n_splits);
-  check_launch("hip_decode");
-  hip_decode_combine_kernel<<<n_heads, kD, n_splits * sizeof(float), stream>>>(part_o, part_ml, out, n_splits,
-                                                                               kD);
-  check_launch("hip_decode (combine)");
-}
 
 }  // namespace
 
 int hip_decode_splits(int n_heads, int n_kv_heads, int max_attended) {
-  if (n_kv_heads <= 0 || n_heads <= 0 || max_attended <= 0) return 1;
-  const int group = n_heads / n_kv_heads;
-  const int64_t ctas_per_split = (int64_t)n_kv_heads * ((group + 15) / 16);
-  int64_t splits = ceil_div(2 * (int64_t)device_sm_count(), ctas_per_split);
-  const int64_t by_keys = ceil_div(max_attended, kHipBN);
-  if (splits > by_keys) splits = by_keys;
-  if (splits > 1024) splits = 1024;
-  return splits < 1 ? 1 : (int)splits;
+  return split_decode_splits(n_heads, n_kv_heads, max_attended, kSplitDecodeBN);
 }
 
 int hip_decode_max_attended(int position, int sink_tokens, int window_tokens, int max_blocks, int block_k) {
@@ -340,7 +58,7 @@ int hip_decode_max_attended(int position, int sink_tokens, int window_tokens, in
 }
 
 size_t hip_decode_workspace_bytes(int n_heads, int head_dim, int n_splits) {
-  return (size_t)n_heads * (size_t)n_splits * ((size_t)head_dim + 2) * sizeof(float);
+  return split_decode_workspace_bytes(n_heads, head_dim, n_splits);
 }
 
 void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_heads, int position,
@@ -373,12 +91,12 @@ void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out
   const int sink_len = std::min(sink_tokens, window_begin);
   const int window_len = position + 1 - window_begin;
   if (max_blocks == 0) n_blocks = nullptr;  // the kernel reads no count: no blocks
+  const HipKeys::Params keys{sink_len, sink_tokens, window_begin, window_len,
+                             block_k,  blocks,      n_blocks,     max_blocks};
   if (cache.head_dim == 128) {
-    launch_hip_decode<128>(q, cache, out, n_heads, sink_len, sink_tokens, window_begin, window_len, block_k,
-                           blocks, n_blocks, max_blocks, scale, n_splits, workspace, stream);
+    launch_split_decode<128, HipKeys>(q, cache, out, n_heads, keys, scale, n_splits, workspace, stream, op);
   } else {
-    launch_hip_decode<64>(q, cache, out, n_heads, sink_len, sink_tokens, window_begin, window_len, block_k,
-                          blocks, n_blocks, max_blocks, scale, n_splits, workspace, stream);
+    launch_split_decode<64, HipKeys>(q, cache, out, n_heads, keys, scale, n_splits, workspace, stream, op);
   }
 }
 
