@@ -10,6 +10,7 @@ Usage:
   hipcode inspect  --model DIR [--json]
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny] [--prefill N] [--context N]
                    [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto] [--out FILE.json]
+  hipcode models   [--dir FOLDER]... [--json]
   hipcode help
 
 Commands:
@@ -19,6 +20,8 @@ Commands:
   tokenize  print {"ids": [...]}; --chat-json FILE is a JSON list of {"role", "content"} rendered with the
             chat template and the generation prompt
   inspect   print the parsed config, the memory the model needs and the backends found
+  models    list the models in the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)
+            and in each --dir folder, each validated: usable, or why not
   bench     time prefill (--prefill tokens, default 4096) and decode (--decode-steps, default 64, after
             --context tokens, default 8192) of a model of a named geometry with random weights made on
             the backend (default qwen2.5-7b); prints a table, --out also writes JSON

@@ -6,6 +6,7 @@ import { generateCommand } from './generate';
 import { HELP } from './help';
 import { inspectCommand } from './inspect';
 import { logitsCommand } from './logits';
+import { modelsCommand } from './models';
 import { writeOut } from './output';
 import { tokenizeCommand } from './tokenize';
 
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   tokenize: tokenizeCommand,
   inspect: inspectCommand,
   bench: benchCommand,
+  models: modelsCommand,
 };
 
 const EXIT_ERROR = 1;
