@@ -11,6 +11,8 @@ Usage:
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny] [--prefill N] [--context N]
                    [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto] [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
+  hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
+                   [--include GLOB]... [--exclude GLOB]... [--json]
   hipcode help
 
 Commands:
@@ -25,6 +27,12 @@ Commands:
   bench     time prefill (--prefill tokens, default 4096) and decode (--decode-steps, default 64, after
             --context tokens, default 8192) of a model of a named geometry with random weights made on
             the backend (default qwen2.5-7b); prints a table, --out also writes JSON
+  context   scan the workspace (honouring .gitignore files and default excludes: VCS, dependency and build
+            folders, lockfiles, minified, generated, binary and non-UTF-8 files, files over --max-file-size,
+            default 1M) and print every included file with its tokens and every excluded file with its
+            reason; files go in oldest-modified first, then by path, while they fit the budget (--max-tokens,
+            default and at most the model's max_position_embeddings); globs are gitignore-style; only the
+            tokenizer is loaded
 
 Common options:
   --backend cpu|cuda|auto   compute backend (default auto: CUDA when a usable GPU is found, else CPU)

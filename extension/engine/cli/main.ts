@@ -2,6 +2,7 @@
 import { toHipError } from '../errors';
 import { usage } from './args';
 import { benchCommand } from './bench';
+import { contextCommand } from './context';
 import { generateCommand } from './generate';
 import { HELP } from './help';
 import { inspectCommand } from './inspect';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   tokenize: tokenizeCommand,
   inspect: inspectCommand,
   bench: benchCommand,
+  context: contextCommand,
   models: modelsCommand,
 };
 
