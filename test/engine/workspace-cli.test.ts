@@ -5,18 +5,10 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, wri
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadTokenizer } from '../../extension/engine/text/tokenizer';
+import type { ContextReport as Report } from '../../extension/engine/cli/context';
 import { fileBlock } from '../../extension/engine/workspace';
 import { CLI, runCli, runCliJson, type CliResult } from '../helpers/cli';
 import { modelDir } from '../helpers/fixtures';
-
-interface Report {
-  roots: string[];
-  modelContext: number;
-  budget: number;
-  included: { path: string; language: string; bytes: number; tokens: number }[];
-  excluded: { path: string; kind: string; code: string; reason: string }[];
-  totals: { files: number; tokens: number; budget: number; excluded: number };
-}
 
 const MODEL = modelDir('qwen3');
 const FILES: Record<string, string | Buffer> = {

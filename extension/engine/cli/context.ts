@@ -27,7 +27,8 @@ function listFlag(values: Values, flag: string): string[] {
   return list as string[];
 }
 
-interface Report {
+/** What `hipcode context --json` prints. */
+export interface ContextReport {
   roots: string[];
   modelContext: number;
   budget: number;
@@ -36,7 +37,7 @@ interface Report {
   totals: { files: number; tokens: number; budget: number; excluded: number };
 }
 
-function toReport(context: WorkspaceContext, modelContext: number): Report {
+function toReport(context: WorkspaceContext, modelContext: number): ContextReport {
   return {
     roots: context.roots,
     modelContext,
@@ -72,7 +73,7 @@ function table(rows: string[][]): string {
 }
 
 /** The report as text: included files in context order, excluded files and folders, totals. */
-export function formatReport(report: Report): string {
+export function formatReport(report: ContextReport): string {
   const lines = [`Workspace: ${report.roots.join(', ')}`, ''];
   lines.push(`Included (${plural(report.totals.files, 'file')}, in context order):`);
   const included = report.included.map((f) => [String(f.tokens).padStart(8), f.language, f.path]);
