@@ -293,6 +293,7 @@ describe('workspace order, render and budget', () => {
       bytes: 0,
       mtimeMs: 0,
       text: '',
+      source: '',
       ids: new Array<number>(tokens).fill(0),
       tokens,
     });

@@ -13,6 +13,9 @@ Usage:
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
+  hipcode ask      --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-context-tokens N]
+                   [--max-file-size SIZE] [--include GLOB]... [--exclude GLOB]... [--temperature T] [--seed S]
+                   [--backend cpu|cuda|auto] [--json] "QUESTION"
   hipcode help
 
 Commands:
@@ -33,6 +36,11 @@ Commands:
             reason; files go in oldest-modified first, then by path, while they fit the budget (--max-tokens,
             default and at most the model's max_position_embeddings); globs are gitignore-style; only the
             tokenizer is loaded
+  ask       answer QUESTION from the workspace context (built as by 'context'; its budget is the model's context
+            less the prompt, the question and --max-tokens, default 512, capped by --max-context-tokens):
+            progress and excluded files on stderr, the answer streamed to stdout, then every path:line
+            reference checked against the files the model saw (✓, or ✗ with the problem) and the timings;
+            --json prints one {answer, references, usage, timings, context} object instead
 
 Common options:
   --backend cpu|cuda|auto   compute backend (default auto: CUDA when a usable GPU is found, else CPU)

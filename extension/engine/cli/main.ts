@@ -1,6 +1,7 @@
 // Entry point of the `hipcode` CLI: dispatches the command and turns errors into one stderr line and an exit code.
 import { toHipError } from '../errors';
 import { usage } from './args';
+import { askCommand } from './ask';
 import { benchCommand } from './bench';
 import { contextCommand } from './context';
 import { generateCommand } from './generate';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   inspect: inspectCommand,
   bench: benchCommand,
   context: contextCommand,
+  ask: askCommand,
   models: modelsCommand,
 };
 

@@ -12,6 +12,8 @@ export interface RenderedFile {
   mtimeMs: number;
   /** The whole block: header line, the file's text (ending in a newline) and the closing tag. */
   text: string;
+  /** The file's own text, as read (what citations are checked against). */
+  source: string;
   ids: readonly number[];
   tokens: number;
 }
@@ -43,6 +45,7 @@ export function renderFile(file: WorkspaceFile, tokenize: Tokenize): RenderedFil
     bytes: file.bytes,
     mtimeMs: file.mtimeMs,
     text,
+    source: file.text,
     ids,
     tokens: ids.length,
   };

@@ -1,0 +1,42 @@
+// The prompt of a workspace question: a system prompt asking for `path:line` citations, then context + question.
+import { HipError } from '../errors';
+import type { ChatMessage } from '../text/chat-template';
+import { loadChatTemplate } from '../text/chat-template';
+import type { TextTokenizer } from '../text/tokenizer';
+
+/** Kept short: it is paid for in every prompt, and small models have small contexts. The files come in
+ * `<file path="…" language="…">` blocks before the question. */
+export const SYSTEM_PROMPT =
+  'Answer from the workspace files given only. Cite path:line for every claim. If they lack the answer, say so.';
+
+/** The user message: the rendered workspace context, then the question. */
+export function userMessage(contextText: string, question: string): string {
+  return `${contextText}\nQuestion: ${question}`;
+}
+
+/** The messages of one workspace question. */
+export function askMessages(contextText: string, question: string): ChatMessage[] {
+  if (question.trim() === '') {
+    throw new HipError('E_INVALID_ARGUMENT', 'the question is empty; ask something about the workspace');
+  }
+  return [
+    { role: 'system', content: SYSTEM_PROMPT },
+    { role: 'user', content: userMessage(contextText, question) },
+  ];
+}
+
+/** A renderer of workspace questions into prompt ids with the model's chat template. */
+export interface AskPrompt {
+  /** The prompt ids of `question` over `contextText`, with the generation prompt. */
+  encode(contextText: string, question: string): number[];
+  /** Tokens the prompt takes beyond the context (system prompt, template, question). */
+  overhead(question: string): number;
+}
+
+/** Builds the prompt renderer of the model in `dir` (E_TEMPLATE when it has no chat template). */
+export function askPrompt(dir: string, tokenizer: TextTokenizer): AskPrompt {
+  const template = loadChatTemplate(dir, tokenizer.config, tokenizer.specialTokens);
+  const encode = (contextText: string, question: string): number[] =>
+    tokenizer.encode(template.render(askMessages(contextText, question), true), { addSpecialTokens: false });
+  return { encode, overhead: (question) => encode('', question).length };
+}

@@ -1,0 +1,261 @@
+// `hipcode ask`: answers a question over the workspace context, streaming the answer, then checks its citations.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { findReferences, type Reference } from '../answer/citations';
+import { askPrompt } from '../answer/prompt';
+import { HipError } from '../errors';
+import { generateTokens, GREEDY } from '../generate';
+import { readModelConfig } from '../model/config';
+import { checkModelDir, type LoadedModel } from '../model/load';
+import type { SamplingParams } from '../native';
+import { Detokenizer } from '../text/detokenizer';
+import { loadTokenizer, type TextTokenizer } from '../text/tokenizer';
+import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
+import { intFlag, MODEL_OPTIONS, numberFlag, sizeFlag, usage, type Values } from './args';
+import { withModel } from './open-model';
+import { writeJson, writeOut } from './output';
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  workspace: { type: 'string', multiple: true },
+  'max-tokens': { type: 'string' },
+  'max-context-tokens': { type: 'string' },
+  'max-file-size': { type: 'string' },
+  include: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+  temperature: { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Default answer length: 512 tokens, at most a quarter of the model's context. */
+const DEFAULT_MAX_TOKENS = 512;
+/** Tokens kept free for merges where the context meets the template (the prompt is encoded as one text). */
+const BOUNDARY_MARGIN = 8;
+
+interface AskFlags {
+  values: Values;
+  question: string;
+  model: string;
+  roots: string[];
+  /** Answer tokens; 0 (not given) until the model context sets the default. */
+  maxTokens: number;
+  maxContextTokens: number;
+  sampling: SamplingParams;
+  seed: number;
+  json: boolean;
+}
+
+export interface AskTimings {
+  /** Seconds from the start of the prefill to the first generated token. */
+  firstTokenSeconds: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  totalSeconds: number;
+}
+
+/** What `hipcode ask --json` prints. */
+export interface AskResult {
+  answer: string;
+  references: Reference[];
+  usage: { contextTokens: number; promptTokens: number; generatedTokens: number };
+  timings: AskTimings;
+  context: { files: number; excluded: number; budget: number; modelContext: number };
+}
+
+function log(line: string): void {
+  process.stderr.write(`hipcode ask: ${line}\n`);
+}
+
+function list(values: Values, flag: string): string[] {
+  const raw: unknown = values[flag];
+  const items = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  if (items.some((item) => typeof item !== 'string' || item === ''))
+    throw usage(`--${flag} takes a non-empty value`);
+  return items as string[];
+}
+
+/** Parses the flags and the one positional question; every mistake is E_USAGE. */
+function parseAsk(args: string[]): AskFlags {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch (error) {
+    throw usage(`ask: ${(error as Error).message}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1 || positionals[0].trim() === '')
+    throw usage(`ask takes the question as one argument (quote it), got ${positionals.length}`);
+  const model = values.model;
+  if (typeof model !== 'string' || model === '') throw usage('--model is required and takes a value');
+  const roots = list(values, 'workspace');
+  if (roots.length === 0) throw usage('--workspace is required and takes a folder');
+  const temperature = numberFlag(values, 'temperature', 0, 0);
+  return {
+    values,
+    question: positionals[0],
+    model: resolve(model),
+    roots,
+    maxTokens: intFlag(values, 'max-tokens', 0, 1),
+    maxContextTokens: intFlag(values, 'max-context-tokens', Number.MAX_SAFE_INTEGER, 0),
+    sampling: { ...GREEDY, temperature },
+    seed: intFlag(values, 'seed', 0),
+    json: values.json === true,
+  };
+}
+
+/** The tokens the workspace context may take: the model context less the prompt and answer reserve. */
+function contextBudget(flags: AskFlags, modelContext: number, overhead: number): number {
+  const left = modelContext - overhead - flags.maxTokens - BOUNDARY_MARGIN;
+  if (left < 0) {
+    throw new HipError(
+      'E_CONTEXT_FULL',
+      `the question and prompt (${overhead} tokens) plus --max-tokens ${flags.maxTokens} do not fit the model's ` +
+        `${modelContext}-token context; lower --max-tokens or shorten the question`,
+    );
+  }
+  return Math.min(left, flags.maxContextTokens);
+}
+
+/** The encoded prompt can exceed the sum of its parts where tokens merge at the seams; never past the model. */
+function checkFits(promptTokens: number, maxTokens: number, modelContext: number): void {
+  if (promptTokens + maxTokens <= modelContext) return;
+  throw new HipError(
+    'E_CONTEXT_FULL',
+    `the prompt (${promptTokens} tokens) plus --max-tokens ${maxTokens} exceed the model's ${modelContext}-token ` +
+      `context; lower --max-context-tokens or --max-tokens`,
+  );
+}
+
+/** "3 binary, 1 over the token budget" and the paths of each class (at most 5 named). */
+function summariseExcluded(context: WorkspaceContext): void {
+  if (context.excluded.length === 0) return;
+  const byCode = new Map<string, string[]>();
+  for (const entry of context.excluded) {
+    const paths = byCode.get(entry.code) ?? [];
+    paths.push(entry.kind === 'folder' ? `${entry.path}/` : entry.path);
+    byCode.set(entry.code, paths);
+  }
+  log(`excluded ${context.excluded.length} (run 'hipcode context' for every reason):`);
+  for (const [code, paths] of byCode) {
+    const named = paths.slice(0, 5).join(', ') + (paths.length > 5 ? `, … ${paths.length - 5} more` : '');
+    log(`  ${paths.length} ${code}: ${named}`);
+  }
+}
+
+interface Generation {
+  answer: string;
+  generated: number;
+  timings: AskTimings;
+}
+
+function rate(tokens: number, seconds: number): number {
+  return seconds > 0 ? Math.round((tokens / seconds) * 10) / 10 : 0;
+}
+
+/** Prefills the prompt and streams the answer (to stdout unless --json), timing both phases. */
+async function generate(
+  model: LoadedModel,
+  tokenizer: TextTokenizer,
+  prompt: number[],
+  flags: AskFlags,
+): Promise<Generation> {
+  const session = model.native.createSession({
+    maxTokens: prompt.length + flags.maxTokens,
+    seed: flags.seed,
+  });
+  const detokenizer = new Detokenizer((ids) => tokenizer.decode(ids));
+  const start = performance.now();
+  let first = 0;
+  let generated = 0;
+  let answer = '';
+  try {
+    const options = { maxTokens: flags.maxTokens, sampling: flags.sampling, stopIds: tokenizer.stopIds };
+    for await (const id of generateTokens(session, prompt, options)) {
+      if (generated++ === 0) {
+        first = (performance.now() - start) / 1000;
+        log(
+          `prefill: ${prompt.length} tokens in ${first.toFixed(2)} s (${rate(prompt.length, first)} tokens/s)`,
+        );
+      }
+      if (tokenizer.stopIds.has(id)) continue;
+      const text = detokenizer.push(id);
+      answer += text;
+      if (text && !flags.json) await writeOut(text);
+    }
+  } finally {
+    session.dispose();
+  }
+  const tail = detokenizer.flush();
+  answer += tail;
+  if (tail && !flags.json) await writeOut(tail);
+  const total = (performance.now() - start) / 1000;
+  const timings = {
+    firstTokenSeconds: first,
+    prefillTokensPerSecond: rate(prompt.length, first),
+    decodeTokensPerSecond: rate(generated - 1, total - first),
+    totalSeconds: total,
+  };
+  return { answer, generated, timings };
+}
+
+/** The references and timings in words, after the streamed answer. */
+function formatTail(result: AskResult): string {
+  const lines = ['', '', `References (${result.references.length}):`];
+  for (const ref of result.references) {
+    const lines_ = ref.startLine === ref.endLine ? `${ref.startLine}` : `${ref.startLine}-${ref.endLine}`;
+    lines.push(
+      `  ${ref.verified ? '✓' : '✗'} ${ref.path}:${lines_}${ref.problem ? ` — ${ref.problem}` : ''}`,
+    );
+  }
+  if (result.references.length === 0) lines.push('  (none)');
+  const { timings: t, usage: u } = result;
+  lines.push(
+    `Timings: first token ${t.firstTokenSeconds.toFixed(2)} s, prefill ${t.prefillTokensPerSecond} tokens/s ` +
+      `(${u.promptTokens} tokens), decode ${t.decodeTokensPerSecond} tokens/s (${u.generatedTokens} tokens)`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export async function askCommand(args: string[]): Promise<void> {
+  const flags = parseAsk(args);
+  checkModelDir(flags.model);
+  const config = readModelConfig(flags.model);
+  const modelContext = config.maxPositionEmbeddings;
+  if (flags.maxTokens === 0) flags.maxTokens = Math.min(DEFAULT_MAX_TOKENS, Math.floor(modelContext / 4));
+  const tokenizer = loadTokenizer(flags.model, config.eosTokenIds);
+  const prompt = askPrompt(flags.model, tokenizer);
+  const budget = contextBudget(flags, modelContext, prompt.overhead(flags.question));
+  log(`scanning ${flags.roots.join(', ')} (context budget ${budget} of the model's ${modelContext} tokens)`);
+  const context = await buildContext({
+    roots: flags.roots,
+    include: list(flags.values, 'include'),
+    exclude: list(flags.values, 'exclude'),
+    maxFileBytes:
+      flags.values['max-file-size'] === undefined
+        ? DEFAULT_MAX_FILE_BYTES
+        : sizeFlag(flags.values, 'max-file-size'),
+    budget,
+    tokenize: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
+  });
+  log(
+    `context: ${context.included.length} files, ${context.tokens} tokens; ${context.excluded.length} excluded`,
+  );
+  summariseExcluded(context);
+  const ids = prompt.encode(contextText(context), flags.question);
+  checkFits(ids.length, flags.maxTokens, modelContext);
+  const run = await withModel(flags.values, { tokenizer: false }, (model) =>
+    generate(model, tokenizer, ids, flags),
+  );
+  const result: AskResult = {
+    answer: run.answer,
+    references: findReferences(
+      run.answer,
+      context.included.map((file) => ({ path: file.path, text: file.source })),
+    ),
+    usage: { contextTokens: context.tokens, promptTokens: ids.length, generatedTokens: run.generated },
+    timings: run.timings,
+    context: { files: context.included.length, excluded: context.excluded.length, budget, modelContext },
+  };
+  await (flags.json ? writeJson(result) : writeOut(formatTail(result)));
+}
