@@ -1,7 +1,7 @@
 // Bundles the TypeScript entry points into dist/ with esbuild (the native addon stays external).
 import { build } from 'esbuild';
 
-const entryPoints = { hipcode: 'extension/engine/cli/main.ts' };
+const entryPoints = { hipcode: 'extension/engine/cli/main.ts', engine: 'extension/engine/server/main.ts' };
 
 await build({
   entryPoints,

@@ -40,3 +40,12 @@ export function askPrompt(dir: string, tokenizer: TextTokenizer): AskPrompt {
     tokenizer.encode(template.render(askMessages(contextText, question), true), { addSpecialTokens: false });
   return { encode, overhead: (question) => encode('', question).length };
 }
+
+/** Tokens kept free where the context meets the template (the prompt is encoded as one text). */
+export const BOUNDARY_MARGIN = 8;
+const DEFAULT_ANSWER_TOKENS = 512;
+
+/** Default answer length: 512 tokens, at most a quarter of the model's context (at least 1). */
+export function defaultAnswerTokens(modelContext: number): number {
+  return Math.max(1, Math.min(DEFAULT_ANSWER_TOKENS, Math.floor(modelContext / 4)));
+}

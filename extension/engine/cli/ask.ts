@@ -1,8 +1,9 @@
 // `hipcode ask`: answers a question over the workspace context, streaming the answer, then checks its citations.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { findReferences, type Reference } from '../answer/citations';
-import { askPrompt } from '../answer/prompt';
+import { findReferences } from '../answer/citations';
+import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens } from '../answer/prompt';
+import type { AskResult as AnswerResult, AskTimings } from '../protocol';
 import { HipError } from '../errors';
 import { generateTokens, GREEDY } from '../generate';
 import { readModelConfig } from '../model/config';
@@ -28,10 +29,10 @@ const OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-/** Default answer length: 512 tokens, at most a quarter of the model's context. */
-const DEFAULT_MAX_TOKENS = 512;
-/** Tokens kept free for merges where the context meets the template (the prompt is encoded as one text). */
-const BOUNDARY_MARGIN = 8;
+/** What `hipcode ask --json` prints: the protocol's ask result and what went into the context. */
+export interface AskResult extends AnswerResult {
+  context: { files: number; excluded: number; budget: number; modelContext: number };
+}
 
 interface AskFlags {
   values: Values;
@@ -44,23 +45,6 @@ interface AskFlags {
   sampling: SamplingParams;
   seed: number;
   json: boolean;
-}
-
-export interface AskTimings {
-  /** Seconds from the start of the prefill to the first generated token. */
-  firstTokenSeconds: number;
-  prefillTokensPerSecond: number;
-  decodeTokensPerSecond: number;
-  totalSeconds: number;
-}
-
-/** What `hipcode ask --json` prints. */
-export interface AskResult {
-  answer: string;
-  references: Reference[];
-  usage: { contextTokens: number; promptTokens: number; generatedTokens: number };
-  timings: AskTimings;
-  context: { files: number; excluded: number; budget: number; modelContext: number };
 }
 
 function log(line: string): void {
@@ -222,7 +206,7 @@ export async function askCommand(args: string[]): Promise<void> {
   checkModelDir(flags.model);
   const config = readModelConfig(flags.model);
   const modelContext = config.maxPositionEmbeddings;
-  if (flags.maxTokens === 0) flags.maxTokens = Math.min(DEFAULT_MAX_TOKENS, Math.floor(modelContext / 4));
+  if (flags.maxTokens === 0) flags.maxTokens = defaultAnswerTokens(modelContext);
   const tokenizer = loadTokenizer(flags.model, config.eosTokenIds);
   const prompt = askPrompt(flags.model, tokenizer);
   const budget = contextBudget(flags, modelContext, prompt.overhead(flags.question));

@@ -1,0 +1,207 @@
+// The engine process's protocol: JSON-RPC 2.0 over stdio (vscode-jsonrpc framing, `Content-Length` headers).
+// This is the one file both sides share: the engine (extension/engine/server) and the VS Code extension.
+//
+// Lifecycle: spawn `node dist/engine.js`; send `hipcode/initialize` (loads the model), `hipcode/syncWorkspace`
+// (reads the workspace into the context), then any number of `hipcode/ask`; `hipcode/shutdown` disposes the
+// model; the `hipcode/exit` notification ends the process. stdout carries protocol messages only; the engine logs
+// to stderr, one line each, prefixed `[info]`, `[warn]` or `[error]`.
+//
+// Errors: every failure is a JSON-RPC error response whose `data` is an `EngineErrorData` ({ code: HipErrorCode })
+// and whose message says what to do. Cancellation (`$/cancelRequest` { id }) of syncWorkspace or ask answers the
+// request with code REQUEST_CANCELLED (-32800, LSP's value) and data.code 'E_CANCELLED'. Unknown methods get
+// MethodNotFound (-32601), unparsable messages are reported as errors and never end the engine.
+//
+// Clients: when the connection closes (the engine died), call `connection.dispose()` in `onClose` so that pending
+// requests reject instead of waiting forever; vscode-jsonrpc does not reject them on its own.
+import { NotificationType, NotificationType0, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import type { Reference } from './answer/citations';
+import type { HipErrorCode } from './errors';
+import type { ExcludeCode } from './workspace/types';
+
+/** Version of this protocol; bumped on every incompatible change. Returned by initialize. */
+export const PROTOCOL_VERSION = 1;
+
+/** JSON-RPC error code of a request ended by `$/cancelRequest` (the LSP value). */
+export const REQUEST_CANCELLED = -32800;
+
+/** `data` of every error response the engine sends for a failed request. */
+export interface EngineErrorData {
+  code: HipErrorCode;
+}
+
+export type BackendChoice = 'cpu' | 'cuda' | 'auto';
+
+// ---------------------------------------------------------------------------------------------- hipcode/initialize
+
+/** Loads a model; a second initialize replaces the loaded model (the workspace context is then dropped). */
+export interface InitializeParams {
+  /** A Hugging Face model folder (config.json, tokenizer.json, *.safetensors). */
+  modelDir: string;
+  /** Default 'auto': CUDA when a usable GPU is found, else the CPU (the reason is logged). */
+  backend?: BackendChoice;
+  /** CPU worker threads; 0 or absent = all hardware threads. */
+  threads?: number;
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+}
+
+export interface ModelInfo {
+  /** Absolute model folder. */
+  dir: string;
+  /** e.g. 'Qwen3ForCausalLM'. */
+  architecture: string;
+  /** The model's context in tokens (max_position_embeddings). */
+  contextLength: number;
+  vocabSize: number;
+}
+
+export interface InitializeResult {
+  protocolVersion: number;
+  model: ModelInfo;
+  /** The backend the model was loaded on (auto resolved). */
+  backend: 'cpu' | 'cuda';
+}
+
+export const InitializeRequest = new RequestType<InitializeParams, InitializeResult, EngineErrorData>(
+  'hipcode/initialize',
+);
+
+// ------------------------------------------------------------------------------------------ hipcode/syncWorkspace
+
+/** Reads the workspace into the context (needs initialize: files are counted in the model's tokens). */
+export interface SyncWorkspaceParams {
+  /** Folders to read (at least one). */
+  roots: string[];
+  /** Gitignore-style globs relative to each root; when given, only matching files are kept. */
+  include?: string[];
+  /** Gitignore-style globs relative to each root; matching files and folders are left out. */
+  exclude?: string[];
+  /**
+   * Cap on the context's tokens. The context never takes more than the model's context less the prompt and the
+   * default answer reserve (ContextReport.budget says what was applied).
+   */
+  maxTokens?: number;
+  /** Per-file size cap in bytes (default 1 MiB). */
+  maxFileBytes?: number;
+  /** Unsaved editor buffers: absolute path → text, read instead of the file on disk. */
+  buffers?: Record<string, string>;
+  /** A client-chosen tag echoed in this request's progress notifications. */
+  requestId?: string;
+}
+
+export interface IncludedFileReport {
+  path: string;
+  language: string;
+  bytes: number;
+  tokens: number;
+}
+
+export interface ExcludedEntryReport {
+  path: string;
+  kind: 'file' | 'folder';
+  code: ExcludeCode;
+  reason: string;
+}
+
+/** The context report: every file either included (with its tokens, in context order) or excluded (with why). */
+export interface ContextReport {
+  roots: string[];
+  included: IncludedFileReport[];
+  excluded: ExcludedEntryReport[];
+  totals: {
+    includedFiles: number;
+    excludedEntries: number;
+    /** Tokens of the included files (the context). */
+    tokens: number;
+    /** Tokens the context was allowed. */
+    budget: number;
+    /** The model's context in tokens. */
+    modelContext: number;
+  };
+}
+
+export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, ContextReport, EngineErrorData>(
+  'hipcode/syncWorkspace',
+);
+
+/** Progress of a syncWorkspace: sent after the scan, then while files are tokenized (cumulative counts). */
+export interface ProgressParams {
+  requestId?: string;
+  phase: 'scan' | 'tokenize';
+  /** scan: files accepted by the scan; tokenize: files tokenized so far. */
+  files: number;
+  /** Tokens counted so far (0 during the scan). */
+  tokens: number;
+  /** Files the scan accepted (the tokenize phase's total). */
+  totalFiles: number;
+}
+
+export const ProgressNotification = new NotificationType<ProgressParams>('hipcode/progress');
+
+// ------------------------------------------------------------------------------------------------- hipcode/ask
+
+/** Answers a question over the synced context (an empty context when syncWorkspace was never called). */
+export interface AskParams {
+  question: string;
+  /** Answer tokens; default min(512, a quarter of the model context). Prompt + maxTokens must fit the model. */
+  maxTokens?: number;
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  seed?: number;
+  /** A client-chosen tag echoed in this request's answerDelta notifications. */
+  requestId?: string;
+}
+
+export interface AskUsage {
+  contextTokens: number;
+  promptTokens: number;
+  generatedTokens: number;
+}
+
+export interface AskTimings {
+  /** Seconds from the start of the prefill to the first generated token. */
+  firstTokenSeconds: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  totalSeconds: number;
+}
+
+export interface AskResult {
+  answer: string;
+  /** `path:line` references found in the answer, each checked against the context (verified or why not). */
+  references: Reference[];
+  usage: AskUsage;
+  timings: AskTimings;
+}
+
+export const AskRequest = new RequestType<AskParams, AskResult, EngineErrorData>('hipcode/ask');
+
+/** A piece of the answer being generated, in order; their concatenation is AskResult.answer. */
+export interface AnswerDeltaParams {
+  requestId?: string;
+  text: string;
+}
+
+export const AnswerDeltaNotification = new NotificationType<AnswerDeltaParams>('hipcode/answerDelta');
+
+// ------------------------------------------------------------------------------------- status, shutdown, exit
+
+export interface StatusResult {
+  /** null before initialize and after shutdown. */
+  backend: 'cpu' | 'cuda' | null;
+  modelDir: string | null;
+  /** Tokens of the synced context (0 before syncWorkspace). */
+  contextTokens: number;
+  /** Files in the synced context. */
+  files: number;
+  /** Whether an ask or syncWorkspace is running. */
+  busy: boolean;
+}
+
+export const StatusRequest = new RequestType0<StatusResult, EngineErrorData>('hipcode/status');
+
+/** Disposes the model and drops the context; the engine keeps answering (status, initialize) until exit. */
+export const ShutdownRequest = new RequestType0<null, EngineErrorData>('hipcode/shutdown');
+
+/** Ends the engine process (exit code 0 after shutdown, 1 without it). */
+export const ExitNotification = new NotificationType0('hipcode/exit');

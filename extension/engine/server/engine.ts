@@ -1,0 +1,343 @@
+// The engine's state behind the protocol: the loaded model, its tokenizer and prompt, and the synced workspace
+// context. No JSON-RPC here: cancellation comes in as an AbortSignal, streaming as callbacks.
+import { resolve } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { findReferences } from '../answer/citations';
+import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
+import { HipError } from '../errors';
+import { generateTokens, GREEDY } from '../generate';
+import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
+import type {
+  AskParams,
+  AskResult,
+  AskTimings,
+  ContextReport,
+  InitializeParams,
+  InitializeResult,
+  ProgressParams,
+  StatusResult,
+  SyncWorkspaceParams,
+} from '../protocol';
+import { PROTOCOL_VERSION } from '../protocol';
+import { Detokenizer } from '../text/detokenizer';
+import type { TextTokenizer } from '../text/tokenizer';
+import {
+  applyBudget,
+  contextText,
+  DEFAULT_MAX_FILE_BYTES,
+  orderFiles,
+  renderFile,
+  scanWorkspace,
+  type RenderedFile,
+  type WorkspaceContext,
+} from '../workspace';
+import type { Logger } from './log';
+
+/** Files tokenized between two progress notifications (and two turns of the event loop, to see cancels). */
+const TOKENIZE_BATCH = 64;
+
+interface Loaded {
+  model: LoadedModel;
+  tokenizer: TextTokenizer;
+  prompt: AskPrompt;
+  backend: 'cpu' | 'cuda';
+}
+
+/** Tokens reserved for the question when the context is built (the question is not known yet). */
+function questionReserve(modelContext: number): number {
+  return Math.min(256, Math.floor(modelContext / 8));
+}
+
+function rate(tokens: number, seconds: number): number {
+  return seconds > 0 ? Math.round((tokens / seconds) * 10) / 10 : 0;
+}
+
+function cancelled(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new HipError('E_CANCELLED', `${what} was cancelled`);
+}
+
+function optionalInt(value: unknown, name: string, min: number): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new HipError(
+      'E_INVALID_ARGUMENT',
+      `${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function stringList(value: unknown, name: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+    throw new HipError('E_INVALID_ARGUMENT', `${name} must be an array of non-empty strings`);
+  }
+  return value as string[];
+}
+
+export class Engine {
+  private loaded: Loaded | undefined;
+  private context: WorkspaceContext | undefined;
+  private running = new Set<string>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Runs `work` as the only `kind` operation in flight (E_BUSY otherwise). */
+  private async exclusive<T>(kind: string, work: () => Promise<T>): Promise<T> {
+    if (this.running.has(kind)) {
+      throw new HipError('E_BUSY', `another ${kind} is running; wait for it or cancel it first`);
+    }
+    this.running.add(kind);
+    try {
+      return await work();
+    } finally {
+      this.running.delete(kind);
+    }
+  }
+
+  private requireModel(): Loaded {
+    if (!this.loaded) {
+      throw new HipError('E_INVALID_ARGUMENT', 'no model is loaded; send hipcode/initialize first');
+    }
+    return this.loaded;
+  }
+
+  private checkIdle(what: string): void {
+    if (this.running.size > 0) {
+      throw new HipError('E_BUSY', `cannot ${what} while ${[...this.running].join(' and ')} is running`);
+    }
+  }
+
+  async initialize(params: InitializeParams): Promise<InitializeResult> {
+    if (typeof params?.modelDir !== 'string' || params.modelDir === '') {
+      throw new HipError('E_INVALID_ARGUMENT', 'initialize needs modelDir, a Hugging Face model folder');
+    }
+    const backend = params.backend ?? 'auto';
+    if (!['cpu', 'cuda', 'auto'].includes(backend)) {
+      throw new HipError(
+        'E_INVALID_ARGUMENT',
+        `backend must be cpu, cuda or auto, got ${JSON.stringify(backend)}`,
+      );
+    }
+    const threads = optionalInt(params.threads, 'threads', 0);
+    const device = optionalInt(params.device, 'device', 0);
+    this.checkIdle('initialize');
+    return this.exclusive('initialize', async () => {
+      this.log.info(`loading ${resolve(params.modelDir)} (backend ${backend})`);
+      const files = readModelFiles(params.modelDir);
+      const model = await loadModelFiles(files, {
+        backend,
+        threads,
+        device,
+        log: (line) => this.log.warn(line),
+      });
+      const tokenizer = model.tokenizer;
+      if (!tokenizer) throw new HipError('E_INTERNAL', 'the model was loaded without its tokenizer');
+      let prompt: AskPrompt;
+      try {
+        prompt = askPrompt(model.dir, tokenizer);
+      } catch (error) {
+        model.native.dispose();
+        throw error;
+      }
+      this.dispose();
+      const loadedBackend = model.native.backend === 'cuda' ? 'cuda' : 'cpu';
+      this.loaded = { model, tokenizer, prompt, backend: loadedBackend };
+      this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
+      return {
+        protocolVersion: PROTOCOL_VERSION,
+        model: {
+          dir: model.dir,
+          architecture: model.config.architecture,
+          contextLength: model.config.maxPositionEmbeddings,
+          vocabSize: model.config.vocabSize,
+        },
+        backend: loadedBackend,
+      };
+    });
+  }
+
+  /** The context budget of a sync: the model context less prompt, question and answer reserves, capped. */
+  private syncBudget(loaded: Loaded, maxTokens: number | undefined): number {
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const reserve =
+      loaded.prompt.overhead('?') +
+      questionReserve(modelContext) +
+      defaultAnswerTokens(modelContext) +
+      BOUNDARY_MARGIN;
+    return Math.max(0, Math.min(modelContext - reserve, maxTokens ?? Number.MAX_SAFE_INTEGER));
+  }
+
+  /** scan → order → render → budget, as buildContext does, with progress and cancellation between batches. */
+  async syncWorkspace(
+    params: SyncWorkspaceParams,
+    signal: AbortSignal,
+    progress: (params: ProgressParams) => void,
+  ): Promise<ContextReport> {
+    const loaded = this.requireModel();
+    const roots = stringList(params?.roots, 'roots');
+    if (!roots || roots.length === 0) {
+      throw new HipError('E_INVALID_ARGUMENT', 'syncWorkspace needs roots, at least one folder');
+    }
+    const include = stringList(params.include, 'include');
+    const exclude = stringList(params.exclude, 'exclude');
+    const maxTokens = optionalInt(params.maxTokens, 'maxTokens', 0);
+    const maxFileBytes = optionalInt(params.maxFileBytes, 'maxFileBytes', 1) ?? DEFAULT_MAX_FILE_BYTES;
+    const buffers = params.buffers ? new Map(Object.entries(params.buffers)) : undefined;
+    const requestId = params.requestId;
+    return this.exclusive('syncWorkspace', async () => {
+      const started = performance.now();
+      const budget = this.syncBudget(loaded, maxTokens);
+      const scan = await scanWorkspace({ roots, include, exclude, maxFileBytes, buffers, signal });
+      const totalFiles = scan.files.length;
+      progress({ requestId, phase: 'scan', files: totalFiles, tokens: 0, totalFiles });
+      const ordered = orderFiles(scan.files);
+      const tokenize = (text: string): readonly number[] =>
+        loaded.tokenizer.encode(text, { addSpecialTokens: false });
+      const rendered: RenderedFile[] = [];
+      let tokens = 0;
+      for (let start = 0; start < ordered.length; start += TOKENIZE_BATCH) {
+        await nextTurn();
+        cancelled(signal, 'the workspace sync');
+        for (const file of ordered.slice(start, start + TOKENIZE_BATCH)) {
+          const one = renderFile(file, tokenize);
+          rendered.push(one);
+          tokens += one.tokens;
+        }
+        progress({ requestId, phase: 'tokenize', files: rendered.length, tokens, totalFiles });
+      }
+      const budgeted = applyBudget(rendered, budget);
+      this.context = {
+        roots: scan.roots,
+        included: budgeted.included,
+        excluded: [...scan.excluded, ...budgeted.excluded],
+        tokens: budgeted.tokens,
+        budget,
+      };
+      const seconds = (performance.now() - started) / 1000;
+      this.log.info(
+        `context: ${budgeted.included.length} files, ${budgeted.tokens} of ${budget} tokens, ` +
+          `${this.context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
+      );
+      return this.report(this.context, loaded.model.config.maxPositionEmbeddings);
+    });
+  }
+
+  private report(context: WorkspaceContext, modelContext: number): ContextReport {
+    return {
+      roots: context.roots,
+      included: context.included.map((f) => ({
+        path: f.path,
+        language: f.language,
+        bytes: f.bytes,
+        tokens: f.tokens,
+      })),
+      excluded: context.excluded.map((e) => ({ path: e.path, kind: e.kind, code: e.code, reason: e.reason })),
+      totals: {
+        includedFiles: context.included.length,
+        excludedEntries: context.excluded.length,
+        tokens: context.tokens,
+        budget: context.budget,
+        modelContext,
+      },
+    };
+  }
+
+  async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
+    const loaded = this.requireModel();
+    if (typeof params?.question !== 'string' || params.question.trim() === '') {
+      throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
+    }
+    const requested = optionalInt(params.maxTokens, 'maxTokens', 1);
+    const seed = optionalInt(params.seed, 'seed', 0) ?? 0;
+    const temperature = params.temperature ?? 0;
+    if (typeof temperature !== 'number' || !(temperature >= 0)) {
+      throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
+    }
+    return this.exclusive('ask', async () => {
+      const context = this.context;
+      const modelContext = loaded.model.config.maxPositionEmbeddings;
+      const ids = loaded.prompt.encode(context ? contextText(context) : '', params.question);
+      const left = modelContext - ids.length;
+      let maxTokens = requested ?? defaultAnswerTokens(modelContext);
+      if (requested === undefined) maxTokens = Math.min(maxTokens, left);
+      if (maxTokens < 1 || ids.length + maxTokens > modelContext) {
+        throw new HipError(
+          'E_CONTEXT_FULL',
+          `the prompt (${ids.length} tokens) plus maxTokens ${maxTokens} exceed the model's ${modelContext}-token ` +
+            `context; ask for at most ${Math.max(0, left)} tokens, or sync with a smaller maxTokens`,
+        );
+      }
+      cancelled(signal, 'the answer');
+      const session = loaded.model.native.createSession({ maxTokens: ids.length + maxTokens, seed });
+      const detokenizer = new Detokenizer((part) => loaded.tokenizer.decode(part));
+      const start = performance.now();
+      let first = 0;
+      let generated = 0;
+      let answer = '';
+      try {
+        const options = {
+          maxTokens,
+          sampling: { ...GREEDY, temperature },
+          stopIds: loaded.tokenizer.stopIds,
+          signal,
+        };
+        for await (const id of generateTokens(session, ids, options)) {
+          if (generated++ === 0) first = (performance.now() - start) / 1000;
+          // A turn of the event loop per token, so that a $/cancelRequest is read before the next step.
+          await nextTurn();
+          if (loaded.tokenizer.stopIds.has(id)) continue;
+          const text = detokenizer.push(id);
+          answer += text;
+          if (text) delta(text);
+        }
+      } finally {
+        session.dispose();
+      }
+      const tail = detokenizer.flush();
+      answer += tail;
+      if (tail) delta(tail);
+      const total = (performance.now() - start) / 1000;
+      const timings: AskTimings = {
+        firstTokenSeconds: first,
+        prefillTokensPerSecond: rate(ids.length, first),
+        decodeTokensPerSecond: rate(generated - 1, total - first),
+        totalSeconds: total,
+      };
+      this.log.info(`answered: ${ids.length} prompt tokens, ${generated} generated in ${total.toFixed(2)} s`);
+      return {
+        answer,
+        references: findReferences(
+          answer,
+          (context?.included ?? []).map((file) => ({ path: file.path, text: file.source })),
+        ),
+        usage: { contextTokens: context?.tokens ?? 0, promptTokens: ids.length, generatedTokens: generated },
+        timings,
+      };
+    });
+  }
+
+  status(): StatusResult {
+    return {
+      backend: this.loaded?.backend ?? null,
+      modelDir: this.loaded?.model.dir ?? null,
+      contextTokens: this.context?.tokens ?? 0,
+      files: this.context?.included.length ?? 0,
+      busy: this.running.size > 0,
+    };
+  }
+
+  shutdown(): void {
+    this.checkIdle('shut down');
+    this.dispose();
+    this.log.info('model disposed');
+  }
+
+  /** Disposes the native model (if any) and drops the context. */
+  dispose(): void {
+    this.context = undefined;
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    loaded?.model.native.dispose();
+  }
+}
