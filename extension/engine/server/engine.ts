@@ -21,20 +21,8 @@ import type {
 import { PROTOCOL_VERSION } from '../protocol';
 import { Detokenizer } from '../text/detokenizer';
 import type { TextTokenizer } from '../text/tokenizer';
-import {
-  applyBudget,
-  contextText,
-  DEFAULT_MAX_FILE_BYTES,
-  orderFiles,
-  renderFile,
-  scanWorkspace,
-  type RenderedFile,
-  type WorkspaceContext,
-} from '../workspace';
+import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
 import type { Logger } from './log';
-
-/** Files tokenized between two progress notifications (and two turns of the event loop, to see cancels). */
-const TOKENIZE_BATCH = 64;
 
 interface Loaded {
   model: LoadedModel;
@@ -188,35 +176,22 @@ export class Engine {
     return this.exclusive('syncWorkspace', async () => {
       const started = performance.now();
       const budget = this.syncBudget(loaded, maxTokens);
-      const scan = await scanWorkspace({ roots, include, exclude, maxFileBytes, buffers, signal });
-      const totalFiles = scan.files.length;
-      progress({ requestId, phase: 'scan', files: totalFiles, tokens: 0, totalFiles });
-      const ordered = orderFiles(scan.files);
       const tokenize = (text: string): readonly number[] =>
         loaded.tokenizer.encode(text, { addSpecialTokens: false });
-      const rendered: RenderedFile[] = [];
-      let tokens = 0;
-      for (let start = 0; start < ordered.length; start += TOKENIZE_BATCH) {
-        await nextTurn();
-        cancelled(signal, 'the workspace sync');
-        for (const file of ordered.slice(start, start + TOKENIZE_BATCH)) {
-          const one = renderFile(file, tokenize);
-          rendered.push(one);
-          tokens += one.tokens;
-        }
-        progress({ requestId, phase: 'tokenize', files: rendered.length, tokens, totalFiles });
-      }
-      const budgeted = applyBudget(rendered, budget);
-      this.context = {
-        roots: scan.roots,
-        included: budgeted.included,
-        excluded: [...scan.excluded, ...budgeted.excluded],
-        tokens: budgeted.tokens,
+      this.context = await buildContext({
+        roots,
+        include,
+        exclude,
+        maxFileBytes,
+        buffers,
+        signal,
+        tokenize,
         budget,
-      };
+        onProgress: (step) => progress({ requestId, ...step }),
+      });
       const seconds = (performance.now() - started) / 1000;
       this.log.info(
-        `context: ${budgeted.included.length} files, ${budgeted.tokens} of ${budget} tokens, ` +
+        `context: ${this.context.included.length} files, ${this.context.tokens} of ${budget} tokens, ` +
           `${this.context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
       );
       return this.report(this.context, loaded.model.config.maxPositionEmbeddings);

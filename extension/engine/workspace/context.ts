@@ -1,16 +1,30 @@
 // The workspace context: scan, order, render and budget in one call, with the report of what was left out.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HipError } from '../errors';
 import { applyBudget } from './budget';
 import { orderFiles } from './order';
-import { renderFiles, type RenderedFile, type Tokenize } from './render';
+import { renderFile, type RenderedFile, type Tokenize } from './render';
 import { scanWorkspace } from './scan';
-import type { ExcludedEntry, ScanOptions } from './types';
+import type { ExcludedEntry, ScanOptions, WorkspaceFile } from './types';
+
+export interface ContextProgress {
+  phase: 'scan' | 'tokenize';
+  /** Files scanned (scan) or tokenized so far (tokenize). */
+  files: number;
+  tokens: number;
+  totalFiles: number;
+}
 
 export interface ContextOptions extends ScanOptions {
   tokenize: Tokenize;
   /** Tokens the context may take. */
   budget: number;
+  /** Called after the scan and after every batch of tokenized files. */
+  onProgress?: (progress: ContextProgress) => void;
 }
+
+/** Files tokenized between two progress reports (and two turns of the event loop, where cancels arrive). */
+const TOKENIZE_BATCH = 64;
 
 export interface WorkspaceContext {
   roots: string[];
@@ -22,6 +36,25 @@ export interface WorkspaceContext {
   budget: number;
 }
 
+async function renderInBatches(
+  files: readonly WorkspaceFile[],
+  options: ContextOptions,
+): Promise<RenderedFile[]> {
+  const rendered: RenderedFile[] = [];
+  let tokens = 0;
+  for (let start = 0; start < files.length; start += TOKENIZE_BATCH) {
+    await nextTurn();
+    if (options.signal?.aborted) throw new HipError('E_CANCELLED', 'the workspace sync was cancelled');
+    for (const file of files.slice(start, start + TOKENIZE_BATCH)) {
+      const one = renderFile(file, options.tokenize);
+      rendered.push(one);
+      tokens += one.tokens;
+    }
+    options.onProgress?.({ phase: 'tokenize', files: rendered.length, tokens, totalFiles: files.length });
+  }
+  return rendered;
+}
+
 /** Builds the context of the workspace: every file either included (with its tokens) or excluded (with why). */
 export async function buildContext(options: ContextOptions): Promise<WorkspaceContext> {
   if (!Number.isSafeInteger(options.budget) || options.budget < 0) {
@@ -31,7 +64,9 @@ export async function buildContext(options: ContextOptions): Promise<WorkspaceCo
     );
   }
   const scan = await scanWorkspace(options);
-  const rendered = renderFiles(orderFiles(scan.files), options.tokenize);
+  const totalFiles = scan.files.length;
+  options.onProgress?.({ phase: 'scan', files: totalFiles, tokens: 0, totalFiles });
+  const rendered = await renderInBatches(orderFiles(scan.files), options);
   const budgeted = applyBudget(rendered, options.budget);
   return {
     roots: scan.roots,

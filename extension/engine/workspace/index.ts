@@ -10,7 +10,13 @@
 // - render: `<file path="src/a.ts" language="typescript">\n…text…\n</file>\n` per file; tokens include the tags.
 // - budget: first fit in that order; every file left out gets a reason with the tokens it needed.
 export { applyBudget, type BudgetResult } from './budget';
-export { buildContext, contextText, type ContextOptions, type WorkspaceContext } from './context';
+export {
+  buildContext,
+  contextText,
+  type ContextOptions,
+  type ContextProgress,
+  type WorkspaceContext,
+} from './context';
 export { DEFAULT_MAX_FILE_BYTES } from './defaults';
 export { languageOf } from './languages';
 export { compareStable, orderFiles } from './order';
