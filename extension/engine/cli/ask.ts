@@ -3,13 +3,13 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
 import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens } from '../answer/prompt';
-import type { AskResult as AnswerResult, AskTimings } from '../protocol';
+import { streamAnswer, tokensPerSecond } from '../answer/stream';
+import type { AskResult as AnswerResult } from '../protocol';
 import { HipError } from '../errors';
-import { generateTokens, GREEDY } from '../generate';
+import { GREEDY } from '../generate';
 import { readModelConfig } from '../model/config';
 import { checkModelDir, type LoadedModel } from '../model/load';
 import type { SamplingParams } from '../native';
-import { Detokenizer } from '../text/detokenizer';
 import { loadTokenizer, type TextTokenizer } from '../text/tokenizer';
 import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
 import { intFlag, MODEL_OPTIONS, numberFlag, sizeFlag, usage, type Values } from './args';
@@ -127,60 +127,19 @@ function summariseExcluded(context: WorkspaceContext): void {
   }
 }
 
-interface Generation {
-  answer: string;
-  generated: number;
-  timings: AskTimings;
-}
-
-function rate(tokens: number, seconds: number): number {
-  return seconds > 0 ? Math.round((tokens / seconds) * 10) / 10 : 0;
-}
-
 /** Prefills the prompt and streams the answer (to stdout unless --json), timing both phases. */
-async function generate(
-  model: LoadedModel,
-  tokenizer: TextTokenizer,
-  prompt: number[],
-  flags: AskFlags,
-): Promise<Generation> {
-  const session = model.native.createSession({
-    maxTokens: prompt.length + flags.maxTokens,
+function generate(model: LoadedModel, tokenizer: TextTokenizer, prompt: number[], flags: AskFlags) {
+  return streamAnswer(model.native, tokenizer, prompt, {
+    maxTokens: flags.maxTokens,
+    sampling: flags.sampling,
     seed: flags.seed,
+    onText: (text) => (flags.json ? undefined : writeOut(text)),
+    onFirstToken: (seconds) =>
+      log(
+        `prefill: ${prompt.length} tokens in ${seconds.toFixed(2)} s ` +
+          `(${tokensPerSecond(prompt.length, seconds)} tokens/s)`,
+      ),
   });
-  const detokenizer = new Detokenizer((ids) => tokenizer.decode(ids));
-  const start = performance.now();
-  let first = 0;
-  let generated = 0;
-  let answer = '';
-  try {
-    const options = { maxTokens: flags.maxTokens, sampling: flags.sampling, stopIds: tokenizer.stopIds };
-    for await (const id of generateTokens(session, prompt, options)) {
-      if (generated++ === 0) {
-        first = (performance.now() - start) / 1000;
-        log(
-          `prefill: ${prompt.length} tokens in ${first.toFixed(2)} s (${rate(prompt.length, first)} tokens/s)`,
-        );
-      }
-      if (tokenizer.stopIds.has(id)) continue;
-      const text = detokenizer.push(id);
-      answer += text;
-      if (text && !flags.json) await writeOut(text);
-    }
-  } finally {
-    session.dispose();
-  }
-  const tail = detokenizer.flush();
-  answer += tail;
-  if (tail && !flags.json) await writeOut(tail);
-  const total = (performance.now() - start) / 1000;
-  const timings = {
-    firstTokenSeconds: first,
-    prefillTokensPerSecond: rate(prompt.length, first),
-    decodeTokensPerSecond: rate(generated - 1, total - first),
-    totalSeconds: total,
-  };
-  return { answer, generated, timings };
 }
 
 /** The references and timings in words, after the streamed answer. */

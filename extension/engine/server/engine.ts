@@ -1,16 +1,15 @@
 // The engine's state behind the protocol: the loaded model, its tokenizer and prompt, and the synced workspace
 // context. No JSON-RPC here: cancellation comes in as an AbortSignal, streaming as callbacks.
 import { resolve } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { findReferences } from '../answer/citations';
 import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
+import { streamAnswer } from '../answer/stream';
 import { HipError } from '../errors';
-import { generateTokens, GREEDY } from '../generate';
+import { GREEDY } from '../generate';
 import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
 import type {
   AskParams,
   AskResult,
-  AskTimings,
   ContextReport,
   InitializeParams,
   InitializeResult,
@@ -19,7 +18,6 @@ import type {
   SyncWorkspaceParams,
 } from '../protocol';
 import { PROTOCOL_VERSION } from '../protocol';
-import { Detokenizer } from '../text/detokenizer';
 import type { TextTokenizer } from '../text/tokenizer';
 import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
 import type { Logger } from './log';
@@ -34,10 +32,6 @@ interface Loaded {
 /** Tokens reserved for the question when the context is built (the question is not known yet). */
 function questionReserve(modelContext: number): number {
   return Math.min(256, Math.floor(modelContext / 8));
-}
-
-function rate(tokens: number, seconds: number): number {
-  return seconds > 0 ? Math.round((tokens / seconds) * 10) / 10 : 0;
 }
 
 function cancelled(signal: AbortSignal | undefined, what: string): void {
@@ -244,42 +238,16 @@ export class Engine {
         );
       }
       cancelled(signal, 'the answer');
-      const session = loaded.model.native.createSession({ maxTokens: ids.length + maxTokens, seed });
-      const detokenizer = new Detokenizer((part) => loaded.tokenizer.decode(part));
-      const start = performance.now();
-      let first = 0;
-      let generated = 0;
-      let answer = '';
-      try {
-        const options = {
-          maxTokens,
-          sampling: { ...GREEDY, temperature },
-          stopIds: loaded.tokenizer.stopIds,
-          signal,
-        };
-        for await (const id of generateTokens(session, ids, options)) {
-          if (generated++ === 0) first = (performance.now() - start) / 1000;
-          // A turn of the event loop per token, so that a $/cancelRequest is read before the next step.
-          await nextTurn();
-          if (loaded.tokenizer.stopIds.has(id)) continue;
-          const text = detokenizer.push(id);
-          answer += text;
-          if (text) delta(text);
-        }
-      } finally {
-        session.dispose();
-      }
-      const tail = detokenizer.flush();
-      answer += tail;
-      if (tail) delta(tail);
-      const total = (performance.now() - start) / 1000;
-      const timings: AskTimings = {
-        firstTokenSeconds: first,
-        prefillTokensPerSecond: rate(ids.length, first),
-        decodeTokensPerSecond: rate(generated - 1, total - first),
-        totalSeconds: total,
-      };
-      this.log.info(`answered: ${ids.length} prompt tokens, ${generated} generated in ${total.toFixed(2)} s`);
+      const { answer, generated, timings } = await streamAnswer(loaded.model.native, loaded.tokenizer, ids, {
+        maxTokens,
+        sampling: { ...GREEDY, temperature },
+        seed,
+        signal,
+        onText: delta,
+      });
+      this.log.info(
+        `answered: ${ids.length} prompt tokens, ${generated} generated in ${timings.totalSeconds.toFixed(2)} s`,
+      );
       return {
         answer,
         references: findReferences(
