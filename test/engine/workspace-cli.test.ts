@@ -143,7 +143,10 @@ describe('hipcode context', () => {
       const args = ['context', '--model', MODEL, '--workspace', locked, '--json'];
       const asRoot = process.getuid?.() === 0;
       // root reads chmod 000 files anyway: run the CLI as the unprivileged user 'nobody' instead
-      if (asRoot && !canRunAsNobody()) this.skip();
+      if (asRoot && !canRunAsNobody()) {
+        console.log(`      note: skipped: running as root and 'nobody' cannot run ${CLI} here`);
+        this.skip();
+      }
       const result = asRoot ? runAsNobody(args) : runCli(args);
       assert.equal(result.status, 0, result.stderr);
       const report = JSON.parse(result.stdout) as Report;
