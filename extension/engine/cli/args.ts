@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HipError } from '../errors';
 import type { BackendChoice } from '../model/load';
+import { parseSize } from '../size';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 export type Values = Record<string, string | boolean | undefined>;
@@ -108,13 +109,12 @@ export function checkIdsInVocab(ids: number[], vocabSize: number, flag = 'ids'):
   }
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
 /** A byte size flag: a number with an optional K/M/G/T suffix (powers of 1024), e.g. 16G; absent → 0. */
 export function sizeFlag(values: Values, flag: string): number {
   const text = optionalString(values, flag);
   if (text === undefined) return 0;
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
-  if (!match) throw usage(`--${flag} expects a size such as 16G, 512M or a number of bytes, got '${text}'`);
-  return Math.floor(Number(match[1]) * SIZE_UNITS[match[2].toLowerCase()]);
+  const bytes = parseSize(text);
+  if (bytes === undefined)
+    throw usage(`--${flag} expects a size such as 16G, 512M or a number of bytes, got '${text}'`);
+  return bytes;
 }

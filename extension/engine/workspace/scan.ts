@@ -12,6 +12,7 @@ import {
   generatedMarker,
   minifiedLineLength,
 } from './defaults';
+import { rootLabels } from './roots';
 import { gitignoreSource, GlobSet, parseGitignore, type GitignoreLayer } from './rules';
 import type { ExcludeCode, ExcludedEntry, ScanOptions, ScanResult, WorkspaceFile } from './types';
 
@@ -336,19 +337,12 @@ function isDirectory(abs: string): boolean {
 function openRoots(paths: readonly string[]): Root[] {
   if (paths.length === 0)
     throw new HipError('E_WORKSPACE', 'no workspace folder given; pass at least one folder');
-  const labels = new Map<string, number>();
-  return paths.map((path) => {
+  const labels = rootLabels(paths);
+  return paths.map((path, index) => {
     const abs = resolve(path);
-    const isDir = isDirectory(abs);
-    if (!isDir) throw new HipError('E_WORKSPACE', `${abs} is not a folder; pass the workspace folder`);
-    let label = '';
-    if (paths.length > 1) {
-      const name = basename(abs) || 'root';
-      const count = (labels.get(name) ?? 0) + 1;
-      labels.set(name, count);
-      label = count === 1 ? name : `${name}-${count}`;
-    }
-    return { abs, real: realpathSync(abs), label };
+    if (!isDirectory(abs))
+      throw new HipError('E_WORKSPACE', `${abs} is not a folder; pass the workspace folder`);
+    return { abs, real: realpathSync(abs), label: labels[index] };
   });
 }
 

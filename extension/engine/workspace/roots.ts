@@ -1,0 +1,15 @@
+// How the context names files of several workspace folders: each folder's files under a label (its base name,
+// numbered when two folders share one); a single folder's files have no label.
+import { basename, resolve } from 'node:path';
+
+/** The label of each root, in order ('' for a single root). */
+export function rootLabels(roots: readonly string[]): string[] {
+  if (roots.length < 2) return roots.map(() => '');
+  const seen = new Map<string, number>();
+  return roots.map((root) => {
+    const name = basename(resolve(root)) || 'root';
+    const count = (seen.get(name) ?? 0) + 1;
+    seen.set(name, count);
+    return count === 1 ? name : `${name}-${count}`;
+  });
+}
