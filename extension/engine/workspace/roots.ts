@@ -1,6 +1,6 @@
 // How the context names files of several workspace folders: each folder's files under a label (its base name,
 // numbered when two folders share one); a single folder's files have no label.
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 /** The label of each root, in order ('' for a single root). */
 export function rootLabels(roots: readonly string[]): string[] {
@@ -12,4 +12,13 @@ export function rootLabels(roots: readonly string[]): string[] {
     seen.set(name, count);
     return count === 1 ? name : `${name}-${count}`;
   });
+}
+
+/** The absolute file of a context path, given the roots the context was built from (undefined if none fits). */
+export function fileOfContextPath(roots: readonly string[], path: string): string | undefined {
+  if (roots.length === 1) return join(resolve(roots[0]), path);
+  const slash = path.indexOf('/');
+  if (slash < 0) return undefined;
+  const index = rootLabels(roots).indexOf(path.slice(0, slash));
+  return index < 0 ? undefined : join(resolve(roots[index]), path.slice(slash + 1));
 }

@@ -1,0 +1,159 @@
+// The `hipcode.*` settings: read and validated (each problem names the setting and what it expects), and which
+// changes need an engine restart or a re-ingest. No vscode import: the reader is passed in.
+import { parseSize } from '../engine/size';
+
+export interface Settings {
+  modelPath: string;
+  modelFolders: string[];
+  backend: 'auto' | 'cpu' | 'cuda';
+  device: number;
+  threads: number;
+  /** Bytes; 0 = what the weights leave free. */
+  gpuKvBudget: number;
+  attention: 'auto' | 'dense' | 'hip';
+  /** 0 = the model's context. */
+  maxContextTokens: number;
+  include: string[];
+  exclude: string[];
+  maxFileBytes: number;
+  maxTokens: number;
+  temperature: number;
+  seed: number;
+  autoIngest: boolean;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  modelPath: '',
+  modelFolders: [],
+  backend: 'auto',
+  device: 0,
+  threads: 0,
+  gpuKvBudget: 0,
+  attention: 'auto',
+  maxContextTokens: 0,
+  include: [],
+  exclude: [],
+  maxFileBytes: 2 ** 20,
+  maxTokens: 512,
+  temperature: 0,
+  seed: 0,
+  autoIngest: true,
+};
+
+/** The key of each setting under `hipcode.` (the package.json contribution uses the same keys). */
+export const SETTING_KEYS: Record<keyof Settings, string> = {
+  modelPath: 'modelPath',
+  modelFolders: 'modelFolders',
+  backend: 'backend',
+  device: 'device',
+  threads: 'threads',
+  gpuKvBudget: 'gpuKvBudget',
+  attention: 'attention',
+  maxContextTokens: 'maxContextTokens',
+  include: 'include',
+  exclude: 'exclude',
+  maxFileBytes: 'maxFileSize',
+  maxTokens: 'generation.maxTokens',
+  temperature: 'generation.temperature',
+  seed: 'generation.seed',
+  autoIngest: 'autoIngest',
+};
+
+/** Settings that take effect only when the engine restarts (they choose how the model is loaded). */
+export const RESTART_SETTINGS: readonly (keyof Settings)[] = [
+  'modelPath',
+  'backend',
+  'device',
+  'threads',
+  'gpuKvBudget',
+  'attention',
+];
+
+/** Settings that change what is in the context (a re-ingest applies them). */
+export const REINGEST_SETTINGS: readonly (keyof Settings)[] = [
+  'maxContextTokens',
+  'include',
+  'exclude',
+  'maxFileBytes',
+];
+
+export interface ReadSettings {
+  settings: Settings;
+  /** One sentence per invalid setting (its default is used instead). */
+  problems: string[];
+}
+
+type Check<T> = (value: unknown) => T | undefined;
+
+const text: Check<string> = (value) => (typeof value === 'string' ? value.trim() : undefined);
+const flag: Check<boolean> = (value) => (typeof value === 'boolean' ? value : undefined);
+const globs: Check<string[]> = (value) =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string' && item.trim() !== '')
+    ? value.map((item: string) => item.trim())
+    : undefined;
+const integer =
+  (min: number): Check<number> =>
+  (value) =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= min ? value : undefined;
+const oneOf =
+  <T extends string>(...choices: T[]): Check<T> =>
+  (value) =>
+    choices.includes(value as T) ? (value as T) : undefined;
+const size: Check<number> = (value) => {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value !== 'string') return undefined;
+  return value.trim() === '' ? 0 : parseSize(value);
+};
+const temperature: Check<number> = (value) =>
+  typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+
+const CHECKS: { [K in keyof Settings]: [Check<Settings[K]>, string] } = {
+  modelPath: [text, 'a folder path (or empty)'],
+  modelFolders: [globs, 'a list of folder paths'],
+  backend: [oneOf('auto', 'cpu', 'cuda'), '"auto", "cpu" or "cuda"'],
+  device: [integer(0), 'a CUDA device number (0, 1, …)'],
+  threads: [integer(0), 'a number of threads (0 = all)'],
+  gpuKvBudget: [size, 'a size such as "16G" or "512M" (empty = automatic)'],
+  attention: [oneOf('auto', 'dense', 'hip'), '"auto", "dense" or "hip"'],
+  maxContextTokens: [integer(0), 'a number of tokens (0 = the model context)'],
+  include: [globs, 'a list of non-empty globs'],
+  exclude: [globs, 'a list of non-empty globs'],
+  maxFileBytes: [size, 'a size such as "1M" or "256K"'],
+  maxTokens: [integer(1), 'a number of tokens, at least 1'],
+  temperature: [temperature, 'a number >= 0 (0 = greedy)'],
+  seed: [integer(0), 'an integer >= 0'],
+  autoIngest: [flag, 'true or false'],
+};
+
+function readOne<K extends keyof Settings>(
+  key: K,
+  get: (key: string) => unknown,
+  problems: string[],
+): Settings[K] {
+  const [check, expected] = CHECKS[key];
+  const raw = get(SETTING_KEYS[key]);
+  if (raw === undefined || raw === null) return DEFAULT_SETTINGS[key];
+  const value = check(raw);
+  if (value !== undefined) return value;
+  problems.push(
+    `hipcode.${SETTING_KEYS[key]} must be ${expected}, got ${JSON.stringify(raw)}; using the default ` +
+      `${JSON.stringify(DEFAULT_SETTINGS[key])}. Fix it in the settings.`,
+  );
+  return DEFAULT_SETTINGS[key];
+}
+
+/** Reads every setting through `get` (the key below `hipcode.`), falling back to defaults for invalid values. */
+export function readSettings(get: (key: string) => unknown): ReadSettings {
+  const problems: string[] = [];
+  const settings = Object.fromEntries(
+    (Object.keys(CHECKS) as (keyof Settings)[]).map((key) => [key, readOne(key, get, problems)]),
+  ) as unknown as Settings;
+  return { settings, problems };
+}
+
+/** The settings whose values differ (compared by value). */
+export function changedSettings(before: Settings, after: Settings): (keyof Settings)[] {
+  return (Object.keys(before) as (keyof Settings)[]).filter(
+    (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]),
+  );
+}

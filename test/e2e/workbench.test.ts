@@ -1,0 +1,236 @@
+// End to end in a real workbench: code-server with the packaged VSIX installed, driven by Playwright in Debian's
+// Chromium, with a fixture model (e2e/citing-model.ts) and a fixture repository. Screenshots go to
+// artifacts/e2e/. code-server is installed from the npm registry on first use (cached, ~4 min).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Browser, Frame, Page } from 'playwright-core';
+import {
+  CHROMIUM,
+  launchBrowser,
+  notification,
+  runCommand,
+  screenshot,
+  statusItem,
+  waitForWorkbench,
+  webviewFrame,
+} from '../../e2e/browser';
+import { makeCitingModel } from '../../e2e/citing-model';
+import {
+  installCodeServer,
+  startWorkbench,
+  type CodeServerInstall,
+  type Workbench,
+} from '../../e2e/code-server';
+import { REPO_ROOT } from '../helpers/cli';
+
+const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'e2e');
+const CHAT = 'textarea#question';
+const CONTEXT = '.context';
+
+const REPO: Record<string, string> = {
+  'a.py': 'def add(a, b):\n    return a + b\n',
+  'src/util.ts': 'export const twice = (x: number) => 2 * x;\n',
+  'README.md': '# Demo\n',
+  '.gitignore': 'secret.txt\n',
+  'secret.txt': 'not for the model\n',
+};
+
+function makeRepo(root: string): string {
+  for (const [path, text] of Object.entries(REPO)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+/** Pids of engine processes started from `extensionsDir` (the installed extension's dist/engine.js). */
+function enginePids(extensionsDir: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return command.includes(extensionsDir) && command.includes('dist/engine.js');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function openSidebar(page: Page): Promise<void> {
+  await page.locator('.activitybar a.action-label[aria-label^="HiPCode"]').click();
+}
+
+async function ask(chat: Frame, question: string): Promise<void> {
+  await chat.locator(CHAT).fill(question);
+  await chat.locator(CHAT).press('Enter');
+}
+
+describe('VS Code extension in a real workbench (code-server + Chromium)', function () {
+  this.timeout(30 * 60_000);
+  let home: string;
+  let install: CodeServerInstall;
+  let vsix: string;
+  let model: string;
+  let browser: Browser;
+
+  before(async () => {
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`,
+    );
+    home = mkdtempSync(join(tmpdir(), 'hipcode-e2e-'));
+    install = installCodeServer(REPO_ROOT);
+    vsix = join(home, 'hipcode.vsix');
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), vsix], { stdio: 'pipe' });
+    model = makeCitingModel(join(home, 'model'));
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  describe('a trusted workspace', () => {
+    let workbench: Workbench;
+    let page: Page;
+    let chat: Frame;
+
+    before(async () => {
+      workbench = await startWorkbench({
+        install,
+        vsix,
+        home: join(home, 'trusted'),
+        workspace: makeRepo(mkdtempSync(join(home, 'repo-'))),
+        trust: false,
+        settings: {
+          'hipcode.modelPath': model,
+          'hipcode.backend': 'cpu',
+          'hipcode.threads': 2,
+          'hipcode.generation.maxTokens': 48,
+        },
+      });
+      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(workbench.url);
+      await waitForWorkbench(page, 'a.py');
+    });
+
+    after(async () => {
+      await page?.close();
+      await workbench?.stop();
+    });
+
+    it('ingests the workspace on open and reports what the model sees', async () => {
+      await openSidebar(page);
+      const text = await statusItem(page, /HiPCode: \d+(\.\d+K)? tokens/);
+      assert.match(text, /tokens/);
+      const context = await webviewFrame(page, CONTEXT);
+      await context.locator('.files-table', { hasText: 'a.py' }).waitFor({ timeout: 30_000 });
+      await context.locator('.files-table', { hasText: 'src/util.ts' }).waitFor();
+      await context.locator('.excluded-path', { hasText: 'secret.txt' }).waitFor();
+      await screenshot(page, ARTIFACTS, '1-ingested');
+    });
+
+    it('streams an answer in the sidebar with a citation that opens the file at the line', async () => {
+      chat = await webviewFrame(page, CHAT);
+      await ask(chat, 'Where is add defined?');
+      const turn = chat.locator('article.turn').last();
+      await turn.locator('.answer', { hasText: 'In a.py:1' }).waitFor({ timeout: 60_000 });
+      await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
+      await screenshot(page, ARTIFACTS, '2-answer');
+      await turn.locator('a.reference.verified', { hasText: 'a.py:1' }).first().click();
+      await page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor({ timeout: 30_000 });
+      await statusItem(page, /Ln 1, Col \d+ \(\d+ selected\)/, 30_000);
+      await screenshot(page, ARTIFACTS, '3-citation-opened');
+    });
+
+    it('stops a generation', async () => {
+      await openSidebar(page);
+      chat = await webviewFrame(page, CHAT);
+      await ask(chat, 'Explain the whole repository in detail.');
+      const turn = chat.locator('article.turn').last();
+      await turn.locator('.answer', { hasText: 'In' }).waitFor({ timeout: 60_000 });
+      await chat.getByRole('button', { name: 'Stop generating' }).click();
+      await chat.locator('article.turn[data-status="stopped"]').last().waitFor({ timeout: 30_000 });
+      await screenshot(page, ARTIFACTS, '4-stopped');
+    });
+
+    it('asks about the selection from the command palette', async () => {
+      await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'a.py' }).first().click();
+      await page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor();
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+A');
+      await runCommand(page, 'HiPCode: Ask about Selection');
+      const input = page.locator('.quick-input-widget input[type="text"]');
+      await input.waitFor({ state: 'visible' });
+      await input.fill('What does this return?');
+      await page.keyboard.press('Enter');
+      chat = await webviewFrame(page, CHAT);
+      const turn = chat.locator('article.turn').last();
+      await turn.locator('.question', { hasText: 'The code, from a.py:1-2' }).waitFor({ timeout: 30_000 });
+      await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
+      await screenshot(page, ARTIFACTS, '5-ask-about-selection');
+    });
+
+    it('recovers when the engine process is killed', async () => {
+      const [pid] = enginePids(workbench.extensionsDir);
+      assert.ok(pid, 'no engine process found');
+      process.kill(pid, 'SIGKILL');
+      await notification(page, /HiPCode engine was killed \(SIGKILL\)/);
+      await screenshot(page, ARTIFACTS, '6-engine-killed');
+      await statusItem(page, /HiPCode: \d+(\.\d+K)? tokens/, 60_000);
+      const [restarted] = enginePids(workbench.extensionsDir);
+      assert.ok(restarted && restarted !== pid, 'the engine was not restarted');
+      chat = await webviewFrame(page, CHAT);
+      await ask(chat, 'Where is add defined?');
+      await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
+      await screenshot(page, ARTIFACTS, '7-recovered');
+    });
+  });
+
+  describe('Restricted Mode', () => {
+    let workbench: Workbench;
+    let page: Page;
+
+    before(async () => {
+      workbench = await startWorkbench({
+        install,
+        vsix,
+        home: join(home, 'restricted'),
+        workspace: makeRepo(mkdtempSync(join(home, 'untrusted-'))),
+        trust: true,
+        settings: { 'hipcode.modelPath': model, 'hipcode.backend': 'cpu' },
+      });
+      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(workbench.url);
+      await waitForWorkbench(page, 'a.py');
+    });
+
+    after(async () => {
+      await page?.close();
+      await workbench?.stop();
+    });
+
+    it('reads nothing and starts no engine, and says how to trust the folder', async () => {
+      await statusItem(page, 'HiPCode: restricted');
+      await openSidebar(page);
+      const chat = await webviewFrame(page, '.banner-restricted');
+      await chat.locator('.banner-restricted', { hasText: /trust/i }).waitFor();
+      assert.deepEqual(enginePids(workbench.extensionsDir), []);
+      await screenshot(page, ARTIFACTS, '8-restricted');
+    });
+  });
+});
