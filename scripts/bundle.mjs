@@ -1,5 +1,7 @@
 // Bundles the TypeScript entry points into dist/ with esbuild: the CLI and the engine process (the native addon
-// stays external) and the VS Code extension host (vscode stays external).
+// stays external), the VS Code extension host (vscode stays external), and the webview UI into dist/webview/
+// (main.js, main.css, and codicons' stylesheet and font).
+import { copyFile, mkdir } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const node = {
@@ -24,4 +26,23 @@ await Promise.all([
     outdir: 'dist',
     external: ['vscode'],
   }),
+  build({
+    entryPoints: [
+      { in: 'webview/main.ts', out: 'main' },
+      { in: 'webview/main.css', out: 'main' },
+    ],
+    outdir: 'dist/webview',
+    bundle: true,
+    platform: 'browser',
+    target: 'chrome120',
+    format: 'iife',
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+  }),
 ]);
+
+await mkdir('dist/webview', { recursive: true });
+for (const file of ['codicon.css', 'codicon.ttf']) {
+  await copyFile(`node_modules/@vscode/codicons/dist/${file}`, `dist/webview/${file}`);
+}

@@ -1,0 +1,114 @@
+// The context view: what the model sees — ingest progress, the budget, the treemap, included and excluded files.
+import type { ContextReport } from '../../extension/engine/protocol';
+import type { HostMessage, ViewState } from '../protocol';
+import { postButton } from '../shared/buttons';
+import { h, replaceChildren } from '../shared/dom';
+import { formatCount } from '../shared/format';
+import { progressBlock } from '../shared/progress';
+import { post } from '../shared/vscode';
+import { budgetMeter } from './budget';
+import { exclusionsList } from './exclusions';
+import { FilesTable } from './files-table';
+import { Treemap } from './treemap';
+
+function section(name: string, title: string, ...body: (Node | null)[]): HTMLElement {
+  return h(
+    'section',
+    { class: `context-section section-${name}`, 'aria-label': title },
+    h('h2', {}, title),
+    ...body,
+  );
+}
+
+export class ContextView {
+  private state: ViewState | undefined;
+  private readonly ingest = h('div', { class: 'ingest' });
+  private readonly summary = h('div', { class: 'summary' });
+  private readonly treemap = new Treemap();
+  private readonly files = new FilesTable();
+  private readonly excluded = h('div');
+  private readonly report = h('div', { class: 'report' });
+
+  constructor(root: HTMLElement) {
+    this.report.append(
+      section('budget', 'Budget', this.summary),
+      section('treemap', 'Where the tokens go', this.treemap.element),
+      section('files', 'Included files', this.files.element),
+      section('excluded', 'Left out', this.excluded),
+    );
+    root.replaceChildren(
+      h('div', { class: 'context' }, section('ingest', 'Ingest', this.ingest), this.report),
+    );
+    this.files.element.addEventListener('click', (event) => this.openFile(event.target as Element));
+    this.files.element.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') this.openFile(event.target as Element);
+    });
+  }
+
+  handle(message: HostMessage): void {
+    switch (message.type) {
+      case 'state':
+        this.state = message.state;
+        this.renderIngest();
+        this.renderReport(message.state.report);
+        return;
+      case 'engine':
+        if (this.state) this.state.engine = message.engine;
+        return this.renderIngest();
+      case 'progress':
+        if (this.state) this.state.progress = message.progress ?? undefined;
+        return this.renderIngest();
+      case 'report':
+        if (this.state) this.state.report = message.report;
+        this.renderIngest();
+        return this.renderReport(message.report);
+      default:
+        return;
+    }
+  }
+
+  private renderIngest(): void {
+    const state = this.state;
+    if (!state) return;
+    const { progress, engine, report } = state;
+    if (progress) {
+      const cancel = postButton(
+        'Cancel',
+        { type: 'cancelIngest' },
+        { icon: 'close', secondary: true, ariaLabel: 'Cancel ingest' },
+      );
+      this.ingest.replaceChildren(progressBlock(progress), cancel);
+      return;
+    }
+    const status =
+      engine.phase === 'restricted'
+        ? 'The workspace is not trusted: nothing is read in Restricted Mode.'
+        : engine.phase === 'noModel'
+          ? 'Choose a model in the chat view to read the workspace.'
+          : report
+            ? `${formatCount(report.totals.includedFiles)} files, ${formatCount(report.totals.tokens)} tokens in context.`
+            : 'The workspace has not been read yet.';
+    const canIngest = engine.phase === 'ready' || engine.phase === 'stopped' || engine.phase === 'crashed';
+    replaceChildren(
+      this.ingest,
+      h('p', { class: 'ingest-status' }, status),
+      canIngest
+        ? postButton('Re-ingest', { type: 'reingest' }, { icon: 'refresh', ariaLabel: 'Re-ingest workspace' })
+        : null,
+    );
+  }
+
+  private renderReport(report: ContextReport | undefined): void {
+    this.report.hidden = !report;
+    if (!report) return;
+    this.summary.replaceChildren(budgetMeter(report.totals));
+    this.treemap.update(report.included);
+    this.files.update(report.included);
+    this.excluded.replaceChildren(exclusionsList(report.excluded));
+  }
+
+  private openFile(target: Element): void {
+    const path = target.closest('.file-link')?.getAttribute('data-path');
+    if (path) post({ type: 'openReference', path, startLine: 1, endLine: 1 });
+  }
+}
