@@ -41,6 +41,8 @@ export interface Workbench {
   /** The folder the workbench opened. */
   workspace: string;
   extensionsDir: string;
+  /** The user settings.json. */
+  settingsFile: string;
   stop(): Promise<void>;
 }
 
@@ -99,8 +101,9 @@ export async function startWorkbench(options: WorkbenchOptions): Promise<Workben
   const trustSettings = options.trust
     ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' }
     : { 'security.workspace.trust.enabled': false };
+  const settingsFile = join(userData, 'User', 'settings.json');
   writeFileSync(
-    join(userData, 'User', 'settings.json'),
+    settingsFile,
     JSON.stringify({ ...QUIET_SETTINGS, ...trustSettings, ...options.settings }, null, 2),
   );
   installVsix(options, userData, extensionsDir);
@@ -142,6 +145,7 @@ export async function startWorkbench(options: WorkbenchOptions): Promise<Workben
     url: `${base}/?folder=${encodeURIComponent(options.workspace)}`,
     workspace: options.workspace,
     extensionsDir,
+    settingsFile,
     stop: async () => {
       try {
         process.kill(-child.pid!, 'SIGTERM');

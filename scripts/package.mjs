@@ -22,14 +22,16 @@ if (missing.length > 0) {
 }
 
 const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-execFileSync(
-  process.execPath,
-  [vsce, 'package', '--no-dependencies', '--target', 'linux-x64', '--out', out],
-  {
+const flags = ['--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links'];
+try {
+  execFileSync(process.execPath, [vsce, 'package', ...flags, '--target', 'linux-x64', '--out', out], {
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
-  },
-);
+  });
+} catch {
+  console.error('package: vsce failed (its message is above)');
+  process.exit(1);
+}
 
 const files = execFileSync(process.execPath, [vsce, 'ls', '--no-dependencies'], {
   cwd: root,

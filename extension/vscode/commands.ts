@@ -10,7 +10,12 @@ function selectionQuestion(editor: vscode.TextEditor, question: string): string 
   const { document, selection } = editor;
   const folder = vscode.workspace.getWorkspaceFolder(document.uri);
   const path = folder ? relative(folder.uri.fsPath, document.uri.fsPath) : document.uri.fsPath;
-  const lines = `${selection.start.line + 1}-${selection.end.line + 1}`;
+  // A selection that ends at the start of a line does not take that line.
+  const end =
+    selection.end.character === 0 && selection.end.line > selection.start.line
+      ? selection.end.line
+      : selection.end.line + 1;
+  const lines = `${selection.start.line + 1}-${end}`;
   const code = document.getText(selection);
   return `${question}\n\nThe code, from ${path}:${lines}:\n\`\`\`${document.languageId}\n${code}\n\`\`\``;
 }

@@ -1,6 +1,5 @@
 // Every open HiPCode webview (chat view, chat panels, context view) and the UI state they render: a webview gets
 // the whole state when it posts `ready`, and each change afterwards as a message.
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { ContextReport } from '../engine/protocol';
 import type {
@@ -13,7 +12,7 @@ import type {
   ViewState,
   WebviewMessage,
 } from '../../webview/protocol';
-import { webviewHtml } from '../../webview/html';
+import { makeNonce, webviewHtml } from '../../webview/html';
 
 /** The state all views share. */
 export interface UiState {
@@ -66,7 +65,7 @@ export class WebviewHub implements vscode.Disposable {
       styleUri: asset('main.css'),
       codiconsUri: asset('codicon.css'),
       cspSource: webview.cspSource,
-      nonce: randomBytes(16).toString('base64'),
+      nonce: makeNonce(),
     });
     this.attached.add(entry);
     const subscription = webview.onDidReceiveMessage((message: WebviewMessage) => {

@@ -37,6 +37,8 @@ import { REPO_ROOT } from '../helpers/cli';
 const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'e2e');
 const CHAT = 'textarea#question';
 const CONTEXT = '.context';
+/** The status bar once the context is in (VS Code renders its spaces as no-break spaces). */
+const READY = /HiPCode:\s\d+(\.\d+K)?\stokens/;
 
 const REPO: Record<string, string> = {
   'a.py': 'def add(a, b):\n    return a + b\n',
@@ -67,6 +69,12 @@ function enginePids(extensionsDir: string): number[] {
       }
     })
     .map(Number);
+}
+
+/** Changes user settings while the workbench runs (VS Code watches the file). */
+function setUserSettings(workbench: Workbench, changes: Record<string, unknown>): void {
+  const settings = JSON.parse(readFileSync(workbench.settingsFile, 'utf8'));
+  writeFileSync(workbench.settingsFile, JSON.stringify({ ...settings, ...changes }, null, 2));
 }
 
 async function openSidebar(page: Page): Promise<void> {
@@ -128,6 +136,11 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await waitForWorkbench(page, 'a.py');
     });
 
+    afterEach(async function () {
+      if (this.currentTest?.state === 'failed')
+        await screenshot(page, ARTIFACTS, `failed-${this.currentTest.title}`);
+    });
+
     after(async () => {
       await page?.close();
       await workbench?.stop();
@@ -135,12 +148,12 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
 
     it('ingests the workspace on open and reports what the model sees', async () => {
       await openSidebar(page);
-      const text = await statusItem(page, /HiPCode: \d+(\.\d+K)? tokens/);
+      const text = await statusItem(page, READY);
       assert.match(text, /tokens/);
       const context = await webviewFrame(page, CONTEXT);
       await context.locator('.files-table', { hasText: 'a.py' }).waitFor({ timeout: 30_000 });
       await context.locator('.files-table', { hasText: 'src/util.ts' }).waitFor();
-      await context.locator('.excluded-path', { hasText: 'secret.txt' }).waitFor();
+      await context.locator('.excluded-path', { hasText: 'secret.txt' }).waitFor({ state: 'attached' });
       await screenshot(page, ARTIFACTS, '1-ingested');
     });
 
@@ -151,25 +164,30 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await turn.locator('.answer', { hasText: 'In a.py:1' }).waitFor({ timeout: 60_000 });
       await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
       await screenshot(page, ARTIFACTS, '2-answer');
-      await turn.locator('a.reference.verified', { hasText: 'a.py:1' }).first().click();
+      await turn.locator('.references a.reference.verified', { hasText: 'a.py:1' }).dispatchEvent('click');
       await page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor({ timeout: 30_000 });
       await statusItem(page, /Ln 1, Col \d+ \(\d+ selected\)/, 30_000);
       await screenshot(page, ARTIFACTS, '3-citation-opened');
     });
 
     it('stops a generation', async () => {
+      setUserSettings(workbench, { 'hipcode.generation.maxTokens': 2000 });
       await openSidebar(page);
       chat = await webviewFrame(page, CHAT);
       await ask(chat, 'Explain the whole repository in detail.');
       const turn = chat.locator('article.turn').last();
       await turn.locator('.answer', { hasText: 'In' }).waitFor({ timeout: 60_000 });
-      await chat.getByRole('button', { name: 'Stop generating' }).click();
+      await chat.getByRole('button', { name: 'Stop generating' }).dispatchEvent('click');
       await chat.locator('article.turn[data-status="stopped"]').last().waitFor({ timeout: 30_000 });
       await screenshot(page, ARTIFACTS, '4-stopped');
+      setUserSettings(workbench, { 'hipcode.generation.maxTokens': 48 });
     });
 
     it('asks about the selection from the command palette', async () => {
-      await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'a.py' }).first().click();
+      await page.keyboard.press('Control+P');
+      await page.locator('.quick-input-widget input[type="text"]').fill('a.py');
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'a.py' }).first().waitFor();
+      await page.keyboard.press('Enter');
       await page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor();
       await page.locator('.monaco-editor .view-lines').first().click();
       await page.keyboard.press('Control+A');
@@ -191,7 +209,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       process.kill(pid, 'SIGKILL');
       await notification(page, /HiPCode engine was killed \(SIGKILL\)/);
       await screenshot(page, ARTIFACTS, '6-engine-killed');
-      await statusItem(page, /HiPCode: \d+(\.\d+K)? tokens/, 60_000);
+      await statusItem(page, READY, 60_000);
       const [restarted] = enginePids(workbench.extensionsDir);
       assert.ok(restarted && restarted !== pid, 'the engine was not restarted');
       chat = await webviewFrame(page, CHAT);
