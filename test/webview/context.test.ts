@@ -155,7 +155,16 @@ describe('context webview', () => {
       '6 / 6 files · 6,000 / 24,000 tokens · 3,000 tokens/s · ETA 6 s',
     );
     assert.equal(await block.locator('progress').getAttribute('value'), '25');
-    await webview.page.getByRole('button', { name: 'Cancel ingest' }).click();
+    const cancel = webview.page.getByRole('button', { name: 'Cancel ingest' });
+    await cancel.focus();
+    await webview.send({ type: 'progress', progress: { ...progress, tokens: 12000, etaSeconds: 4 } });
+    await block.locator('.progress-phase', { hasText: '50%' }).waitFor();
+    assert.equal(
+      await cancel.evaluate((el) => el === document.activeElement),
+      true,
+      'a progress tick took the focus',
+    );
+    await webview.page.keyboard.press('Enter');
     assert.deepEqual((await webview.posted()).at(-1), { type: 'cancelIngest' });
     await webview.send({ type: 'progress', progress: null });
     await webview.send({ type: 'engine', engine: { phase: 'ready' } });
