@@ -86,4 +86,33 @@ describe('chat webview citations', () => {
       endLine: 2,
     });
   });
+
+  it('a reference written as a markdown link becomes the reference link', async () => {
+    const webview = await open('chat');
+    const answer = 'See [src/ui/view.ts:2](src/ui/view.ts:2) and [the docs](docs/guide.md).';
+    const refs = findReferences(answer, FILES);
+    await webview.send({
+      type: 'state',
+      state: viewState('chat', { turns: [turn({ id: 't1', answer, references: refs })] }),
+    });
+    const body = webview.page.locator('.answer-body');
+    assert.deepEqual(
+      await body.getByRole('link', { name: 'src/ui/view.ts:2' }).getAttribute('class'),
+      'reference verified',
+    );
+    assert.equal(await body.locator('a[href="src/ui/view.ts:2"]').count(), 0);
+    await body.getByRole('link', { name: 'the docs' }).click();
+    assert.equal(
+      webview.page.url(),
+      'http://webview.test/index.html',
+      'a relative link navigated the webview',
+    );
+    await body.getByRole('link', { name: 'src/ui/view.ts:2' }).click();
+    assert.deepEqual((await webview.posted()).at(-1), {
+      type: 'openReference',
+      path: 'src/ui/view.ts',
+      startLine: 2,
+      endLine: 2,
+    });
+  });
 });

@@ -155,7 +155,16 @@ describe('context webview', () => {
       '6 / 6 files · 6,000 / 24,000 tokens · 3,000 tokens/s · ETA 6 s',
     );
     assert.equal(await block.locator('progress').getAttribute('value'), '25');
-    await webview.page.getByRole('button', { name: 'Cancel ingest' }).click();
+    const cancel = webview.page.getByRole('button', { name: 'Cancel ingest' });
+    await cancel.focus();
+    await webview.send({ type: 'progress', progress: { ...progress, tokens: 12000, etaSeconds: 4 } });
+    await block.locator('.progress-phase', { hasText: '50%' }).waitFor();
+    assert.equal(
+      await cancel.evaluate((el) => el === document.activeElement),
+      true,
+      'a progress tick took the focus',
+    );
+    await webview.page.keyboard.press('Enter');
     assert.deepEqual((await webview.posted()).at(-1), { type: 'cancelIngest' });
     await webview.send({ type: 'progress', progress: null });
     await webview.send({ type: 'engine', engine: { phase: 'ready' } });
@@ -166,5 +175,30 @@ describe('context webview', () => {
     );
     await webview.page.getByRole('button', { name: 'Re-ingest workspace' }).click();
     assert.deepEqual((await webview.posted()).at(-1), { type: 'reingest' });
+  });
+
+  it('keeps a huge workspace to a few shapes: crowded folders are drawn closed, still to scale', async () => {
+    const webview = await open('context');
+    const included = Array.from({ length: 5000 }, (_, i) => ({
+      path: i < 4990 ? `vendor/lib/f${i}.c` : `src/main${i}.c`,
+      language: 'c',
+      bytes: 100,
+      tokens: 10,
+    }));
+    const totals = { ...REPORT.totals, tokens: 50000, includedFiles: 5000 };
+    await webview.send({
+      type: 'state',
+      state: viewState('context', { report: { ...REPORT, included, totals } }),
+    });
+    await webview.page.locator('.tm-node').first().waitFor();
+    assert.ok((await webview.page.locator('.tm-node').count()) < 50, 'too many shapes');
+    const vendor = webview.page.locator('.tm-folder[data-path="vendor/lib"]');
+    assert.equal(await vendor.getAttribute('class'), 'tm-node tm-folder tm-colour-0');
+    const area = await vendor
+      .locator('rect')
+      .evaluate((r) => Number(r.getAttribute('width')) * Number(r.getAttribute('height')));
+    const svg = webview.page.locator('.treemap svg');
+    const total = Number(await svg.getAttribute('width')) * Number(await svg.getAttribute('height'));
+    assert.ok(Math.abs(area / total - 4990 / 5000) < 1e-9, `vendor/lib area ${area / total}`);
   });
 });

@@ -69,6 +69,8 @@ export class ChatView {
 
   private onClick(event: Event): void {
     const target = event.target as Element;
+    const href = target.closest('a[href]')?.getAttribute('href') ?? '';
+    if (href !== '' && !/^(https?|mailto):/i.test(href)) event.preventDefault();
     const action = target.closest('[data-code-action]');
     if (action) {
       const type = action.getAttribute('data-code-action') as CodeAction;

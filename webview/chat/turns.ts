@@ -25,7 +25,7 @@ function welcome(): HTMLElement {
 }
 
 export class TurnList {
-  readonly element = h('section', { class: 'turns', role: 'log', 'aria-label': 'Conversation' });
+  readonly element = h('section', { class: 'turns', 'aria-label': 'Conversation' });
   private readonly views = new Map<string, TurnView>();
   private pending = new Set<string>();
   private frame: number | undefined;

@@ -22,7 +22,26 @@ function section(name: string, title: string, ...body: (Node | null)[]): HTMLEle
 
 export class ContextView {
   private state: ViewState | undefined;
-  private readonly ingest = h('div', { class: 'ingest' });
+  private readonly status = h('p', { class: 'ingest-status' });
+  private readonly progress = h('div', { class: 'ingest-progress-host' });
+  private readonly cancel = postButton(
+    'Cancel',
+    { type: 'cancelIngest' },
+    { icon: 'close', secondary: true, ariaLabel: 'Cancel ingest' },
+  );
+  private readonly reingest = postButton(
+    'Re-ingest',
+    { type: 'reingest' },
+    { icon: 'refresh', ariaLabel: 'Re-ingest workspace' },
+  );
+  private readonly ingest = h(
+    'div',
+    { class: 'ingest' },
+    this.status,
+    this.progress,
+    this.cancel,
+    this.reingest,
+  );
   private readonly summary = h('div', { class: 'summary' });
   private readonly treemap = new Treemap();
   private readonly files = new FilesTable();
@@ -67,35 +86,27 @@ export class ContextView {
     }
   }
 
+  /** The sentence shown when no ingest runs. */
+  private static idleStatus(state: ViewState): string {
+    const { engine, report } = state;
+    if (engine.phase === 'restricted')
+      return 'The workspace is not trusted: nothing is read in Restricted Mode.';
+    if (engine.phase === 'noModel') return 'Choose a model in the chat view to read the workspace.';
+    if (!report) return 'The workspace has not been read yet.';
+    return `${formatCount(report.totals.includedFiles)} files, ${formatCount(report.totals.tokens)} tokens in context.`;
+  }
+
+  /** Updates the ingest section in place (its buttons stay, so keyboard focus survives progress ticks). */
   private renderIngest(): void {
     const state = this.state;
     if (!state) return;
-    const { progress, engine, report } = state;
-    if (progress) {
-      const cancel = postButton(
-        'Cancel',
-        { type: 'cancelIngest' },
-        { icon: 'close', secondary: true, ariaLabel: 'Cancel ingest' },
-      );
-      this.ingest.replaceChildren(progressBlock(progress), cancel);
-      return;
-    }
-    const status =
-      engine.phase === 'restricted'
-        ? 'The workspace is not trusted: nothing is read in Restricted Mode.'
-        : engine.phase === 'noModel'
-          ? 'Choose a model in the chat view to read the workspace.'
-          : report
-            ? `${formatCount(report.totals.includedFiles)} files, ${formatCount(report.totals.tokens)} tokens in context.`
-            : 'The workspace has not been read yet.';
+    const { progress, engine } = state;
     const canIngest = engine.phase === 'ready' || engine.phase === 'stopped' || engine.phase === 'crashed';
-    replaceChildren(
-      this.ingest,
-      h('p', { class: 'ingest-status' }, status),
-      canIngest
-        ? postButton('Re-ingest', { type: 'reingest' }, { icon: 'refresh', ariaLabel: 'Re-ingest workspace' })
-        : null,
-    );
+    replaceChildren(this.progress, progress ? progressBlock(progress) : null);
+    this.status.textContent = ContextView.idleStatus(state);
+    this.status.hidden = !!progress;
+    this.cancel.hidden = !progress;
+    this.reingest.hidden = !!progress || !canIngest;
   }
 
   private renderReport(report: ContextReport | undefined): void {

@@ -24,6 +24,8 @@ export interface PlacedNode {
   depth: number;
   /** Index of the top-level entry it lies in (for colours). */
   group: number;
+  /** Whether a folder's contents are placed too (always false for files). */
+  open: boolean;
 }
 
 interface Folder extends TreeNode {
@@ -129,7 +131,16 @@ export function squarify(values: readonly number[], rect: Rect): Rect[] {
   return rects;
 }
 
-/** Every folder and file of `root` placed inside `rect`, parents before their children. */
+/** Rectangles smaller than this (px²) are not drawn. */
+export const MIN_AREA = 16;
+/** A folder is opened (its contents drawn) only with at least this much area (px²) per child on average. */
+export const MIN_AREA_PER_CHILD = 64;
+
+/**
+ * Every folder and file of `root` placed inside `rect`, parents before their children. A folder with less than
+ * MIN_AREA_PER_CHILD per child is placed closed (`open: false`, its contents left out), and rectangles smaller
+ * than MIN_AREA are left out, so a huge workspace stays a few thousand shapes.
+ */
 export function layoutTreemap(root: TreeNode, rect: Rect): PlacedNode[] {
   const placed: PlacedNode[] = [];
   const visit = (node: TreeNode, area: Rect, depth: number, group: number): void => {
@@ -139,9 +150,13 @@ export function layoutTreemap(root: TreeNode, rect: Rect): PlacedNode[] {
       area,
     );
     children.forEach((child, i) => {
+      const box = rects[i];
+      const size = box.width * box.height;
+      if (size < MIN_AREA) return;
       const childGroup = depth === 0 ? i : group;
-      placed.push({ node: child, rect: rects[i], depth: depth + 1, group: childGroup });
-      if (child.children) visit(child, rects[i], depth + 1, childGroup);
+      const open = child.children !== undefined && size >= MIN_AREA_PER_CHILD * child.children.length;
+      placed.push({ node: child, rect: box, depth: depth + 1, group: childGroup, open });
+      if (open) visit(child, box, depth + 1, childGroup);
     });
   };
   visit(root, rect, 0, 0);

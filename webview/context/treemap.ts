@@ -51,7 +51,7 @@ function shape(placed: PlacedNode, total: number): SVGGElement {
   const isFile = !node.children;
   const description = describe(placed, total);
   const group = svg('g', {
-    class: `tm-node ${isFile ? 'tm-file' : 'tm-folder'} tm-colour-${placed.group % COLOURS}`,
+    class: `tm-node ${isFile ? 'tm-file' : 'tm-folder'}${placed.open ? ' tm-open' : ''} tm-colour-${placed.group % COLOURS}`,
     tabindex: 0,
     role: isFile ? 'button' : 'img',
     'aria-label': description,
@@ -106,10 +106,10 @@ export class Treemap {
       'aria-label': `Treemap of ${formatCount(tree.tokens)} tokens by folder`,
     });
     const placed = layoutTreemap(tree, { x: 0, y: 0, width: this.width, height: HEIGHT });
-    const files = placed.filter((p) => !p.node.children);
-    const folders = placed.filter((p) => p.node.children);
-    for (const p of [...files, ...folders]) root.append(shape(p, tree.tokens));
-    for (const p of [...files, ...folders]) {
+    const filled = placed.filter((p) => !p.open);
+    const outlines = placed.filter((p) => p.open);
+    for (const p of [...filled, ...outlines]) root.append(shape(p, tree.tokens));
+    for (const p of [...filled, ...outlines]) {
       const text = label(p);
       if (text) root.append(text);
     }
