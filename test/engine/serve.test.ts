@@ -157,6 +157,36 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
       assert.equal(again.choices[0].message.content, once.choices[0].message.content);
     });
 
+    it('takes text parts, the developer role and max_completion_tokens as their plain forms', async () => {
+      const [system, user] = REFERENCE.chat[1].messages;
+      const plain = await complete(served, chatBody([system, user]));
+      const parts = [...user.content].map((char) => ({ type: 'text', text: char }));
+      const other = await complete(served, {
+        messages: [
+          { role: 'developer', content: system.content },
+          { role: 'user', content: parts },
+        ],
+        max_completion_tokens: MAX_TOKENS,
+        temperature: 0,
+      });
+      assert.equal(other.usage.prompt_tokens, plain.usage.prompt_tokens);
+      assert.equal(other.choices[0].message.content, plain.choices[0].message.content);
+    });
+
+    it('samples reproducibly with a seed, whatever the session held before', async () => {
+      const body = chatBody(REFERENCE.chat[0].messages, { temperature: 1.5, seed: 7, max_tokens: 16 });
+      const first = await complete(served, body);
+      await complete(served, chatBody(REFERENCE.chat[1].messages, { temperature: 1.5 }));
+      const second = await complete(served, body);
+      assert.equal(second.choices[0].message.content, first.choices[0].message.content);
+      const greedy = await complete(served, chatBody(REFERENCE.chat[0].messages, { max_tokens: 16 }));
+      assert.notEqual(
+        first.choices[0].message.content,
+        greedy.choices[0].message.content,
+        'the seed was not used',
+      );
+    });
+
     it('streams the same text as chunks: role first, finish reason, usage chunk, [DONE] last', async () => {
       const body = chatBody(REFERENCE.chat[1].messages);
       const whole = await complete(served, body);
@@ -424,6 +454,9 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
       assert.ok((ok.json as ChatCompletion).usage.completion_tokens <= 3);
       const models = await request(`${served.url}/models`, { headers: { Authorization: 'Bearer s3cret' } });
       assert.equal(models.status, 200);
+      served.child.kill('SIGINT');
+      assert.equal(await served.exited, 0);
+      assert.match(served.stderr(), /SIGINT: stopping/);
     });
   });
 
