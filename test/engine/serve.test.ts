@@ -8,7 +8,7 @@ import type { ContextReport } from '../../extension/engine/cli/context';
 import type { ErrorBody } from '../../extension/engine/http/api-error';
 import type { ChatChunk, ChatCompletion } from '../../extension/engine/http/responses';
 import { loadTokenizer } from '../../extension/engine/text/tokenizer';
-import { runCliJson } from '../helpers/cli';
+import { runCli, runCliJson } from '../helpers/cli';
 import { modelDir, readReference } from '../helpers/fixtures';
 import { makeRepo } from '../helpers/repo';
 import { request, sseData, startServe, stopServe, type HttpResult, type Served } from '../helpers/serve';
@@ -233,6 +233,22 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
       assert.equal(stopped.choices[0].finish_reason, 'stop');
       const { chunks } = await streamChunks(served, { ...body, stop, stream: true });
       assert.equal(chunks.map((chunk) => chunk.choices[0].delta.content ?? '').join(''), text.slice(0, cut));
+    });
+
+    it('exits with a usage error on bad flags and a coded error on a port in use', () => {
+      const missing = runCli(['serve', '--port', '0']);
+      assert.equal(missing.status, 2, missing.stderr);
+      assert.match(missing.stderr, /\[E_USAGE\].*--model/);
+      const badPort = runCli(['serve', '--model', MODEL, '--port', '70000']);
+      assert.equal(badPort.status, 2, badPort.stderr);
+      assert.match(badPort.stderr, /\[E_USAGE\].*--port/);
+      const port = new URL(served.url).port;
+      const taken = runCli(['serve', '--model', MODEL, '--port', port, '--backend', 'cpu']);
+      assert.equal(taken.status, 1, taken.stderr);
+      assert.match(
+        taken.stderr,
+        new RegExp(`\\[E_INVALID_ARGUMENT\\]: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`),
+      );
     });
 
     it('answers every bad request with the right status and an OpenAI error body, then still serves', async () => {
