@@ -1,7 +1,9 @@
 // `hipcode serve` as a user runs it (dist/hipcode.js, CPU backend, fixture models), driven over real HTTP: the
 // OpenAI routes with and without streaming, the workspace, the token, every bad request, cancels, queueing, SIGTERM.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SYSTEM_PROMPT } from '../../extension/engine/answer/prompt';
 import type { ContextReport } from '../../extension/engine/cli/context';
@@ -125,6 +127,9 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
         ],
       });
       assert.equal((await request(`${served.url}/models/qwen3`)).status, 200);
+      const port = new URL(served.url).port;
+      const byName = await request(`${served.url}/models`, { headers: { Host: `localhost:${port}` } });
+      assert.equal(byName.status, 200, 'Host: localhost is allowed');
       assert.equal(errorOf(await request(`${served.url}/models/other`)).code, 'model_not_found');
     });
 
@@ -235,7 +240,7 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
       assert.equal(chunks.map((chunk) => chunk.choices[0].delta.content ?? '').join(''), text.slice(0, cut));
     });
 
-    it('exits with a usage error on bad flags and a coded error on a port in use', () => {
+    it('exits with a usage error on bad flags, a coded error on a port in use or a model without a chat template', () => {
       const missing = runCli(['serve', '--port', '0']);
       assert.equal(missing.status, 2, missing.stderr);
       assert.match(missing.stderr, /\[E_USAGE\].*--model/);
@@ -249,6 +254,13 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
         taken.stderr,
         new RegExp(`\\[E_INVALID_ARGUMENT\\]: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`),
       );
+      const noTemplate = join(mkdtempSync(join(tmpdir(), 'hipcode-serve-')), 'qwen3');
+      cpSync(MODEL, noTemplate, { recursive: true });
+      rmSync(join(noTemplate, 'chat_template.jinja'));
+      const failed = runCli(['serve', '--model', noTemplate, '--port', '0', '--backend', 'cpu']);
+      rmSync(dirname(noTemplate), { recursive: true, force: true });
+      assert.equal(failed.status, 1, failed.stderr);
+      assert.match(failed.stderr, /\[E_TEMPLATE\]: .* has no chat template/);
     });
 
     it('answers every bad request with the right status and an OpenAI error body, then still serves', async () => {

@@ -135,10 +135,13 @@ function untilStopped(): Promise<NodeJS.Signals> {
   });
 }
 
-export async function serveCommand(args: string[]): Promise<void> {
-  const values = parseFlags('serve', args, OPTIONS);
-  const flags = serveFlags(values);
-  checkModelDir(flags.dir);
+/** Loads the workspace and the model, then serves until SIGINT or SIGTERM. */
+async function serveModel(
+  values: Values,
+  flags: ServeFlags,
+  server: HttpServer,
+  port: number,
+): Promise<void> {
   const config = readModelConfig(flags.dir);
   const contextLength = config.maxPositionEmbeddings;
   if (flags.maxTokens === 0) flags.maxTokens = defaultAnswerTokens(contextLength);
@@ -155,10 +158,13 @@ export async function serveCommand(args: string[]): Promise<void> {
     workspace,
   };
   await withModel(values, { tokenizer: false }, async (model) => {
-    const completer = new Completer(model.native, tokenizer, contextLength);
-    const served = new ServedModel(options, tokenizer, template, completer);
-    const server = new HttpServer(served, { token: flags.token, maxBodyBytes: flags.maxRequestBytes, log });
-    const port = await server.listen(flags.port);
+    const served = new ServedModel(
+      options,
+      tokenizer,
+      template,
+      new Completer(model.native, tokenizer, contextLength),
+    );
+    server.serve(served);
     log(
       `serving ${options.id} (${model.native.backend}, ${contextLength}-token context` +
         `${flags.token === undefined ? '' : ', bearer token required'})`,
@@ -169,4 +175,18 @@ export async function serveCommand(args: string[]): Promise<void> {
     await server.close();
     served.dispose();
   });
+}
+
+export async function serveCommand(args: string[]): Promise<void> {
+  const values = parseFlags('serve', args, OPTIONS);
+  const flags = serveFlags(values);
+  checkModelDir(flags.dir);
+  // Bound first, so that a port in use fails before the (slow) load; requests get 503 until the model is ready.
+  const server = new HttpServer({ token: flags.token, maxBodyBytes: flags.maxRequestBytes, log });
+  const port = await server.listen(flags.port);
+  try {
+    await serveModel(values, flags, server, port);
+  } finally {
+    await server.close();
+  }
 }

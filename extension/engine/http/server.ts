@@ -1,10 +1,11 @@
 // The HTTP server of `hipcode serve`: the OpenAI routes on 127.0.0.1 only, one generation at a time; a client that
-// goes away cancels its request, and close() stops accepting, cancels what runs and waits for it.
+// goes away cancels its request, and close() stops accepting, cancels what runs and waits for it. It listens
+// before the model is loaded (a port in use fails at once) and answers 503 until serve() hands it the model.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HipError } from '../errors';
-import { ApiError, toApiError } from './api-error';
+import { ApiError, RETRY_AFTER_SECONDS, toApiError } from './api-error';
 import { parseChatRequest } from './chat-request';
 import { checkLoopback, checkToken, readJsonBody } from './request-checks';
 import {
@@ -15,7 +16,7 @@ import {
   type CompletionIdentity,
   type ModelObject,
 } from './responses';
-import type { PreparedChat, ServedModel } from './served-model';
+import type { ChatResult, PreparedChat, ServedModel } from './served-model';
 import { SseWriter } from './sse';
 
 /** The only address the server binds: never reachable from another machine. */
@@ -28,7 +29,12 @@ export interface HttpOptions {
   log: (line: string) => void;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal) => Promise<void>;
+type Handler = (
+  model: ServedModel,
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: AbortSignal,
+) => Promise<void>;
 
 function sendJson(
   res: ServerResponse,
@@ -50,12 +56,16 @@ export class HttpServer {
   /** Requests being handled: their cancel switch and their end. */
   private readonly inflight = new Map<AbortController, Promise<void>>();
   private readonly created = Math.floor(Date.now() / 1000);
+  private model: ServedModel | undefined;
+  private closing: Promise<void> | undefined;
 
-  constructor(
-    private readonly model: ServedModel,
-    private readonly options: HttpOptions,
-  ) {
+  constructor(private readonly options: HttpOptions) {
     this.server = createServer((req, res) => this.track(req, res));
+  }
+
+  /** Starts answering with `model` (until then every route answers 503). */
+  serve(model: ServedModel): void {
+    this.model = model;
   }
 
   /** Listens on 127.0.0.1:port (0: a free port); returns the port. */
@@ -75,9 +85,14 @@ export class HttpServer {
   }
 
   /** Stops accepting, cancels the running and waiting requests, and resolves once every response is over. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.server.close();
-    this.model.close('the server is shutting down');
+    this.model?.close('the server is shutting down');
     for (const controller of this.inflight.keys()) controller.abort();
     await Promise.allSettled(this.inflight.values());
     this.server.closeAllConnections();
@@ -96,7 +111,20 @@ export class HttpServer {
     try {
       checkLoopback(req);
       if (this.options.token !== undefined) checkToken(req, this.options.token);
-      await this.route(req)(req, res, signal);
+      const handler = this.route(req);
+      if (!this.model) {
+        throw new ApiError(
+          503,
+          'the model is still loading; retry shortly',
+          'server_error',
+          null,
+          'model_loading',
+          {
+            'Retry-After': String(RETRY_AFTER_SECONDS),
+          },
+        );
+      }
+      await handler(this.model, req, res, signal);
     } catch (error) {
       this.fail(req, res, error);
     }
@@ -106,11 +134,11 @@ export class HttpServer {
   private route(req: IncomingMessage): Handler {
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '');
     const routes: [boolean, string, Handler][] = [
-      [path === '/v1/models', 'GET', (_, res) => this.models(res)],
+      [path === '/v1/models', 'GET', (model, _, res) => this.models(model, res)],
       [
         path.startsWith('/v1/models/'),
         'GET',
-        (_, res) => this.modelById(res, path.slice('/v1/models/'.length)),
+        (model, _, res) => this.modelById(model, res, path.slice('/v1/models/'.length)),
       ],
       [path === '/v1/chat/completions', 'POST', (...args) => this.chat(...args)],
     ];
@@ -137,17 +165,17 @@ export class HttpServer {
     return handler;
   }
 
-  private modelObject(): ModelObject {
-    const { id, contextLength } = this.model.options;
+  private modelObject(model: ServedModel): ModelObject {
+    const { id, contextLength } = model.options;
     return { id, object: 'model', created: this.created, owned_by: 'hipcode', context_length: contextLength };
   }
 
-  private async models(res: ServerResponse): Promise<void> {
-    sendJson(res, 200, { object: 'list', data: [this.modelObject()] });
+  private async models(model: ServedModel, res: ServerResponse): Promise<void> {
+    sendJson(res, 200, { object: 'list', data: [this.modelObject(model)] });
   }
 
-  private async modelById(res: ServerResponse, id: string): Promise<void> {
-    if (id !== this.model.options.id && id !== encodeURIComponent(this.model.options.id)) {
+  private async modelById(model: ServedModel, res: ServerResponse, id: string): Promise<void> {
+    if (id !== model.options.id && id !== encodeURIComponent(model.options.id)) {
       throw new ApiError(
         404,
         `The model '${id}' does not exist`,
@@ -156,26 +184,32 @@ export class HttpServer {
         'model_not_found',
       );
     }
-    sendJson(res, 200, this.modelObject());
+    sendJson(res, 200, this.modelObject(model));
   }
 
-  private async chat(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  private async chat(
+    model: ServedModel,
+    req: IncomingMessage,
+    res: ServerResponse,
+    signal: AbortSignal,
+  ): Promise<void> {
     const body = await readJsonBody(req, this.options.maxBodyBytes);
-    const { id, defaultSampling } = this.model.options;
-    const chat = this.model.prepare(parseChatRequest(body, id, defaultSampling));
+    const { id, defaultSampling } = model.options;
+    const chat = model.prepare(parseChatRequest(body, id, defaultSampling));
     const identity = {
       id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
       created: Math.floor(Date.now() / 1000),
       model: id,
     };
-    if (chat.request.stream) return this.stream(res, chat, identity, signal);
-    const result = await this.model.complete(chat, signal, () => undefined);
+    if (chat.request.stream) return this.stream(model, res, chat, identity, signal);
+    const result = await model.complete(chat, signal, () => undefined);
     this.logResult(chat, result);
     sendJson(res, 200, chatCompletion(identity, result));
   }
 
   /** Streams the completion as chunks; the event stream opens when the first text (or the end) comes. */
   private async stream(
+    model: ServedModel,
     res: ServerResponse,
     chat: PreparedChat,
     identity: CompletionIdentity,
@@ -189,7 +223,7 @@ export class HttpServer {
       sse.send(deltaChunk(identity, { role: 'assistant', content: '' }, withUsage));
       return sse;
     };
-    const result = await this.model.complete(chat, signal, (text) =>
+    const result = await model.complete(chat, signal, (text) =>
       open().send(deltaChunk(identity, { content: text }, withUsage)),
     );
     this.logResult(chat, result);
@@ -199,7 +233,7 @@ export class HttpServer {
     events.end(true);
   }
 
-  private logResult(chat: PreparedChat, result: Awaited<ReturnType<ServedModel['complete']>>): void {
+  private logResult(chat: PreparedChat, result: ChatResult): void {
     this.options.log(
       `chat: ${result.promptTokens} prompt tokens (${result.cachedTokens} kept from the last request), ` +
         `${result.completionTokens} generated in ${result.timings.totalSeconds.toFixed(2)} s, ` +
