@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SYSTEM_PROMPT } from '../../extension/engine/answer/prompt';
 import type { ContextReport } from '../../extension/engine/cli/context';
+import { servedModelId } from '../../extension/engine/cli/serve';
 import type { ErrorBody } from '../../extension/engine/http/api-error';
 import type { ChatChunk, ChatCompletion } from '../../extension/engine/http/responses';
 import { loadTokenizer } from '../../extension/engine/text/tokenizer';
@@ -102,6 +103,13 @@ function errorOf(result: HttpResult): ErrorBody['error'] {
 describe('hipcode serve (OpenAI-compatible HTTP)', function () {
   this.timeout(60000);
   const tokenizer = loadTokenizer(MODEL, [402]);
+
+  it('names the model after its folder, or org/name for a Hugging Face cache snapshot', () => {
+    assert.equal(servedModelId('/models/Qwen2.5-7B-Instruct'), 'Qwen2.5-7B-Instruct');
+    const snapshot =
+      '/home/me/.cache/huggingface/hub/models--Qwen--Qwen2.5-Coder-7B-Instruct/snapshots/0a1b2c';
+    assert.equal(servedModelId(snapshot), 'Qwen/Qwen2.5-Coder-7B-Instruct');
+  });
 
   describe('on the qwen3 fixture', () => {
     let served: Served;
@@ -542,9 +550,9 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
           return response;
         });
       const second = queued('second');
-      await delay(150);
+      await delay(300);
       const third = queued('third');
-      await delay(150);
+      await delay(300);
       const refused = await request(`${server.url}/chat/completions`, { method: 'POST', body: body(3) });
       assert.equal(refused.status, 429, refused.text);
       assert.equal(refused.headers['retry-after'], '1');

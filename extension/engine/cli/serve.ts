@@ -37,9 +37,9 @@ const OPTIONS = {
   'max-request-size': { type: 'string' },
 } as const;
 
-export const DEFAULT_PORT = 8356;
+const DEFAULT_PORT = 8356;
 /** The environment variable that may carry the token instead of --token (which `ps` shows). */
-export const TOKEN_ENV = 'HIPCODE_SERVE_TOKEN';
+const TOKEN_ENV = 'HIPCODE_SERVE_TOKEN';
 const DEFAULT_QUEUE = 8;
 const DEFAULT_REQUEST_BYTES = 32 * 2 ** 20;
 

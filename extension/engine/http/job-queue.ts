@@ -14,11 +14,6 @@ export class JobQueue {
   /** `capacity`: how many jobs may wait while one runs. */
   constructor(private readonly capacity: number) {}
 
-  /** Jobs waiting for their turn. */
-  get length(): number {
-    return this.waiting.length;
-  }
-
   /**
    * Runs `job` when its turn comes. Rejects with E_BUSY when the wait list is full, and with E_CANCELLED when
    * `signal` aborts while the job waits (it leaves the line) or the queue is closed.

@@ -62,7 +62,7 @@ export interface CompletionIdentity {
   model: string;
 }
 
-export function usageOf(result: ChatResult): Usage {
+function usageOf(result: ChatResult): Usage {
   return {
     prompt_tokens: result.promptTokens,
     completion_tokens: result.completionTokens,

@@ -97,11 +97,6 @@ export class ServedModel {
     return { ...completion, promptTokens: ids.length, references };
   }
 
-  /** Requests waiting for their turn. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   /** Fails the waiting requests and every later one; the running one ends through its signal. */
   close(why: string): void {
     this.queue.close(why);
