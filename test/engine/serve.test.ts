@@ -10,6 +10,7 @@ import type { ContextReport } from '../../extension/engine/cli/context';
 import { servedModelId } from '../../extension/engine/cli/serve';
 import type { ErrorBody } from '../../extension/engine/http/api-error';
 import type { ChatChunk, ChatCompletion } from '../../extension/engine/http/responses';
+import { readModelConfig } from '../../extension/engine/model/config';
 import { loadTokenizer } from '../../extension/engine/text/tokenizer';
 import { runCli, runCliJson } from '../helpers/cli';
 import { modelDir, readReference } from '../helpers/fixtures';
@@ -102,7 +103,7 @@ function errorOf(result: HttpResult): ErrorBody['error'] {
 
 describe('hipcode serve (OpenAI-compatible HTTP)', function () {
   this.timeout(60000);
-  const tokenizer = loadTokenizer(MODEL, [402]);
+  const tokenizer = loadTokenizer(MODEL, readModelConfig(MODEL).eosTokenIds);
 
   it('names the model after its folder, or org/name for a Hugging Face cache snapshot', () => {
     assert.equal(servedModelId('/models/Qwen2.5-7B-Instruct'), 'Qwen2.5-7B-Instruct');
