@@ -1,24 +1,16 @@
 // `hipcode ask` through the bundled CLI on the tiny random fixture model: the pipeline, not the answer's content.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { AskResult } from '../../extension/engine/cli/ask';
 import type { ContextReport } from '../../extension/engine/cli/context';
 import { runCli, runCliJson } from '../helpers/cli';
 import { modelDir } from '../helpers/fixtures';
+import { makeRepo } from '../helpers/repo';
 
 const MODEL = modelDir('qwen3');
 const MAX_TOKENS = 8;
-
-function makeRepo(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'hipcode-ask-'));
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), content);
-  }
-  return root;
-}
 
 describe('hipcode ask', () => {
   let small = '';

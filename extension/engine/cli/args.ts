@@ -118,3 +118,12 @@ export function sizeFlag(values: Values, flag: string): number {
     throw usage(`--${flag} expects a size such as 16G, 512M or a number of bytes, got '${text}'`);
   return bytes;
 }
+
+/** The values of a flag that may be repeated (none → []); each must be non-empty. */
+export function listFlag(values: Values, flag: string): string[] {
+  const raw: unknown = values[flag];
+  const items = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  if (items.some((item) => typeof item !== 'string' || item === ''))
+    throw usage(`--${flag} takes a non-empty value`);
+  return items as string[];
+}

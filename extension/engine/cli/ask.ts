@@ -11,19 +11,17 @@ import { readModelConfig } from '../model/config';
 import { checkModelDir, type LoadedModel } from '../model/load';
 import type { SamplingParams } from '../native';
 import { loadTokenizer, type TextTokenizer } from '../text/tokenizer';
-import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
-import { intFlag, MODEL_OPTIONS, numberFlag, sizeFlag, usage, type Values } from './args';
+import { contextText, type WorkspaceContext } from '../workspace';
+import { intFlag, listFlag, MODEL_OPTIONS, numberFlag, usage, type Values } from './args';
 import { withModel } from './open-model';
 import { writeJson, writeOut } from './output';
+import { flagsContext, WORKSPACE_OPTIONS } from './workspace-flags';
 
 const OPTIONS = {
   ...MODEL_OPTIONS,
-  workspace: { type: 'string', multiple: true },
+  ...WORKSPACE_OPTIONS,
   'max-tokens': { type: 'string' },
   'max-context-tokens': { type: 'string' },
-  'max-file-size': { type: 'string' },
-  include: { type: 'string', multiple: true },
-  exclude: { type: 'string', multiple: true },
   temperature: { type: 'string' },
   seed: { type: 'string' },
   json: { type: 'boolean' },
@@ -51,14 +49,6 @@ function log(line: string): void {
   process.stderr.write(`hipcode ask: ${line}\n`);
 }
 
-function list(values: Values, flag: string): string[] {
-  const raw: unknown = values[flag];
-  const items = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  if (items.some((item) => typeof item !== 'string' || item === ''))
-    throw usage(`--${flag} takes a non-empty value`);
-  return items as string[];
-}
-
 /** Parses the flags and the one positional question; every mistake is E_USAGE. */
 function parseAsk(args: string[]): AskFlags {
   let parsed: { values: Values; positionals: string[] };
@@ -72,7 +62,7 @@ function parseAsk(args: string[]): AskFlags {
     throw usage(`ask takes the question as one argument (quote it), got ${positionals.length}`);
   const model = values.model;
   if (typeof model !== 'string' || model === '') throw usage('--model is required and takes a value');
-  const roots = list(values, 'workspace');
+  const roots = listFlag(values, 'workspace');
   if (roots.length === 0) throw usage('--workspace is required and takes a folder');
   const temperature = numberFlag(values, 'temperature', 0, 0);
   return {
@@ -170,17 +160,7 @@ export async function askCommand(args: string[]): Promise<void> {
   const prompt = askPrompt(flags.model, tokenizer);
   const budget = contextBudget(flags, modelContext, prompt.overhead(flags.question));
   log(`scanning ${flags.roots.join(', ')} (context budget ${budget} of the model's ${modelContext} tokens)`);
-  const context = await buildContext({
-    roots: flags.roots,
-    include: list(flags.values, 'include'),
-    exclude: list(flags.values, 'exclude'),
-    maxFileBytes:
-      flags.values['max-file-size'] === undefined
-        ? DEFAULT_MAX_FILE_BYTES
-        : sizeFlag(flags.values, 'max-file-size'),
-    budget,
-    tokenize: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
-  });
+  const context = await flagsContext(flags.values, flags.roots, budget, tokenizer);
   log(
     `context: ${context.included.length} files, ${context.tokens} tokens; ${context.excluded.length} excluded`,
   );

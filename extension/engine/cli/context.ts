@@ -3,29 +3,17 @@ import { resolve } from 'node:path';
 import { checkModelDir } from '../model/load';
 import { readModelConfig } from '../model/config';
 import { loadTokenizer } from '../text/tokenizer';
-import { buildContext, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
-import { intFlag, parseFlags, requireString, sizeFlag, usage, type Values } from './args';
+import type { WorkspaceContext } from '../workspace';
+import { intFlag, listFlag, parseFlags, requireString, usage } from './args';
 import { writeJson, writeOut } from './output';
+import { flagsContext, WORKSPACE_OPTIONS } from './workspace-flags';
 
 const OPTIONS = {
   model: { type: 'string' },
-  workspace: { type: 'string', multiple: true },
+  ...WORKSPACE_OPTIONS,
   'max-tokens': { type: 'string' },
-  'max-file-size': { type: 'string' },
-  include: { type: 'string', multiple: true },
-  exclude: { type: 'string', multiple: true },
   json: { type: 'boolean' },
 } as const;
-
-/** The values of a flag that may be repeated. */
-function listFlag(values: Values, flag: string): string[] {
-  const raw: unknown = values[flag];
-  if (raw === undefined) return [];
-  const list = Array.isArray(raw) ? raw : [raw];
-  if (list.some((item) => typeof item !== 'string' || item === ''))
-    throw usage(`--${flag} takes a non-empty value`);
-  return list as string[];
-}
 
 /** What `hipcode context --json` prints. */
 export interface ContextReport {
@@ -98,15 +86,7 @@ export async function contextCommand(args: string[]): Promise<void> {
   const modelContext = config.maxPositionEmbeddings;
   const budget = Math.min(intFlag(values, 'max-tokens', modelContext, 1), modelContext);
   const tokenizer = loadTokenizer(dir, config.eosTokenIds);
-  const context = await buildContext({
-    roots,
-    include: listFlag(values, 'include'),
-    exclude: listFlag(values, 'exclude'),
-    maxFileBytes:
-      values['max-file-size'] === undefined ? DEFAULT_MAX_FILE_BYTES : sizeFlag(values, 'max-file-size'),
-    budget,
-    tokenize: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
-  });
+  const context = await flagsContext(values, roots, budget, tokenizer);
   const report = toReport(context, modelContext);
   await (values.json === true ? writeJson(report) : writeOut(formatReport(report)));
 }

@@ -16,6 +16,9 @@ Usage:
   hipcode ask      --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-context-tokens N]
                    [--max-file-size SIZE] [--include GLOB]... [--exclude GLOB]... [--temperature T] [--seed S]
                    [--backend cpu|cuda|auto] [--json] "QUESTION"
+  hipcode serve    --model DIR [--workspace DIR]... [--port N] [--token T] [--max-tokens N]
+                   [--max-context-tokens N] [--max-queue N] [--max-request-size SIZE] [--include GLOB]...
+                   [--exclude GLOB]... [--max-file-size SIZE] [--backend cpu|cuda|auto]
   hipcode help
 
 Commands:
@@ -41,6 +44,14 @@ Commands:
             progress and excluded files on stderr, the answer streamed to stdout, then every path:line
             reference checked against the files the model saw (✓, or ✗ with the problem) and the timings;
             --json prints one {answer, references, usage, timings, context} object instead
+  serve     an OpenAI-compatible server on 127.0.0.1 only (--port, default 8356; 0 picks a free one; the
+            URL is printed on stderr): GET /v1/models, POST /v1/chat/completions with and without
+            "stream": true; one generation at a time, up to --max-queue (default 8) requests wait, more get
+            429; --token T (or HIPCODE_SERVE_TOKEN) requires "Authorization: Bearer T"; --max-tokens is
+            the completion length of a request without max_tokens (default 512, at most a quarter of the
+            context); --workspace reads the workspace once (as 'context' does, budgeted to the context
+            less the prompt, the conversation and --max-tokens) and puts it before the first user message;
+            SIGINT or SIGTERM cancels what runs and exits 0
 
 Common options:
   --backend cpu|cuda|auto   compute backend (default auto: CUDA when a usable GPU is found, else CPU)

@@ -10,6 +10,7 @@ import { inspectCommand } from './inspect';
 import { logitsCommand } from './logits';
 import { modelsCommand } from './models';
 import { writeOut } from './output';
+import { serveCommand } from './serve';
 import { tokenizeCommand } from './tokenize';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   context: contextCommand,
   ask: askCommand,
   models: modelsCommand,
+  serve: serveCommand,
 };
 
 const EXIT_ERROR = 1;
