@@ -56,6 +56,8 @@ export interface WorkbenchOptions {
   settings: Record<string, unknown>;
   /** Whether workspace trust is on (then the folder opens in Restricted Mode). */
   trust: boolean;
+  /** Extra environment of code-server (its extension host inherits it). */
+  env?: NodeJS.ProcessEnv;
 }
 
 function installVsix(options: WorkbenchOptions, userData: string, extensionsDir: string): void {
@@ -133,6 +135,7 @@ export async function startWorkbench(options: WorkbenchOptions): Promise<Workben
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
+      ...options.env,
       EXTENSIONS_GALLERY: '{}',
       XDG_CONFIG_HOME: join(options.home, 'config'),
       XDG_DATA_HOME: join(options.home, 'xdg-data'),

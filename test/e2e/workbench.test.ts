@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -219,6 +220,56 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
     });
   });
 
+  describe('the first run, without a model', () => {
+    let workbench: Workbench;
+    let page: Page;
+    let snapshot: string;
+
+    before(async () => {
+      // A Hugging Face hub cache holding the fixture model, as `hf download` lays it out.
+      const cache = join(home, 'hf-cache');
+      snapshot = join(cache, 'models--hipcode--citing-demo', 'snapshots', '0123abc');
+      mkdirSync(snapshot, { recursive: true });
+      for (const file of readdirSync(model)) symlinkSync(join(model, file), join(snapshot, file));
+      workbench = await startWorkbench({
+        install,
+        vsix,
+        home: join(home, 'first-run'),
+        workspace: makeRepo(mkdtempSync(join(home, 'fresh-'))),
+        trust: false,
+        env: { HF_HUB_CACHE: cache },
+        settings: { 'hipcode.backend': 'cpu', 'hipcode.generation.maxTokens': 24 },
+      });
+      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(workbench.url);
+      await waitForWorkbench(page, 'a.py');
+    });
+
+    after(async () => {
+      await page?.close();
+      await workbench?.stop();
+    });
+
+    it('lists the models found, and choosing one saves it in the user settings and starts the engine', async () => {
+      await statusItem(page, 'HiPCode: no model');
+      await openSidebar(page);
+      const chat = await webviewFrame(page, '.banner-no-model');
+      await chat.locator('.model-name', { hasText: 'hipcode/citing-demo' }).waitFor();
+      await screenshot(page, ARTIFACTS, '8-first-run');
+      await chat.getByRole('button', { name: 'Use hipcode/citing-demo' }).dispatchEvent('click');
+      await statusItem(page, READY, 120_000);
+      const settings = JSON.parse(readFileSync(workbench.settingsFile, 'utf8'));
+      assert.equal(settings['hipcode.modelPath'], snapshot);
+      assert.deepEqual(
+        readdirSync(workbench.workspace).sort(),
+        Object.keys(REPO)
+          .filter((p) => !p.includes('/'))
+          .concat('src')
+          .sort(),
+      );
+    });
+  });
+
   describe('Restricted Mode', () => {
     let workbench: Workbench;
     let page: Page;
@@ -248,7 +299,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       const chat = await webviewFrame(page, '.banner-restricted');
       await chat.locator('.banner-restricted', { hasText: /trust/i }).waitFor();
       assert.deepEqual(enginePids(workbench.extensionsDir), []);
-      await screenshot(page, ARTIFACTS, '8-restricted');
+      await screenshot(page, ARTIFACTS, '9-restricted');
     });
   });
 });
