@@ -6,10 +6,12 @@
 #include <memory>
 #include <vector>
 
+#include "core/hip-mask-state.h"
 #include "core/kv-cache.h"
 #include "core/rope.h"
 #include "core/sampler.h"
 #include "core/tensor.h"
+#include "hip/hip-config.h"
 
 namespace hipcode {
 
@@ -72,6 +74,13 @@ struct AttentionShape {
   int64_t sliding_window;  // 0 = none
 };
 
+// How one HiP decode step attends (see Backend::hip_attention).
+struct HipDecodeCall {
+  const hip::HipConfig* config;
+  bool estimate;          // estimate the mask for this query first (else reuse the state's)
+  int64_t window_tokens;  // the window attended: config's, widened by the steps since the estimation
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -129,6 +138,15 @@ class Backend {
   // row) over the cached keys and values at positions <= the query's (and within the sliding window).
   virtual void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
                          const Activation& q, Activation& out) = 0;
+  // An empty HiP decode mask for layers of `config`.
+  virtual std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) = 0;
+  // out [1, heads * head_dim]: HiP decode attention of q [1, heads * head_dim] at `position` (its K/V
+  // already written). With call.estimate the backend first estimates the mask into `state` (the key blocks
+  // hip::select_key_blocks picks for this query); the query then attends its sink, the state's blocks and
+  // the last call.window_tokens keys (hip::block_sparse_attention with that window), exact softmax.
+  virtual void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
+                             const HipDecodeCall& call, HipMaskState& state, const Activation& q,
+                             Activation& out) = 0;
   // out [n, d] = silu(gate [n, d]) * up [n, d]
   virtual void swiglu(const Activation& gate, const Activation& up, Activation& out) = 0;
   // dst [m, d] = src rows [first_row, first_row + m)

@@ -23,6 +23,8 @@
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
 #include "kernels/gemv.cuh"
+#include "kernels/hip-decode.cuh"
+#include "kernels/hip-mask.cuh"
 #include "kernels/kv-write.cuh"
 #include "kernels/random.cuh"
 #include "kernels/rms-norm.cuh"
@@ -114,6 +116,39 @@ class CudaKvStore : public KvPageStore {
   int64_t next_page_ = 0;
   bf16* pages_ = nullptr;
 };
+
+// One layer's decode mask in device memory: the selected key-block starts and their count.
+class CudaHipMask : public HipMaskState {
+ public:
+  explicit CudaHipMask(int max_blocks) : max_blocks(max_blocks) {
+    check(cudaMalloc(&blocks, size_t(max_blocks + 1) * sizeof(int32_t)), "allocating a HiP mask");
+    count = blocks + max_blocks;
+  }
+  CudaHipMask(const CudaHipMask&) = delete;
+  CudaHipMask& operator=(const CudaHipMask&) = delete;
+  ~CudaHipMask() override { cudaFree(blocks); }
+  const int max_blocks;
+  int32_t* blocks = nullptr;  // [max_blocks] ascending key-block starts
+  int32_t* count = nullptr;   // [1] blocks in use
+};
+
+// The decode mask kernels' mirror of a HiP config (block_q and query_stride do not matter for one query).
+HipMaskConfig mask_config_of(const hip::HipConfig& config) {
+  if (config.stages.size() > size_t(kHipMaskMaxStages)) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "HiP on CUDA: at most " +
+                                                       std::to_string(kHipMaskMaxStages) + " stages, got " +
+                                                       std::to_string(config.stages.size()));
+  }
+  HipMaskConfig mirror;
+  mirror.sink_tokens = int(config.sink_tokens);
+  mirror.window_tokens = int(config.window_tokens);
+  mirror.n_stages = int(config.stages.size());
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    mirror.stages[i] = {int(config.stages[i].chunk_size), int(config.stages[i].keep_tokens)};
+  }
+  mirror.bf16_scoring = config.bf16_scoring;
+  return mirror;
+}
 
 const CudaActivation& cuda_of(const Activation& a) {
   return static_cast<const CudaActivation&>(a);
@@ -406,6 +441,47 @@ class CudaBackend : public Backend {
     guard("attention decode", [&] {
       attention_decode(query, cache, result, int(shape.num_heads), keys, device_keys, window, scale, splits,
                        static_cast<float*>(workspace.data()), workspace.bytes(), stream_);
+    });
+  }
+
+  std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) override {
+    auto lock = bind();
+    return std::make_unique<CudaHipMask>(mask_config_of(config).max_blocks());
+  }
+
+  void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
+                     const HipDecodeCall& call, HipMaskState& state, const Activation& q,
+                     Activation& out) override {
+    auto lock = bind();
+    const PagedKv cache = paged(pages);
+    check_shape("hip_attention query", q, 1, shape.num_heads * shape.head_dim);
+    check_shape("hip_attention output", out, 1, shape.num_heads * shape.head_dim);
+    if (shape.head_dim != 64 && shape.head_dim != 128) {
+      throw EngineError(ErrorCode::INVALID_ARGUMENT, "HiP attention on CUDA needs head_dim 64 or 128, got " +
+                                                         std::to_string(shape.head_dim) +
+                                                         "; use --attention dense");
+    }
+    auto& mask = static_cast<CudaHipMask&>(state);
+    const HipMaskConfig config = mask_config_of(*call.config);
+    const bf16* query = bf16_of(q, "hip_attention");
+    if (call.estimate) {
+      PooledBuffer workspace(pool_, hip_mask_decode_workspace_bytes(config, int(position)));
+      guard("hip mask", [&] {
+        hip_mask_decode(query, cache, int(shape.num_heads), int(position), config, mask.blocks, mask.count,
+                        workspace.data(), workspace.bytes(), stream_);
+      });
+    }
+    const int window = int(call.window_tokens);
+    const int attended =
+        hip_decode_max_attended(int(position), config.sink_tokens, window, mask.max_blocks, config.block_k());
+    const int splits = hip_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), attended);
+    PooledBuffer workspace(pool_,
+                           hip_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits));
+    guard("hip decode", [&] {
+      hip_decode(query, cache, bf16_of(out, "hip_attention"), int(shape.num_heads), int(position),
+                 config.sink_tokens, window, mask.blocks, mask.count, mask.max_blocks, config.block_k(),
+                 1.0f / std::sqrt(float(shape.head_dim)), splits, static_cast<float*>(workspace.data()),
+                 workspace.bytes(), stream_);
     });
   }
 

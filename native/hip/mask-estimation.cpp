@@ -90,7 +90,7 @@ std::vector<int64_t> split(const std::vector<int64_t>& starts, int64_t parent_si
 
 void validate_hip_inputs(const HipQueries& queries, const HipKv& kv) {
   if (queries.data == nullptr) invalid("queries.data", "expected a pointer, got null");
-  if (kv.keys == nullptr) invalid("kv.keys", "expected a pointer, got null");
+  if (kv.keys == nullptr && kv.key_pages == nullptr) invalid("kv.keys", "expected a pointer, got null");
   if (queries.n_queries < 1) invalid("queries.n_queries", "expected >= 1");
   if (queries.first_position < 0) invalid("queries.first_position", "expected >= 0");
   if (kv.n_kv_heads < 1 || queries.n_heads < 1 || queries.n_heads % kv.n_kv_heads != 0)

@@ -1,0 +1,41 @@
+// Which attention a model's decode steps run: dense, HiP sparse, or HiP above a context length (auto), with
+// the HiP configs and the mask refresh interval.
+#pragma once
+
+#include <cstdint>
+
+#include "hip/hip-config.h"
+
+namespace hipcode {
+
+enum class AttentionMode { DENSE, HIP, AUTO };
+
+// Keys held above which `auto` switches decode steps to HiP: at 32K keys the sparse decode (sink + ~2K
+// selected + window ≈ 3.3K keys, plus the mask refresh averaged over the schedule) starts to beat dense
+// attention on an H100 (bench/README.md).
+constexpr int64_t kHipAutoThresholdTokens = 32768;
+
+struct AttentionOptions {
+  AttentionMode mode = AttentionMode::DENSE;
+  // auto: HiP once a decode step attends more keys than this.
+  int64_t auto_threshold_tokens = kHipAutoThresholdTokens;
+  // Decode steps between two full mask estimations of a layer (the reference's fastest stage refresh, 4);
+  // steps in between reuse the mask and widen the window by the steps since the estimation.
+  int64_t refresh_interval = 4;
+  hip::HipModelConfig hip;
+};
+
+// Throws E_INVALID_ARGUMENT naming the bad field (attention.refreshInterval, attention.hip...).
+void validate_attention_options(const AttentionOptions& options, int64_t num_layers);
+
+// Parses "dense", "hip" or "auto"; false for anything else.
+bool parse_attention_mode(const char* text, AttentionMode* mode);
+
+// Whether a decode step at `position` of a layer with `layer` config runs HiP: never in dense mode, in dense
+// layers or in models with a sliding window, nor while the sink and the window hold every key (HiP would
+// attend exactly what dense does); otherwise always in hip mode, and in auto mode once the keys
+// (position + 1) exceed auto_threshold_tokens.
+bool decode_uses_hip(const AttentionOptions& options, const hip::HipLayerConfig& layer,
+                     int64_t sliding_window, int64_t position);
+
+}  // namespace hipcode
