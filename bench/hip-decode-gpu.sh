@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # HiP against dense decode of the Qwen2.5-7B geometry (random weights) at long contexts, one after the other on
 # the same GPU: decode ms/token (dense from its CUDA graph and eagerly; HiP, whose steps run eagerly, with the
-# mask re-estimated every 4 and every 16 steps) and, at the first context, HiP's logits against a dense copy
-# of the model. One JSON per run into OUT_DIR.
+# default (16, 8, 4) stage refreshes and the reference's "flash" (96, 24, 8)) and, at the first context, HiP's
+# logits against a dense copy of the model. One JSON per run into OUT_DIR.
 #   bash bench/hip-decode-gpu.sh OUT_DIR [CONTEXT...]   (default contexts: 131072 260000)
 set -uo pipefail
 out=${1:?usage: bench/hip-decode-gpu.sh OUT_DIR [CONTEXT...]}
@@ -28,6 +28,6 @@ for context in "${contexts[@]}"; do
   bench "hip-$context" --context "$context" --decode-steps 64 --attention hip
 done
 HIPCODE_CUDA_GRAPHS=0 bench "dense-eager-$first" --context "$first" --decode-steps 32 --attention dense
-HIPCODE_HIP='{"refreshInterval": 16}' bench "hip-refresh16-$first" --context "$first" --decode-steps 64 \
+HIPCODE_HIP='{"refreshIntervals": [96, 24, 8]}' bench "hip-flash-$first" --context "$first" --decode-steps 96 \
   --attention hip --fidelity-steps 16
 bench "hip-fidelity-$first" --context "$first" --decode-steps 0 --attention hip --fidelity-steps 16

@@ -104,8 +104,9 @@ export interface HipStageSpec {
 export interface HipSpec {
   /** auto: HiP once a decode step attends more keys than this (default 32768). */
   thresholdTokens?: number;
-  /** Decode steps between two mask estimations of a layer (default 4). */
-  refreshInterval?: number;
+  /** Decode steps between re-runs of a layer's mask estimation from stage i on, one entry per stage
+   * (stage 0 = from scratch); default [16, 8, 4] as in InfiniteHiP. */
+  refreshIntervals?: number[];
   /** Layers [0, denseLayers) stay dense (default 0). */
   denseLayers?: number;
   /** Keys always attended at the start (default 256). */

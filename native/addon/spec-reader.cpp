@@ -207,6 +207,15 @@ int64_t read_optional_integer(const Napi::Object& object, const char* key, const
   return object.Get(key).IsUndefined() ? fallback : read_integer(object, key, path, min);
 }
 
+std::vector<int64_t> read_integers(const Napi::Value& value, const std::string& path, double min) {
+  if (!value.IsArray()) throw invalid(path, "an array of integers", value);
+  const auto list = value.As<Napi::Array>();
+  std::vector<int64_t> integers;
+  for (uint32_t i = 0; i < list.Length(); ++i)
+    integers.push_back(to_integer(list.Get(i), path + "[" + std::to_string(i) + "]", min));
+  return integers;
+}
+
 std::vector<hip::HipStage> read_hip_stages(const Napi::Value& value, const std::string& path) {
   if (!value.IsArray()) throw invalid(path, "an array of stages", value);
   const auto list = value.As<Napi::Array>();
@@ -229,8 +238,8 @@ void read_hip_spec(const Napi::Value& value, AttentionOptions& options) {
   hip::HipConfig& base = options.hip.base;
   options.auto_threshold_tokens =
       read_optional_integer(object, "thresholdTokens", path, 0, options.auto_threshold_tokens);
-  options.refresh_interval =
-      read_optional_integer(object, "refreshInterval", path, 1, options.refresh_interval);
+  if (!object.Get("refreshIntervals").IsUndefined())
+    options.refresh_intervals = read_integers(object.Get("refreshIntervals"), path + ".refreshIntervals", 1);
   options.hip.dense_layers = read_optional_integer(object, "denseLayers", path, 0, options.hip.dense_layers);
   base.sink_tokens = read_optional_integer(object, "sinkTokens", path, 0, base.sink_tokens);
   base.window_tokens = read_optional_integer(object, "windowTokens", path, 1, base.window_tokens);

@@ -10,10 +10,17 @@
 namespace hipcode {
 
 void validate_attention_options(const AttentionOptions& options, int64_t num_layers) {
-  if (options.refresh_interval < 1) {
+  const auto& intervals = options.refresh_intervals;
+  if (intervals.empty()) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT,
-                      "attention.refreshInterval: expected an integer >= 1, got " +
-                          std::to_string(options.refresh_interval));
+                      "attention.refreshIntervals: expected at least one interval, got none");
+  }
+  for (size_t i = 0; i < intervals.size(); ++i) {
+    if (intervals[i] < 1) {
+      throw EngineError(ErrorCode::INVALID_ARGUMENT, "attention.refreshIntervals[" + std::to_string(i) +
+                                                         "]: expected an integer >= 1, got " +
+                                                         std::to_string(intervals[i]));
+    }
   }
   if (options.auto_threshold_tokens < 0) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT,
@@ -41,6 +48,14 @@ bool decode_uses_hip(const AttentionOptions& options, const hip::HipLayerConfig&
   const int64_t keys = position + 1;
   if (keys <= layer.config.sink_tokens + layer.config.window_tokens) return false;
   return options.mode == AttentionMode::HIP || keys > options.auto_threshold_tokens;
+}
+
+int64_t refresh_stage(const std::vector<int64_t>& intervals, int64_t age, size_t n_stages) {
+  if (age < 0 || age >= intervals[0]) return 0;
+  for (size_t i = 0; i < std::min(intervals.size(), n_stages); ++i) {
+    if (age % intervals[i] == 0) return int64_t(i);
+  }
+  return -1;
 }
 
 }  // namespace hipcode

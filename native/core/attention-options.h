@@ -2,7 +2,9 @@
 // the HiP configs and the mask refresh interval.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "hip/hip-config.h"
 
@@ -19,13 +21,15 @@ struct AttentionOptions {
   AttentionMode mode = AttentionMode::DENSE;
   // auto: HiP once a decode step attends more keys than this.
   int64_t auto_threshold_tokens = kHipAutoThresholdTokens;
-  // Decode steps between two full mask estimations of a layer (the reference's fastest stage refresh, 4);
-  // steps in between reuse the mask and widen the window by the steps since the estimation.
-  int64_t refresh_interval = 4;
+  // The reference's per-stage mask refresh: entry i = decode steps between re-runs of a layer's mask
+  // estimation from stage i on (stage 0 = from scratch); later stages re-run from the inputs the earlier ones
+  // left. Default (16, 8, 4), the InfiniteHiP paper's. Steps between re-runs reuse the mask; the window
+  // widens by the steps since the last estimation from scratch, so keys that left it stay attended.
+  std::vector<int64_t> refresh_intervals = {16, 8, 4};
   hip::HipModelConfig hip;
 };
 
-// Throws E_INVALID_ARGUMENT naming the bad field (attention.refreshInterval, attention.hip...).
+// Throws E_INVALID_ARGUMENT naming the bad field (attention.refreshIntervals, attention.hip...).
 void validate_attention_options(const AttentionOptions& options, int64_t num_layers);
 
 // Parses "dense", "hip" or "auto"; false for anything else.
@@ -37,5 +41,11 @@ bool parse_attention_mode(const char* text, AttentionMode* mode);
 // (position + 1) exceed auto_threshold_tokens.
 bool decode_uses_hip(const AttentionOptions& options, const hip::HipLayerConfig& layer,
                      int64_t sliding_window, int64_t position);
+
+// The stage a layer's mask estimation (n_stages stages) re-runs from at a step `age` steps after its last
+// estimation from scratch (age < 0: never estimated): 0 when never estimated or age >= intervals[0], else the
+// first i < n_stages with age % intervals[i] == 0; -1 (reuse the mask) when none. Intervals past the last
+// stage are ignored.
+int64_t refresh_stage(const std::vector<int64_t>& intervals, int64_t age, size_t n_stages);
 
 }  // namespace hipcode

@@ -77,7 +77,9 @@ struct AttentionShape {
 // How one HiP decode step attends (see Backend::hip_attention).
 struct HipDecodeCall {
   const hip::HipConfig* config;
-  bool estimate;          // estimate the mask for this query first (else reuse the state's)
+  // -1: reuse the state's mask; 0: estimate it for this query; i > 0: re-run the stages from i on, from the
+  // stage inputs the state kept (the reference's per-stage refresh).
+  int64_t first_stage;
   int64_t window_tokens;  // the window attended: config's, widened by the steps since the estimation
 };
 
@@ -141,9 +143,9 @@ class Backend {
   // An empty HiP decode mask for layers of `config`.
   virtual std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) = 0;
   // out [1, heads * head_dim]: HiP decode attention of q [1, heads * head_dim] at `position` (its K/V
-  // already written). With call.estimate the backend first estimates the mask into `state` (the key blocks
-  // hip::select_key_blocks picks for this query); the query then attends its sink, the state's blocks and
-  // the last call.window_tokens keys (hip::block_sparse_attention with that window), exact softmax.
+  // already written). With call.first_stage >= 0 the backend first (re-)estimates the mask into `state` (the
+  // key blocks hip::select_key_blocks_from picks for this query); the query then attends its sink, the
+  // state's blocks and the last call.window_tokens keys (hip::block_sparse_attention with that window).
   virtual void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
                              const HipDecodeCall& call, HipMaskState& state, const Activation& q,
                              Activation& out) = 0;

@@ -11,7 +11,7 @@ namespace hipcode {
 class HipMaskState {
  public:
   virtual ~HipMaskState() = default;
-  int64_t estimated_at = -1;  // position of the query the mask was last estimated for; -1 = never
+  int64_t estimated_at = -1;  // position of the query it was last estimated for from scratch; -1 = never
 };
 
 // A session's masks, one slot per layer (null until the layer's first HiP step).

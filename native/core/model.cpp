@@ -314,15 +314,15 @@ void Model::hip_attention(KvCache& cache, const KvPages& pages, const hip::HipCo
   if (masks.size() != layers_.size()) masks.resize(layers_.size());
   std::unique_ptr<HipMaskState>& state = masks[size_t(pages.layer)];
   if (!state) state = backend_->create_hip_mask_state(config);
-  const bool estimate =
-      state->estimated_at < 0 || position - state->estimated_at >= attention_.refresh_interval;
-  // Keys that left the window since the estimation were candidates the mask never saw: the window keeps
-  // them.
-  const int64_t age = estimate ? 0 : position - state->estimated_at;
-  const HipDecodeCall call{&config, estimate, config.window_tokens + age};
+  const int64_t age = state->estimated_at < 0 ? -1 : position - state->estimated_at;
+  const int64_t first_stage = refresh_stage(attention_.refresh_intervals, age, config.stages.size());
+  // Keys that left the window since the estimation from scratch were candidates no stage has seen: the
+  // window keeps them.
+  const int64_t widen = first_stage == 0 ? 0 : age;
+  const HipDecodeCall call{&config, first_stage, config.window_tokens + widen};
   const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, 0};
   backend_->hip_attention(pages, shape, position, call, *state, q, out);
-  if (estimate) state->estimated_at = position;
+  if (first_stage == 0) state->estimated_at = position;
 }
 
 void Model::mlp_block(const Layer& layer, Activation& hidden) {

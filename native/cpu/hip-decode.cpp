@@ -28,9 +28,10 @@ void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position,
   std::vector<const float*> key_pages, value_pages;
   const hip::HipKv keys = paged_kv(kv, position + 1, key_pages, value_pages);
   const hip::HipQueries query{q, 1, shape.num_heads, shape.head_dim, position};
-  if (call.estimate) {
+  if (call.first_stage >= 0) {
     hip::validate_hip_inputs(query, keys);
-    mask.blocks = hip::select_key_blocks(*call.config, query, keys, 0);
+    mask.blocks = hip::select_key_blocks_from(*call.config, query, keys, 0, size_t(call.first_stage),
+                                              mask.stage_inputs);
   }
   hip::HipConfig config = *call.config;
   config.window_tokens = call.window_tokens;

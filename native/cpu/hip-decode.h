@@ -10,10 +10,11 @@
 
 namespace hipcode::cpu {
 
-// One layer's decode mask: ascending starts of the selected key blocks.
+// One layer's decode mask: ascending starts of the selected key blocks, and every stage's input chunks.
 class CpuHipMask : public HipMaskState {
  public:
   std::vector<int64_t> blocks;
+  std::vector<std::vector<int64_t>> stage_inputs;
 };
 
 // out [heads * head_dim] for q [heads * head_dim] at `position` (see Backend::hip_attention).

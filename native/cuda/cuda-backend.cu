@@ -120,16 +120,19 @@ class CudaKvStore : public KvPageStore {
 // One layer's decode mask in device memory: the selected key-block starts and their count.
 class CudaHipMask : public HipMaskState {
  public:
-  explicit CudaHipMask(int max_blocks) : max_blocks(max_blocks) {
-    check(cudaMalloc(&blocks, size_t(max_blocks + 1) * sizeof(int32_t)), "allocating a HiP mask");
+  CudaHipMask(int max_blocks, size_t stage_list_ints) : max_blocks(max_blocks) {
+    check(cudaMalloc(&blocks, (size_t(max_blocks) + 1 + stage_list_ints) * sizeof(int32_t)),
+          "allocating a HiP mask");
     count = blocks + max_blocks;
+    stage_lists = count + 1;
   }
   CudaHipMask(const CudaHipMask&) = delete;
   CudaHipMask& operator=(const CudaHipMask&) = delete;
   ~CudaHipMask() override { cudaFree(blocks); }
   const int max_blocks;
-  int32_t* blocks = nullptr;  // [max_blocks] ascending key-block starts
-  int32_t* count = nullptr;   // [1] blocks in use
+  int32_t* blocks = nullptr;       // [max_blocks] ascending key-block starts
+  int32_t* count = nullptr;        // [1] blocks in use
+  int32_t* stage_lists = nullptr;  // [hip_mask_stage_lists_ints] every stage's input, for refreshes
 };
 
 // The decode mask kernels' mirror of a HiP config (block_q and query_stride do not matter for one query).
@@ -446,7 +449,8 @@ class CudaBackend : public Backend {
 
   std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) override {
     auto lock = bind();
-    return std::make_unique<CudaHipMask>(mask_config_of(config).max_blocks());
+    const HipMaskConfig mirror = mask_config_of(config);
+    return std::make_unique<CudaHipMask>(mirror.max_blocks(), hip_mask_stage_lists_ints(mirror));
   }
 
   void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
@@ -464,11 +468,12 @@ class CudaBackend : public Backend {
     auto& mask = static_cast<CudaHipMask&>(state);
     const HipMaskConfig config = mask_config_of(*call.config);
     const bf16* query = bf16_of(q, "hip_attention");
-    if (call.estimate) {
+    if (call.first_stage >= 0) {
       PooledBuffer workspace(pool_, hip_mask_decode_workspace_bytes(config, int(position)));
       guard("hip mask", [&] {
-        hip_mask_decode(query, cache, int(shape.num_heads), int(position), config, mask.blocks, mask.count,
-                        workspace.data(), workspace.bytes(), stream_);
+        hip_mask_decode_staged(query, cache, int(shape.num_heads), int(position), config,
+                               int(call.first_stage), mask.stage_lists, mask.blocks, mask.count,
+                               workspace.data(), workspace.bytes(), stream_);
       });
     }
     const int window = int(call.window_tokens);

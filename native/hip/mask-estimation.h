@@ -16,6 +16,7 @@
 //               key blocks (the last one may be cut short by the candidate end).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -111,6 +112,14 @@ ChunkScan scan_chunk(bool bf16_scoring, const float* rows, int64_t n_rows, const
 // The ascending key-block starts query block `query_block` selects.
 std::vector<int64_t> select_key_blocks(const HipConfig& config, const HipQueries& queries, const HipKv& kv,
                                        int64_t query_block);
+
+// select_key_blocks from stage `first_stage` on (the per-stage mask refresh of decode): stage i >= 1 takes
+// its input chunk starts from stage_inputs[i] (left there by an earlier call for the same query block at a
+// position <= this one, or by this call's stage i - 1); chunks are clipped to this call's candidates.
+// Every stage's input (i >= 1, after the split) is stored back; first_stage 0 starts from the grid.
+std::vector<int64_t> select_key_blocks_from(const HipConfig& config, const HipQueries& queries,
+                                            const HipKv& kv, int64_t query_block, size_t first_stage,
+                                            std::vector<std::vector<int64_t>>& stage_inputs);
 
 // Every query block's selection (blocks [ceil(n_queries / block_q)]).
 HipMask estimate_hip_mask(const HipConfig& config, const HipQueries& queries, const HipKv& kv);

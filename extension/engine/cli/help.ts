@@ -54,12 +54,12 @@ Common options:
   --attention dense|hip|auto
                             attention of decode steps (default dense; prefill is dense): hip = HiP sparse
                             attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a
-                            3-stage chunk search, the mask re-estimated every 4 steps) whenever keys lie outside
-                            the sink and the window; auto = HiP above 32768 keys of context, where it starts to
-                            pay off, else dense. HiP knobs: the environment variable HIPCODE_HIP, a JSON object
+                            3-stage chunk search, its stages re-run every 16 / 8 / 4 steps) whenever keys lie
+                            outside the sink and the window; auto = HiP above 32768 keys of context, where it
+                            pays off, else dense. HiP knobs: the environment variable HIPCODE_HIP, a JSON object
                             such as {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,
-                            "refreshInterval": 4, "denseLayers": 0, "stages": [{"chunkSize": 64, "keepTokens":
-                            1024}, ...]}
+                            "refreshIntervals": [16, 8, 4], "denseLayers": 0, "stages": [{"chunkSize": 64,
+                            "keepTokens": 1024}, ...]}
 
 Sampling (generate): --temperature 0 (default) is greedy; --top-p 1, --top-k 0, --min-p 0 and
 --repetition-penalty 1 disable those filters; --seed 0 by default; --max-tokens 256 by default.
