@@ -305,11 +305,21 @@ size_t hip_mask_stage_lists_ints(const HipMaskConfig& config) {
   return std::max<size_t>(ints, 1);
 }
 
+namespace {
+
+// Bytes of the stage lists at the start of hip_mask_decode's workspace, rounded up so the scores stay 16-byte
+// aligned.
+size_t workspace_list_bytes(const HipMaskConfig& config) {
+  return (hip_mask_stage_lists_ints(config) * sizeof(int32_t) + 15) / 16 * 16;
+}
+
+}  // namespace
+
 size_t hip_mask_decode_workspace_bytes(const HipMaskConfig& config, int max_position) {
   hip_mask_validate_config(config);
   const Plan plan = make_plan(config, max_position);
   const size_t scores = (size_t)std::max(plan.cap, plan.n0) + 1;
-  return scores * sizeof(uint32_t) + hip_mask_stage_lists_ints(config) * sizeof(int32_t);
+  return scores * sizeof(uint32_t) + workspace_list_bytes(config);
 }
 
 void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, int position,
@@ -319,7 +329,7 @@ void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, 
       workspace && workspace_bytes >= hip_mask_decode_workspace_bytes(config, position), "hip_mask_decode",
       "workspace too small: need " + std::to_string(hip_mask_decode_workspace_bytes(config, position)) +
           " bytes, got " + std::to_string(workspace_bytes));
-  const size_t list_bytes = hip_mask_stage_lists_ints(config) * sizeof(int32_t);
+  const size_t list_bytes = workspace_list_bytes(config);
   auto* lists = static_cast<int32_t*>(workspace);
   hip_mask_decode_staged(q, cache, n_heads, position, config, 0, lists, blocks, n_blocks,
                          static_cast<unsigned char*>(workspace) + list_bytes, workspace_bytes - list_bytes,
