@@ -88,7 +88,7 @@ export interface ModelGeometry {
 export type BackendName = 'cpu' | 'cuda';
 
 /** Attention of decode steps: dense; HiP sparse attention (InfiniteHiP) whenever keys lie outside the sink and
- * the window; or auto = HiP once a step attends more than hip.thresholdTokens keys (default 32768). Prefill
+ * the window; or auto = HiP once a step attends more than hip.thresholdTokens keys (default 65536). Prefill
  * stays dense. */
 export type AttentionMode = 'dense' | 'hip' | 'auto';
 
@@ -102,7 +102,7 @@ export interface HipStageSpec {
 
 /** HiP knobs, each optional; defaults = the InfiniteHiP "3K" preset. */
 export interface HipSpec {
-  /** auto: HiP once a decode step attends more keys than this (default 32768). */
+  /** auto: HiP once a decode step attends more keys than this (default 65536). */
   thresholdTokens?: number;
   /** Decode steps between re-runs of a layer's mask estimation from stage i on, one entry per stage
    * (stage 0 = from scratch); default [16, 8, 4] as in InfiniteHiP. */

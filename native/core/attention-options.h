@@ -12,10 +12,10 @@ namespace hipcode {
 
 enum class AttentionMode { DENSE, HIP, AUTO };
 
-// Keys held above which `auto` switches decode steps to HiP: at 32K keys the sparse decode (sink + ~2K
-// selected + window ≈ 3.3K keys, plus the mask refresh averaged over the schedule) starts to beat dense
-// attention on an H100 (bench/README.md).
-constexpr int64_t kHipAutoThresholdTokens = 32768;
+// Keys held above which `auto` switches decode steps to HiP. Measured on an H100 (Qwen2.5-7B geometry,
+// bench/README.md): dense decode costs 6.72 ms at 8K keys and 9.44 ms at 128K (≈ 0.023 ms more per 1K keys),
+// HiP ≈ 8.1 ms averaged over its refresh schedule at 128K and 260K alike; the two cross near 64K keys.
+constexpr int64_t kHipAutoThresholdTokens = 65536;
 
 struct AttentionOptions {
   AttentionMode mode = AttentionMode::DENSE;

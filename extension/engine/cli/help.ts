@@ -55,7 +55,7 @@ Common options:
                             attention of decode steps (default dense; prefill is dense): hip = HiP sparse
                             attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a
                             3-stage chunk search, its stages re-run every 16 / 8 / 4 steps) whenever keys lie
-                            outside the sink and the window; auto = HiP above 32768 keys of context, where it
+                            outside the sink and the window; auto = HiP above 65536 keys of context, where it
                             pays off, else dense. HiP knobs: the environment variable HIPCODE_HIP, a JSON object
                             such as {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,
                             "refreshIntervals": [16, 8, 4], "denseLayers": 0, "stages": [{"chunkSize": 64,
