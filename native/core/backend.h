@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/hip-mask-state.h"
@@ -140,6 +141,8 @@ class Backend {
   // row) over the cached keys and values at positions <= the query's (and within the sliding window).
   virtual void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
                          const Activation& q, Activation& out) = 0;
+  // Why this backend cannot run HiP decode attention for layers of `shape`; empty when it can.
+  virtual std::string hip_unsupported(const AttentionShape& /*shape*/) const { return ""; }
   // An empty HiP decode mask for layers of `config`.
   virtual std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) = 0;
   // out [1, heads * head_dim]: HiP decode attention of q [1, heads * head_dim] at `position` (its K/V

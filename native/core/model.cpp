@@ -186,6 +186,16 @@ void Model::create_kv_pool() {
 
 void Model::set_attention(const AttentionOptions& options) {
   validate_attention_options(options, geometry_.num_layers);
+  const ModelGeometry& g = geometry_;
+  const std::string reason = options.mode == AttentionMode::DENSE
+                                 ? ""
+                                 : backend_->hip_unsupported(AttentionShape{g.num_heads, g.num_kv_heads,
+                                                                            g.head_dim, g.sliding_window});
+  if (!reason.empty()) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "attention: HiP is not available on the " +
+                                                       std::string(backend_->name()) + " backend: " + reason +
+                                                       "; use --attention dense");
+  }
   attention_ = options;
 }
 

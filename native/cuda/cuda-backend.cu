@@ -447,6 +447,11 @@ class CudaBackend : public Backend {
     });
   }
 
+  std::string hip_unsupported(const AttentionShape& shape) const override {
+    if (shape.head_dim == 64 || shape.head_dim == 128) return "";
+    return "its HiP kernels need head_dim 64 or 128, got " + std::to_string(shape.head_dim);
+  }
+
   std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) override {
     auto lock = bind();
     const HipMaskConfig mirror = mask_config_of(config);
@@ -460,11 +465,8 @@ class CudaBackend : public Backend {
     const PagedKv cache = paged(pages);
     check_shape("hip_attention query", q, 1, shape.num_heads * shape.head_dim);
     check_shape("hip_attention output", out, 1, shape.num_heads * shape.head_dim);
-    if (shape.head_dim != 64 && shape.head_dim != 128) {
-      throw EngineError(ErrorCode::INVALID_ARGUMENT, "HiP attention on CUDA needs head_dim 64 or 128, got " +
-                                                         std::to_string(shape.head_dim) +
-                                                         "; use --attention dense");
-    }
+    const std::string unsupported = hip_unsupported(shape);
+    if (!unsupported.empty()) throw EngineError(ErrorCode::INVALID_ARGUMENT, "hip_attention: " + unsupported);
     auto& mask = static_cast<CudaHipMask&>(state);
     const HipMaskConfig config = mask_config_of(*call.config);
     const bf16* query = bf16_of(q, "hip_attention");

@@ -372,3 +372,22 @@ TEST(cuda_parity_hip_model_decode) {
               fidelity.max_rel_l2, fidelity.top1_agree);
   check_error_at_most("hip decode logits", fidelity.max_rel_l2, 0.15);
 }
+
+// A model whose head_dim the CUDA HiP kernels do not cover is refused at load, naming the way out.
+TEST(cuda_hip_refuses_an_unsupported_head_dim_at_load) {
+  std::unique_ptr<Backend> cuda = cuda_backend_or_skip("cuda_hip_refuses_an_unsupported_head_dim_at_load");
+  if (!cuda) return;
+  ModelGeometry g = hip_geometry();
+  g.head_dim = 32;
+  auto model = Model::synthetic(g, SyntheticWeights{}, std::move(cuda));
+  AttentionOptions options;
+  options.mode = AttentionMode::AUTO;
+  try {
+    model->set_attention(options);
+    fail(__FILE__, __LINE__, "expected an error");
+  } catch (const EngineError& error) {
+    const std::string message = error.what();
+    CHECK(message.find("head_dim 64 or 128, got 32") != std::string::npos);
+    CHECK(message.find("--attention dense") != std::string::npos);
+  }
+}
