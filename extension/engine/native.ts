@@ -87,6 +87,36 @@ export interface ModelGeometry {
 
 export type BackendName = 'cpu' | 'cuda';
 
+/** Attention of decode steps: dense; HiP sparse attention (InfiniteHiP) whenever keys lie outside the sink and
+ * the window; or auto = HiP once a step attends more than hip.thresholdTokens keys (default 65536). Prefill
+ * stays dense. */
+export type AttentionMode = 'dense' | 'hip' | 'auto';
+
+/** One HiP pruning stage: chunks of chunkSize tokens, the best keepTokens / chunkSize survive. */
+export interface HipStageSpec {
+  chunkSize: number;
+  keepTokens: number;
+  /** Query rows averaged into one scoring row (prefill only); default 1. */
+  queryStride?: number;
+}
+
+/** HiP knobs, each optional; defaults = the InfiniteHiP "3K" preset. */
+export interface HipSpec {
+  /** auto: HiP once a decode step attends more keys than this (default 65536). */
+  thresholdTokens?: number;
+  /** Decode steps between re-runs of a layer's mask estimation from stage i on, one entry per stage
+   * (stage 0 = from scratch); default [16, 8, 4] as in InfiniteHiP. */
+  refreshIntervals?: number[];
+  /** Layers [0, denseLayers) stay dense (default 0). */
+  denseLayers?: number;
+  /** Keys always attended at the start (default 256). */
+  sinkTokens?: number;
+  /** Most recent keys always attended (default 1024). */
+  windowTokens?: number;
+  /** Default: chunks of 256 / 32 / 8 tokens keeping 32768 / 8192 / 2048. */
+  stages?: HipStageSpec[];
+}
+
 export interface NativeModelSpec {
   backend: BackendName;
   /** CUDA device ordinal (cuda only). */
@@ -95,6 +125,9 @@ export interface NativeModelSpec {
   threads?: number;
   /** Bytes of GPU memory for the KV cache (cuda only); 0 or absent = what the weights leave free, less a reserve. */
   gpuKvBudget?: number;
+  /** Default 'dense'. */
+  attention?: AttentionMode;
+  hip?: HipSpec;
   geometry: ModelGeometry;
   weights: ModelWeightRefs;
 }
@@ -172,6 +205,8 @@ export interface NativeSyntheticModelSpec {
   device?: number;
   threads?: number;
   gpuKvBudget?: number;
+  attention?: AttentionMode;
+  hip?: HipSpec;
   geometry: ModelGeometry;
   /** Seed of the random weights (the same on every backend). */
   seed: number;

@@ -20,7 +20,9 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
     return PromiseWorker<std::shared_ptr<Model>>::start(
         env,
         [spec = std::move(spec)] {
-          return Model::load(spec.geometry, spec.weights, create_backend(spec.backend));
+          auto model = Model::load(spec.geometry, spec.weights, create_backend(spec.backend));
+          model->set_attention(spec.attention);
+          return model;
         },
         [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
           return ModelObject::wrap(env, model);
@@ -37,7 +39,9 @@ Napi::Value create_synthetic_model(const Napi::CallbackInfo& info) {
     return PromiseWorker<std::shared_ptr<Model>>::start(
         env,
         [spec = std::move(spec)] {
-          return Model::synthetic(spec.geometry, spec.weights, create_backend(spec.backend));
+          auto model = Model::synthetic(spec.geometry, spec.weights, create_backend(spec.backend));
+          model->set_attention(spec.attention);
+          return model;
         },
         [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
           return ModelObject::wrap(env, model);

@@ -202,6 +202,69 @@ bool read_flag(const Napi::Object& object, const char* key, const std::string& p
   return value.As<Napi::Boolean>().Value();
 }
 
+int64_t read_optional_integer(const Napi::Object& object, const char* key, const std::string& path,
+                              double min, int64_t fallback) {
+  return object.Get(key).IsUndefined() ? fallback : read_integer(object, key, path, min);
+}
+
+std::vector<int64_t> read_integers(const Napi::Value& value, const std::string& path, double min) {
+  if (!value.IsArray()) throw invalid(path, "an array of integers", value);
+  const auto list = value.As<Napi::Array>();
+  std::vector<int64_t> integers;
+  for (uint32_t i = 0; i < list.Length(); ++i)
+    integers.push_back(to_integer(list.Get(i), path + "[" + std::to_string(i) + "]", min));
+  return integers;
+}
+
+std::vector<hip::HipStage> read_hip_stages(const Napi::Value& value, const std::string& path) {
+  if (!value.IsArray()) throw invalid(path, "an array of stages", value);
+  const auto list = value.As<Napi::Array>();
+  std::vector<hip::HipStage> stages;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string stage_path = path + "[" + std::to_string(i) + "]";
+    const Napi::Object object = as_object(list.Get(i), stage_path);
+    stages.push_back({read_integer(object, "chunkSize", stage_path, 1),
+                      read_integer(object, "keepTokens", stage_path, 1),
+                      read_optional_integer(object, "queryStride", stage_path, 1, 1)});
+  }
+  return stages;
+}
+
+// spec.hip: the HiP knobs, each optional (defaults: AttentionOptions and hip::HipConfig).
+void read_hip_spec(const Napi::Value& value, AttentionOptions& options) {
+  if (value.IsUndefined()) return;
+  const std::string path = "spec.hip";
+  const Napi::Object object = as_object(value, path);
+  hip::HipConfig& base = options.hip.base;
+  options.auto_threshold_tokens =
+      read_optional_integer(object, "thresholdTokens", path, 0, options.auto_threshold_tokens);
+  if (!object.Get("refreshIntervals").IsUndefined())
+    options.refresh_intervals = read_integers(object.Get("refreshIntervals"), path + ".refreshIntervals", 1);
+  options.hip.dense_layers = read_optional_integer(object, "denseLayers", path, 0, options.hip.dense_layers);
+  base.sink_tokens = read_optional_integer(object, "sinkTokens", path, 0, base.sink_tokens);
+  base.window_tokens = read_optional_integer(object, "windowTokens", path, 1, base.window_tokens);
+  if (!object.Get("stages").IsUndefined())
+    base.stages = read_hip_stages(object.Get("stages"), path + ".stages");
+}
+
+// spec.attention and spec.hip, validated against the geometry's layer count.
+AttentionOptions read_attention_options(const Napi::Object& object, const ModelGeometry& geometry) {
+  AttentionOptions options;
+  const Napi::Value mode = object.Get("attention");
+  if (!mode.IsUndefined() &&
+      !(mode.IsString() &&
+        parse_attention_mode(mode.As<Napi::String>().Utf8Value().c_str(), &options.mode))) {
+    throw invalid("spec.attention", "'dense', 'hip' or 'auto'", mode);
+  }
+  read_hip_spec(object.Get("hip"), options);
+  try {
+    validate_attention_options(options, geometry.num_layers);
+  } catch (const EngineError& error) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, std::string("spec.hip: ") + error.what());
+  }
+  return options;
+}
+
 }  // namespace
 
 ModelSpec read_model_spec(const Napi::Value& value) {
@@ -210,6 +273,7 @@ ModelSpec read_model_spec(const Napi::Value& value) {
   spec.backend = read_backend_choice(object);
   spec.geometry = read_geometry(object.Get("geometry"), "spec.geometry");
   spec.weights = read_weights(object.Get("weights"), "spec.weights");
+  spec.attention = read_attention_options(object, spec.geometry);
   return spec;
 }
 
@@ -222,6 +286,7 @@ SyntheticModelSpec read_synthetic_model_spec(const Napi::Value& value) {
   spec.weights.attention_bias = read_flag(object, "attentionBias", "spec");
   spec.weights.qk_norm = read_flag(object, "qkNorm", "spec");
   spec.weights.tied_embeddings = read_flag(object, "tiedEmbeddings", "spec");
+  spec.attention = read_attention_options(object, spec.geometry);
   return spec;
 }
 

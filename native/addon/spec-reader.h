@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include "core/attention-options.h"
 #include "core/backend-factory.h"
 #include "core/model-config.h"
 #include "core/model.h"
@@ -15,6 +16,7 @@ struct ModelSpec {
   BackendChoice backend;
   ModelGeometry geometry;
   ModelWeightRefs weights;
+  AttentionOptions attention;
 };
 
 ModelSpec read_model_spec(const Napi::Value& value);
@@ -23,6 +25,7 @@ struct SyntheticModelSpec {
   BackendChoice backend;
   ModelGeometry geometry;
   SyntheticWeights weights;
+  AttentionOptions attention;
 };
 
 // NativeSyntheticModelSpec: backend, geometry and the optional tensors of a random-weight model.

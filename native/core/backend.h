@@ -4,12 +4,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "core/hip-mask-state.h"
 #include "core/kv-cache.h"
 #include "core/rope.h"
 #include "core/sampler.h"
 #include "core/tensor.h"
+#include "hip/hip-config.h"
 
 namespace hipcode {
 
@@ -72,6 +75,15 @@ struct AttentionShape {
   int64_t sliding_window;  // 0 = none
 };
 
+// How one HiP decode step attends (see Backend::hip_attention).
+struct HipDecodeCall {
+  const hip::HipConfig* config;
+  // -1: reuse the state's mask; 0: estimate it for this query; i > 0: re-run the stages from i on, from the
+  // stage inputs the state kept (the reference's per-stage refresh).
+  int64_t first_stage;
+  int64_t window_tokens;  // the window attended: config's, widened by the steps since the estimation
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -129,6 +141,17 @@ class Backend {
   // row) over the cached keys and values at positions <= the query's (and within the sliding window).
   virtual void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
                          const Activation& q, Activation& out) = 0;
+  // Why this backend cannot run HiP decode attention for layers of `shape`; empty when it can.
+  virtual std::string hip_unsupported(const AttentionShape& /*shape*/) const { return ""; }
+  // An empty HiP decode mask for layers of `config`.
+  virtual std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) = 0;
+  // out [1, heads * head_dim]: HiP decode attention of q [1, heads * head_dim] at `position` (its K/V
+  // already written). With call.first_stage >= 0 the backend first (re-)estimates the mask into `state` (the
+  // key blocks hip::select_key_blocks_from picks for this query); the query then attends its sink, the
+  // state's blocks and the last call.window_tokens keys (hip::block_sparse_attention with that window).
+  virtual void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
+                             const HipDecodeCall& call, HipMaskState& state, const Activation& q,
+                             Activation& out) = 0;
   // out [n, d] = silu(gate [n, d]) * up [n, d]
   virtual void swiglu(const Activation& gate, const Activation& up, Activation& out) = 0;
   // dst [m, d] = src rows [first_row, first_row + m)

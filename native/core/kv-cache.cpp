@@ -55,6 +55,7 @@ void KvCache::truncate(int64_t new_length) {
   }
   length_ = new_length;
   release_pages_beyond(new_length);
+  hip_masks_.clear();
 }
 
 void KvCache::release_pages_beyond(int64_t tokens) {

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <vector>
 
+#include "core/hip-mask-state.h"
+
 namespace hipcode {
 
 // Every page holds K and V of `page_tokens` consecutive positions for all layers and KV heads.
@@ -62,8 +64,11 @@ class KvCache {
   void reserve(int64_t count);
   // Marks `count` more tokens as written (after reserve and the forward pass).
   void commit(int64_t count);
-  // Drops every position >= new_length and releases the pages no longer needed.
+  // Drops every position >= new_length and releases the pages no longer needed (and the HiP masks, which
+  // may have selected dropped keys).
   void truncate(int64_t new_length);
+  // The HiP decode masks of this cache's keys, per layer.
+  HipMaskStates& hip_masks() { return hip_masks_; }
 
  private:
   void release_pages_beyond(int64_t tokens);
@@ -72,6 +77,7 @@ class KvCache {
   int64_t capacity_;
   std::atomic<int64_t> length_{0};
   std::vector<int32_t> page_table_;  // [ceil(tokens / page_tokens)] page ids
+  HipMaskStates hip_masks_;          // [layers] or empty
 };
 
 }  // namespace hipcode

@@ -184,6 +184,21 @@ void Model::create_kv_pool() {
   kv_pool_ = std::make_shared<KvPagePool>(backend_->create_kv_store(layout), layout);
 }
 
+void Model::set_attention(const AttentionOptions& options) {
+  validate_attention_options(options, geometry_.num_layers);
+  const ModelGeometry& g = geometry_;
+  const std::string reason = options.mode == AttentionMode::DENSE
+                                 ? ""
+                                 : backend_->hip_unsupported(AttentionShape{g.num_heads, g.num_kv_heads,
+                                                                            g.head_dim, g.sliding_window});
+  if (!reason.empty()) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "attention: HiP is not available on the " +
+                                                       std::string(backend_->name()) + " backend: " + reason +
+                                                       "; use --attention dense");
+  }
+  attention_ = options;
+}
+
 std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode) {
   return run(cache, ids, mode, nullptr);
 }
@@ -212,7 +227,10 @@ std::vector<float> Model::run(KvCache& cache, const std::vector<int32_t>& ids, L
   const int variant = request ? kSampledStep : int(mode);
   std::vector<float> logits(mode == LogitsMode::NONE ? 0 : size_t(geometry_.vocab_size));
   const StepInputs inputs{ids[0], start, &freqs, &cache.page_table()};
-  if (!backend_->replay_step(variant, inputs, logits.data(), request)) {
+  if (hip_step(start)) {
+    // HiP steps run eagerly: their launches depend on the position and on the refresh schedule.
+    logits = forward_tokens(cache, ids, mode, freqs, request);
+  } else if (!backend_->replay_step(variant, inputs, logits.data(), request)) {
     backend_->begin_step(variant);
     try {
       logits = forward_tokens(cache, ids, mode, freqs, request);
@@ -280,9 +298,41 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
 
   const KvPages pages{&cache.pool().store(), &cache.pool().layout(), &cache.page_table(), layer_index};
   backend_->write_kv(pages, first_position, *k, *v);
-  const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, g.sliding_window};
-  backend_->attention(pages, shape, first_position, *q, *attended);
+  const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer_index);
+  if (count == 1 && decode_uses_hip(attention_, sparse, g.sliding_window, first_position)) {
+    hip_attention(cache, pages, sparse.config, first_position, *q, *attended);
+  } else {
+    const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, g.sliding_window};
+    backend_->attention(pages, shape, first_position, *q, *attended);
+  }
   backend_->linear_add(*attended, *layer.o.weight, layer.o.bias.get(), hidden);
+}
+
+bool Model::hip_step(int64_t position) const {
+  if (attention_.mode == AttentionMode::DENSE) return false;
+  for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
+    const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer);
+    if (decode_uses_hip(attention_, sparse, geometry_.sliding_window, position)) return true;
+  }
+  return false;
+}
+
+void Model::hip_attention(KvCache& cache, const KvPages& pages, const hip::HipConfig& config,
+                          int64_t position, const Activation& q, Activation& out) {
+  const ModelGeometry& g = geometry_;
+  HipMaskStates& masks = cache.hip_masks();
+  if (masks.size() != layers_.size()) masks.resize(layers_.size());
+  std::unique_ptr<HipMaskState>& state = masks[size_t(pages.layer)];
+  if (!state) state = backend_->create_hip_mask_state(config);
+  const int64_t age = state->estimated_at < 0 ? -1 : position - state->estimated_at;
+  const int64_t first_stage = refresh_stage(attention_.refresh_intervals, age, config.stages.size());
+  // Keys that left the window since the estimation from scratch were candidates no stage has seen: the
+  // window keeps them.
+  const int64_t widen = first_stage == 0 ? 0 : age;
+  const HipDecodeCall call{&config, first_stage, config.window_tokens + widen};
+  const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, 0};
+  backend_->hip_attention(pages, shape, position, call, *state, q, out);
+  if (first_stage == 0) state->estimated_at = position;
 }
 
 void Model::mlp_block(const Layer& layer, Activation& hidden) {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/attention-options.h"
 #include "core/backend.h"
 #include "core/kv-cache.h"
 #include "core/mapped-file.h"
@@ -37,6 +38,9 @@ class Model {
   const ModelGeometry& geometry() const { return geometry_; }
   Backend& backend() { return *backend_; }
   const std::shared_ptr<KvPagePool>& kv_pool() const { return kv_pool_; }
+  // Sets which attention decode steps run (dense until set); throws E_INVALID_ARGUMENT for bad options.
+  void set_attention(const AttentionOptions& options);
+  const AttentionOptions& attention() const { return attention_; }
 
   // Runs `ids` (all in [0, vocab)) at positions cache.length()..., appends their K/V to `cache`, and returns
   // logits: [ids, vocab] for ALL, [1, vocab] for LAST, empty for NONE.
@@ -75,6 +79,12 @@ class Model {
                                             int64_t first_position, const RopeFrequencies& freqs);
   void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
                        const RopeFrequencies& freqs, Activation& hidden);
+  // Whether a decode step at `position` runs HiP attention in any layer (such steps are not recorded).
+  bool hip_step(int64_t position) const;
+  // The layer's HiP decode attention (q [1, heads * head_dim] -> out), estimating its mask in `cache` when
+  // the refresh interval has passed.
+  void hip_attention(KvCache& cache, const KvPages& pages, const hip::HipConfig& config, int64_t position,
+                     const Activation& q, Activation& out);
   void mlp_block(const Layer& layer, Activation& hidden);
   // logits [rows, vocab] (f32) of hidden rows [first_row, first_row + rows).
   std::unique_ptr<Activation> logits_of(const Activation& hidden, int64_t first_row, int64_t rows);
@@ -89,6 +99,7 @@ class Model {
   std::shared_ptr<Weight> final_norm_;  // [hidden]
   std::shared_ptr<Weight> lm_head_;     // [vocab, hidden]
   std::shared_ptr<KvPagePool> kv_pool_;
+  AttentionOptions attention_;
   std::mutex forward_mutex_;  // one forward pass at a time: sessions share the backend's buffers and stream
 };
 

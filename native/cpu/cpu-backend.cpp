@@ -14,6 +14,7 @@
 #include "core/random.h"
 #include "core/thread-pool.h"
 #include "cpu/attention.h"
+#include "cpu/hip-decode.h"
 #include "cpu/linear.h"
 
 namespace hipcode::cpu {
@@ -250,6 +251,19 @@ class CpuBackend : public Backend {
     check_shape("attention output", out, q.rows(), shape.num_heads * shape.head_dim);
     attention_forward(pool_, view, shape, first_position, q.rows(), values_of(q).data(),
                       values_of(out).data());
+  }
+
+  std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& /*config*/) override {
+    return std::make_unique<CpuHipMask>();
+  }
+
+  void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
+                     const HipDecodeCall& call, HipMaskState& state, const Activation& q,
+                     Activation& out) override {
+    check_shape("hip_attention query", q, 1, shape.num_heads * shape.head_dim);
+    check_shape("hip_attention output", out, 1, shape.num_heads * shape.head_dim);
+    hip_decode(resolve(pages), shape, position, call, static_cast<CpuHipMask&>(state), values_of(q).data(),
+               values_of(out).data());
   }
 
   void swiglu(const Activation& gate, const Activation& up, Activation& out) override {

@@ -23,6 +23,8 @@
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
 #include "kernels/gemv.cuh"
+#include "kernels/hip-decode.cuh"
+#include "kernels/hip-mask.cuh"
 #include "kernels/kv-write.cuh"
 #include "kernels/random.cuh"
 #include "kernels/rms-norm.cuh"
@@ -114,6 +116,42 @@ class CudaKvStore : public KvPageStore {
   int64_t next_page_ = 0;
   bf16* pages_ = nullptr;
 };
+
+// One layer's decode mask in device memory: the selected key-block starts and their count.
+class CudaHipMask : public HipMaskState {
+ public:
+  CudaHipMask(int max_blocks, size_t stage_list_ints) : max_blocks(max_blocks) {
+    check(cudaMalloc(&blocks, (size_t(max_blocks) + 1 + stage_list_ints) * sizeof(int32_t)),
+          "allocating a HiP mask");
+    count = blocks + max_blocks;
+    stage_lists = count + 1;
+  }
+  CudaHipMask(const CudaHipMask&) = delete;
+  CudaHipMask& operator=(const CudaHipMask&) = delete;
+  ~CudaHipMask() override { cudaFree(blocks); }
+  const int max_blocks;
+  int32_t* blocks = nullptr;       // [max_blocks] ascending key-block starts
+  int32_t* count = nullptr;        // [1] blocks in use
+  int32_t* stage_lists = nullptr;  // [hip_mask_stage_lists_ints] every stage's input, for refreshes
+};
+
+// The decode mask kernels' mirror of a HiP config (block_q and query_stride do not matter for one query).
+HipMaskConfig mask_config_of(const hip::HipConfig& config) {
+  if (config.stages.size() > size_t(kHipMaskMaxStages)) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "HiP on CUDA: at most " +
+                                                       std::to_string(kHipMaskMaxStages) + " stages, got " +
+                                                       std::to_string(config.stages.size()));
+  }
+  HipMaskConfig mirror;
+  mirror.sink_tokens = int(config.sink_tokens);
+  mirror.window_tokens = int(config.window_tokens);
+  mirror.n_stages = int(config.stages.size());
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    mirror.stages[i] = {int(config.stages[i].chunk_size), int(config.stages[i].keep_tokens)};
+  }
+  mirror.bf16_scoring = config.bf16_scoring;
+  return mirror;
+}
 
 const CudaActivation& cuda_of(const Activation& a) {
   return static_cast<const CudaActivation&>(a);
@@ -406,6 +444,51 @@ class CudaBackend : public Backend {
     guard("attention decode", [&] {
       attention_decode(query, cache, result, int(shape.num_heads), keys, device_keys, window, scale, splits,
                        static_cast<float*>(workspace.data()), workspace.bytes(), stream_);
+    });
+  }
+
+  std::string hip_unsupported(const AttentionShape& shape) const override {
+    if (shape.head_dim == 64 || shape.head_dim == 128) return "";
+    return "its HiP kernels need head_dim 64 or 128, got " + std::to_string(shape.head_dim);
+  }
+
+  std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) override {
+    auto lock = bind();
+    const HipMaskConfig mirror = mask_config_of(config);
+    return std::make_unique<CudaHipMask>(mirror.max_blocks(), hip_mask_stage_lists_ints(mirror));
+  }
+
+  void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
+                     const HipDecodeCall& call, HipMaskState& state, const Activation& q,
+                     Activation& out) override {
+    auto lock = bind();
+    const PagedKv cache = paged(pages);
+    check_shape("hip_attention query", q, 1, shape.num_heads * shape.head_dim);
+    check_shape("hip_attention output", out, 1, shape.num_heads * shape.head_dim);
+    const std::string unsupported = hip_unsupported(shape);
+    if (!unsupported.empty()) throw EngineError(ErrorCode::INVALID_ARGUMENT, "hip_attention: " + unsupported);
+    auto& mask = static_cast<CudaHipMask&>(state);
+    const HipMaskConfig config = mask_config_of(*call.config);
+    const bf16* query = bf16_of(q, "hip_attention");
+    if (call.first_stage >= 0) {
+      PooledBuffer workspace(pool_, hip_mask_decode_workspace_bytes(config, int(position)));
+      guard("hip mask", [&] {
+        hip_mask_decode_staged(query, cache, int(shape.num_heads), int(position), config,
+                               int(call.first_stage), mask.stage_lists, mask.blocks, mask.count,
+                               workspace.data(), workspace.bytes(), stream_);
+      });
+    }
+    const int window = int(call.window_tokens);
+    const int attended =
+        hip_decode_max_attended(int(position), config.sink_tokens, window, mask.max_blocks, config.block_k());
+    const int splits = hip_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), attended);
+    PooledBuffer workspace(pool_,
+                           hip_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits));
+    guard("hip decode", [&] {
+      hip_decode(query, cache, bf16_of(out, "hip_attention"), int(shape.num_heads), int(position),
+                 config.sink_tokens, window, mask.blocks, mask.count, mask.max_blocks, config.block_k(),
+                 1.0f / std::sqrt(float(shape.head_dim)), splits, static_cast<float*>(workspace.data()),
+                 workspace.bytes(), stream_);
     });
   }
 

@@ -107,7 +107,7 @@ void block_sparse_attention(const HipConfig& config, const HipMask& mask, const 
                             const HipKv& kv, float* out) {
   validate_hip_config(config);
   validate_hip_inputs(queries, kv);
-  if (kv.values == nullptr) invalid("kv.values", "expected a pointer, got null");
+  if (kv.values == nullptr && kv.value_pages == nullptr) invalid("kv.values", "expected a pointer, got null");
   validate_hip_mask(config, mask, queries);
   const int64_t group = queries.n_heads / kv.n_kv_heads;
   for (int64_t r = 0; r < queries.n_queries; ++r) {

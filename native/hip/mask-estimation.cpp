@@ -90,7 +90,7 @@ std::vector<int64_t> split(const std::vector<int64_t>& starts, int64_t parent_si
 
 void validate_hip_inputs(const HipQueries& queries, const HipKv& kv) {
   if (queries.data == nullptr) invalid("queries.data", "expected a pointer, got null");
-  if (kv.keys == nullptr) invalid("kv.keys", "expected a pointer, got null");
+  if (kv.keys == nullptr && kv.key_pages == nullptr) invalid("kv.keys", "expected a pointer, got null");
   if (queries.n_queries < 1) invalid("queries.n_queries", "expected >= 1");
   if (queries.first_position < 0) invalid("queries.first_position", "expected >= 0");
   if (kv.n_kv_heads < 1 || queries.n_heads < 1 || queries.n_heads % kv.n_kv_heads != 0)
@@ -166,16 +166,30 @@ ChunkScan scan_chunk(bool bf16_scoring, const float* rows, int64_t n_rows, const
 
 std::vector<int64_t> select_key_blocks(const HipConfig& config, const HipQueries& queries, const HipKv& kv,
                                        int64_t query_block) {
+  std::vector<std::vector<int64_t>> stage_inputs;
+  return select_key_blocks_from(config, queries, kv, query_block, 0, stage_inputs);
+}
+
+std::vector<int64_t> select_key_blocks_from(const HipConfig& config, const HipQueries& queries,
+                                            const HipKv& kv, int64_t query_block, size_t first_stage,
+                                            std::vector<std::vector<int64_t>>& stage_inputs) {
   const int64_t first_row = query_block * config.block_q;
   const int64_t n_rows = std::min(config.block_q, queries.n_queries - first_row);
   const KeyRange candidates = candidate_range(config, queries.first_position + first_row + n_rows - 1);
   const int64_t group = queries.n_heads / kv.n_kv_heads;
+  stage_inputs.resize(config.stages.size());
   std::vector<int64_t> starts;
-  for (int64_t start = candidates.begin; start < candidates.end; start += config.stages[0].chunk_size)
-    starts.push_back(start);
-  for (size_t i = 0; i < config.stages.size(); ++i) {
+  if (first_stage == 0) {
+    for (int64_t start = candidates.begin; start < candidates.end; start += config.stages[0].chunk_size)
+      starts.push_back(start);
+  } else {
+    starts = stage_inputs[first_stage];
+  }
+  for (size_t i = first_stage; i < config.stages.size(); ++i) {
     const HipStage& stage = config.stages[i];
-    if (i > 0) starts = split(starts, config.stages[i - 1].chunk_size, stage.chunk_size, candidates);
+    if (i > first_stage)
+      starts = split(starts, config.stages[i - 1].chunk_size, stage.chunk_size, candidates);
+    if (i > 0) stage_inputs[i] = starts;
     if (starts.size() <= size_t(stage.keep_tokens / stage.chunk_size)) continue;
     const auto rows = stage_rows(config, queries, first_row, n_rows, stage.query_stride);
     starts = prune(config, stage, rows, kv, group, starts, candidates);

@@ -16,6 +16,7 @@
 //               key blocks (the last one may be cut short by the candidate end).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -35,8 +36,8 @@ struct HipQueries {
   const float* row(int64_t query, int64_t head) const { return data + (query * n_heads + head) * head_dim; }
 };
 
-// One layer's keys and values, position p at row p: keys, values [n_tokens, n_kv_heads, head_dim]. Mask
-// estimation reads only the keys (values may be null there).
+// One layer's keys and values, position p at row p: keys, values [n_tokens, n_kv_heads, head_dim], or paged.
+// Mask estimation reads only the keys (values may be null there).
 struct HipKv {
   const float* keys;
   const float* values;
@@ -44,11 +45,25 @@ struct HipKv {
   int64_t n_kv_heads;
   int64_t head_dim;
 
+  // Paged instead (when key_pages is set, keys and values are ignored): position p of KV head h lies at
+  // key_pages[p / page_tokens] + (h * page_tokens + p % page_tokens) * head_dim (the CPU KV cache's
+  // layout), values alike.
+  const float* const* key_pages = nullptr;
+  const float* const* value_pages = nullptr;
+  int64_t page_tokens = 0;
+
   const float* key(int64_t position, int64_t kv_head) const {
+    if (key_pages) return paged(key_pages, position, kv_head);
     return keys + (position * n_kv_heads + kv_head) * head_dim;
   }
   const float* value(int64_t position, int64_t kv_head) const {
+    if (key_pages) return paged(value_pages, position, kv_head);
     return values + (position * n_kv_heads + kv_head) * head_dim;
+  }
+
+ private:
+  const float* paged(const float* const* pages, int64_t position, int64_t kv_head) const {
+    return pages[position / page_tokens] + (kv_head * page_tokens + position % page_tokens) * head_dim;
   }
 };
 
@@ -97,6 +112,14 @@ ChunkScan scan_chunk(bool bf16_scoring, const float* rows, int64_t n_rows, const
 // The ascending key-block starts query block `query_block` selects.
 std::vector<int64_t> select_key_blocks(const HipConfig& config, const HipQueries& queries, const HipKv& kv,
                                        int64_t query_block);
+
+// select_key_blocks from stage `first_stage` on (the per-stage mask refresh of decode): stage i >= 1 takes
+// its input chunk starts from stage_inputs[i] (left there by an earlier call for the same query block at a
+// position <= this one, or by this call's stage i - 1); chunks are clipped to this call's candidates.
+// Every stage's input (i >= 1, after the split) is stored back; first_stage 0 starts from the grid.
+std::vector<int64_t> select_key_blocks_from(const HipConfig& config, const HipQueries& queries,
+                                            const HipKv& kv, int64_t query_block, size_t first_stage,
+                                            std::vector<std::vector<int64_t>>& stage_inputs);
 
 // Every query block's selection (blocks [ceil(n_queries / block_q)]).
 HipMask estimate_hip_mask(const HipConfig& config, const HipQueries& queries, const HipKv& kv);

@@ -10,7 +10,7 @@
 #include "core/kv-cache.h"
 #include "core/model.h"
 #include "core/rope.h"
-#include "cuda/cuda-probe.h"
+#include "tests/backend-helpers.h"
 #include "tests/check.h"
 #include "tests/helpers.h"
 
@@ -22,15 +22,6 @@ namespace {
 // bf16 activations on the GPU round every input and output once: errors of a few 1e-3 are expected.
 constexpr double kTolerance = 1.5e-2;
 
-std::unique_ptr<Backend> cuda_backend_or_skip(const char* test) {
-  const cuda::Probe probe = cuda::probe();
-  if (!probe.available) {
-    std::printf("  SKIP %s: %s\n", test, probe.reason.c_str());
-    return nullptr;
-  }
-  return create_backend(BackendChoice{"cuda", 0, 0});
-}
-
 struct Backends {
   std::unique_ptr<Backend> cpu;
   std::unique_ptr<Backend> cuda;
@@ -38,15 +29,6 @@ struct Backends {
 
 Backends backends_or_skip(const char* test) {
   return Backends{create_backend(BackendChoice{"cpu", 0, 2}), cuda_backend_or_skip(test)};
-}
-
-double relative_l2(const std::vector<float>& actual, const std::vector<float>& expected) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    diff += (double(actual[i]) - expected[i]) * (double(actual[i]) - expected[i]);
-    norm += double(expected[i]) * expected[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-30));
 }
 
 std::vector<float> read(Backend& backend, const Activation& x) {
@@ -325,31 +307,12 @@ TEST(cuda_parity_paged_attention_prefill_and_decode) {
   }
 }
 
-namespace {
-
-ModelGeometry decode_geometry() {
-  ModelGeometry g;
-  g.hidden_size = 128;
-  g.intermediate_size = 256;
-  g.num_layers = 2;
-  g.num_heads = 8;
-  g.num_kv_heads = 2;
-  g.head_dim = 64;
-  g.vocab_size = 300;
-  g.rms_norm_eps = 1e-6;
-  g.max_position_embeddings = 512;
-  g.rope.theta = 10000;
-  return g;
-}
-
-}  // namespace
-
 // Decode steps on the GPU run from a recorded CUDA graph after the first; two interleaved sessions crossing
 // page boundaries must still match the CPU backend step by step (both build the same synthetic weights).
 TEST(cuda_parity_decode_steps_replayed_from_a_graph) {
   std::unique_ptr<Backend> cuda = cuda_backend_or_skip("cuda_parity_decode_graph");
   if (!cuda) return;
-  const ModelGeometry g = decode_geometry();
+  const ModelGeometry g = small_decode_geometry(512);
   SyntheticWeights weights;
   weights.seed = 7;
   weights.attention_bias = true;
@@ -407,7 +370,7 @@ TEST(cuda_parity_sampling_on_the_device) {
 // model stays usable for sessions that fit.
 TEST(cuda_kv_budget_exhausted_names_the_setting) {
   if (!cuda_backend_or_skip("cuda_kv_budget")) return;
-  const ModelGeometry g = decode_geometry();
+  const ModelGeometry g = small_decode_geometry(512);
   BackendChoice choice{"cuda", 0, 0};
   const int64_t page_bytes = 2 * g.num_layers * 64 * g.num_kv_heads * g.head_dim * 2;  // bf16 K and V
   choice.gpu_kv_budget_bytes = uint64_t(page_bytes);

@@ -8,18 +8,21 @@ const MAIN = join(ROOT, 'extension', 'engine', 'cli', 'main.ts');
 const QWEN3 = join(ROOT, 'test', 'fixtures', 'models', 'qwen3');
 const FAKE_ADDON = join(__dirname, 'fake-addon.ts');
 
-function hipcode(args: string[]): { status: number | null; stdout: string; stderr: string } {
+function hipcode(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...process.env, HIPCODE_ADDON: FAKE_ADDON },
+    env: { ...process.env, HIPCODE_ADDON: FAKE_ADDON, ...env },
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-function expectUsage(args: string[], mentions: string[]): void {
-  const result = hipcode(args);
+function expectUsage(args: string[], mentions: string[], env: NodeJS.ProcessEnv = {}): void {
+  const result = hipcode(args, env);
   assert.equal(result.status, 2, result.stderr);
   assert.equal(result.stdout, '');
   assert.match(result.stderr, /^hipcode: error \[E_USAGE\]: /);
@@ -48,6 +51,16 @@ describe('CLI usage errors', () => {
     expectUsage(['generate', '--model', QWEN3, '--ids', '1', '--top-p', '1.5'], ['--top-p']));
   it('bad backend', () =>
     expectUsage(['logits', '--model', QWEN3, '--ids', '1', '--backend', 'tpu'], ['--backend', 'tpu']));
+  it('bad attention', () =>
+    expectUsage(
+      ['generate', '--model', QWEN3, '--ids', '1', '--attention', 'sparse'],
+      ['--attention', 'dense, hip or auto', "'sparse'"],
+    ));
+  it('bad HIPCODE_HIP', () =>
+    expectUsage(['generate', '--model', QWEN3, '--ids', '1', '--attention', 'hip'], ['HIPCODE_HIP'], {
+      HIPCODE_HIP: '{sink: 8}',
+    }));
+  it('bad bench attention', () => expectUsage(['bench', '--attention', 'HIP'], ['--attention', "'HIP'"]));
   it('two inputs', () =>
     expectUsage(['generate', '--model', QWEN3, '--ids', '1', '--prompt', 'x'], ['--prompt', '--ids']));
   it('--system without --chat', () =>

@@ -5,7 +5,14 @@ import { randomInt } from 'node:crypto';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { GREEDY } from '../generate';
-import { loadAddon, type BackendName, type NativeModel } from '../native';
+import {
+  loadAddon,
+  type AttentionMode,
+  type BackendName,
+  type HipSpec,
+  type NativeModel,
+  type NativeSyntheticModelSpec,
+} from '../native';
 import { BENCH_GEOMETRIES, parameterCount } from './geometries';
 
 export interface BenchOptions {
@@ -19,6 +26,23 @@ export interface BenchOptions {
   decodeSteps: number;
   repeats: number;
   seed: number;
+  attention: AttentionMode;
+  hip?: HipSpec;
+  /** Decode steps compared against a dense copy of the model after the context (0 = none; hip/auto only). */
+  fidelitySteps: number;
+}
+
+/** The model's logits against the same weights with dense attention, both fed the dense model's greedy
+ * tokens after the same random context. */
+export interface Fidelity {
+  context: number;
+  steps: number;
+  /** Relative L2 distance of the logits, per step. */
+  relL2All: number[];
+  maxRelL2: number;
+  meanRelL2: number;
+  /** Steps whose greedy token equals dense's. */
+  top1Agreement: number;
 }
 
 export interface BenchResult {
@@ -29,6 +53,7 @@ export interface BenchResult {
   commit: string;
   date: string;
   geometry: string;
+  attention: AttentionMode;
   params: number;
   setupSeconds: number;
   prefill: { tokens: number; ms: number; msAll: number[]; tokensPerSecond: number } | null;
@@ -36,10 +61,13 @@ export interface BenchResult {
     context: number;
     steps: number;
     msPerToken: number;
+    /** Mean over the steps (with HiP: the mask refresh schedule averaged in). */
+    msMean: number;
     p10: number;
     p90: number;
     msAll: number[];
   } | null;
+  fidelity: Fidelity | null;
   /** Device memory in use at the end (the engine's pools keep their peak), GPU only. */
   gpuMemoryUsedBytes: number | null;
 }
@@ -110,12 +138,60 @@ async function benchDecode(model: NativeModel, vocab: number, options: BenchOpti
       context: options.contextTokens,
       steps: options.decodeSteps,
       msPerToken: quantile(msAll, 0.5),
+      msMean: msAll.reduce((sum, ms) => sum + ms, 0) / msAll.length,
       p10: quantile(msAll, 0.1),
       p90: quantile(msAll, 0.9),
       msAll,
     };
   } finally {
     session.dispose();
+  }
+}
+
+function relativeL2(actual: Float32Array, expected: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff += (actual[i] - expected[i]) ** 2;
+    norm += expected[i] ** 2;
+  }
+  return Math.sqrt(diff / Math.max(norm, 1e-30));
+}
+
+function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+async function benchFidelity(model: NativeModel, dense: NativeModel, vocab: number, options: BenchOptions) {
+  const maxTokens = options.contextTokens + options.fidelitySteps + 1;
+  const sparse = model.createSession({ maxTokens, seed: options.seed });
+  const reference = dense.createSession({ maxTokens, seed: options.seed });
+  try {
+    const context = randomIds(options.contextTokens, vocab);
+    await sparse.forward(context, 'none');
+    let expected = await reference.forward(context, 'last');
+    const relL2All: number[] = [];
+    let top1Agreement = 0;
+    for (let step = 0; step < options.fidelitySteps; step++) {
+      const next = Int32Array.of(argmax(expected));
+      const actual = await sparse.forward(next, 'last');
+      expected = await reference.forward(next, 'last');
+      relL2All.push(relativeL2(actual, expected));
+      if (argmax(actual) === argmax(expected)) top1Agreement++;
+    }
+    return {
+      context: options.contextTokens,
+      steps: options.fidelitySteps,
+      relL2All,
+      maxRelL2: Math.max(...relL2All),
+      meanRelL2: relL2All.reduce((sum, value) => sum + value, 0) / relL2All.length,
+      top1Agreement,
+    };
+  } finally {
+    sparse.dispose();
+    reference.dispose();
   }
 }
 
@@ -143,26 +219,45 @@ function gpuMemoryUsed(options: BenchOptions): number | null {
   return device ? device.totalMemory - device.freeMemory : null;
 }
 
-export async function runBench(options: BenchOptions): Promise<BenchResult> {
+function syntheticSpec(options: BenchOptions, attention: AttentionMode): NativeSyntheticModelSpec {
   const bench = BENCH_GEOMETRIES[options.geometry];
-  const vocab = bench.geometry.vocabSize;
-  const setupStart = performance.now();
-  const model = await loadAddon().createSyntheticModel({
+  return {
     backend: options.backend,
     device: options.device,
     threads: options.threads,
     gpuKvBudget: options.gpuKvBudget,
+    attention,
+    hip: options.hip,
     geometry: bench.geometry,
     seed: options.seed,
     attentionBias: bench.attentionBias,
     qkNorm: bench.qkNorm,
     tiedEmbeddings: bench.tiedEmbeddings,
-  });
+  };
+}
+
+/** Fidelity against a dense copy of the model (same seed, same weights), loaded beside it. */
+async function fidelityAgainstDense(model: NativeModel, vocab: number, options: BenchOptions) {
+  if (options.attention === 'dense' || options.fidelitySteps === 0) return null;
+  const dense = await loadAddon().createSyntheticModel(syntheticSpec(options, 'dense'));
+  try {
+    return await benchFidelity(model, dense, vocab, options);
+  } finally {
+    dense.dispose();
+  }
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const bench = BENCH_GEOMETRIES[options.geometry];
+  const vocab = bench.geometry.vocabSize;
+  const setupStart = performance.now();
+  const model = await loadAddon().createSyntheticModel(syntheticSpec(options, options.attention));
   const setupSeconds = (performance.now() - setupStart) / 1000;
   try {
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
     const decode = options.decodeSteps > 0 ? await benchDecode(model, vocab, options) : null;
+    const fidelity = await fidelityAgainstDense(model, vocab, options);
     return {
       engine: 'hipcode',
       backend: options.backend,
@@ -170,10 +265,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       commit: engineCommit(),
       date: new Date().toISOString(),
       geometry: options.geometry,
+      attention: options.attention,
       params: parameterCount(bench),
       setupSeconds,
       prefill,
       decode,
+      fidelity,
       gpuMemoryUsedBytes: gpuMemoryUsed(options),
     };
   } finally {

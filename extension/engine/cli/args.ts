@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HipError } from '../errors';
 import type { BackendChoice } from '../model/load';
+import type { AttentionMode, HipSpec } from '../native';
 import { parseSize } from '../size';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -14,6 +15,7 @@ export const MODEL_OPTIONS: Options = {
   threads: { type: 'string' },
   device: { type: 'string' },
   'gpu-kv-budget': { type: 'string' },
+  attention: { type: 'string' },
 };
 
 export function usage(message: string): HipError {
@@ -84,6 +86,29 @@ export function backendFlag(values: Values): BackendChoice {
   const value = optionalString(values, 'backend') ?? 'auto';
   if (value === 'auto' || value === 'cpu' || value === 'cuda') return value;
   throw usage(`--backend expects cpu, cuda or auto, got '${value}'`);
+}
+
+export function attentionFlag(values: Values): AttentionMode {
+  const value = optionalString(values, 'attention') ?? 'dense';
+  if (value === 'dense' || value === 'hip' || value === 'auto') return value;
+  throw usage(`--attention expects dense, hip or auto, got '${value}'`);
+}
+
+/** HIPCODE_HIP: a JSON object of HiP knobs (HipSpec in native.ts, e.g. {"thresholdTokens": 4096}) for
+ * --attention hip|auto; absent → the defaults. */
+export function hipSpecFromEnv(env: NodeJS.ProcessEnv = process.env): HipSpec | undefined {
+  const text = env.HIPCODE_HIP;
+  if (text === undefined || text.trim() === '') return undefined;
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch (error) {
+    throw usage(`HIPCODE_HIP must be a JSON object of HiP settings: ${(error as Error).message}`);
+  }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw usage(`HIPCODE_HIP must be a JSON object of HiP settings, got '${text}'`);
+  }
+  return spec as HipSpec;
 }
 
 /** Exactly one of `flags` must be given; returns its name. */

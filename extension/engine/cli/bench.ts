@@ -5,7 +5,7 @@ import { BENCH_GEOMETRIES } from '../bench/geometries';
 import { runBench, type BenchResult } from '../bench/run';
 import { loadAddon, type BackendName } from '../native';
 import { HipError } from '../errors';
-import { intFlag, optionalString, parseFlags, sizeFlag, usage } from './args';
+import { attentionFlag, hipSpecFromEnv, intFlag, optionalString, parseFlags, sizeFlag, usage } from './args';
 import { writeOut } from './output';
 
 const OPTIONS = {
@@ -19,6 +19,8 @@ const OPTIONS = {
   'decode-steps': { type: 'string' },
   repeats: { type: 'string' },
   seed: { type: 'string' },
+  attention: { type: 'string' },
+  'fidelity-steps': { type: 'string' },
   out: { type: 'string' },
 } as const;
 
@@ -47,6 +49,7 @@ function formatTable(result: BenchResult): string {
   const rows = [
     ['device', `${result.device} (${result.backend})`],
     ['geometry', `${result.geometry}, ${(result.params / 1e9).toFixed(2)}B parameters, random weights`],
+    ['attention', result.attention],
     ['setup', `${result.setupSeconds.toFixed(1)} s`],
   ];
   if (result.prefill) {
@@ -54,10 +57,17 @@ function formatTable(result: BenchResult): string {
     rows.push(['prefill', `${tokens} tokens in ${ms.toFixed(1)} ms: ${tokensPerSecond.toFixed(0)} tokens/s`]);
   }
   if (result.decode) {
-    const { context, msPerToken, p10, p90 } = result.decode;
+    const { context, msPerToken, msMean, p10, p90 } = result.decode;
     rows.push([
       'decode',
-      `${msPerToken.toFixed(2)} ms/token at ${context} tokens of context (p10 ${p10.toFixed(2)}, p90 ${p90.toFixed(2)})`,
+      `${msPerToken.toFixed(2)} ms/token at ${context} tokens of context (mean ${msMean.toFixed(2)}, p10 ${p10.toFixed(2)}, p90 ${p90.toFixed(2)})`,
+    ]);
+  }
+  if (result.fidelity) {
+    const { steps, maxRelL2, meanRelL2, top1Agreement } = result.fidelity;
+    rows.push([
+      'vs dense',
+      `logits rel L2 mean ${meanRelL2.toFixed(4)}, max ${maxRelL2.toFixed(4)}; greedy top-1 ${top1Agreement}/${steps}`,
     ]);
   }
   if (result.gpuMemoryUsedBytes !== null)
@@ -78,6 +88,9 @@ export async function benchCommand(args: string[]): Promise<void> {
     decodeSteps: intFlag(values, 'decode-steps', 64),
     repeats: intFlag(values, 'repeats', 3, 1),
     seed: intFlag(values, 'seed', 0),
+    attention: attentionFlag(values),
+    hip: hipSpecFromEnv(),
+    fidelitySteps: intFlag(values, 'fidelity-steps', 0),
   });
   await writeOut(formatTable(result));
   const out = optionalString(values, 'out');

@@ -9,7 +9,8 @@ Usage:
   hipcode tokenize --model DIR (--text TEXT | --chat-json FILE)
   hipcode inspect  --model DIR [--json]
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny] [--prefill N] [--context N]
-                   [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto] [--out FILE.json]
+                   [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
+                   [--attention dense|hip|auto] [--fidelity-steps N] [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
@@ -32,7 +33,9 @@ Commands:
             and in each --dir folder, each validated: usable, or why not
   bench     time prefill (--prefill tokens, default 4096) and decode (--decode-steps, default 64, after
             --context tokens, default 8192) of a model of a named geometry with random weights made on
-            the backend (default qwen2.5-7b); prints a table, --out also writes JSON
+            the backend (default qwen2.5-7b); prints a table, --out also writes JSON; with --attention
+            hip|auto and --fidelity-steps N, also loads a dense copy of the model and compares N decode
+            steps' logits after the context (rel L2, greedy top-1 agreement)
   context   scan the workspace (honouring .gitignore files and default excludes: VCS, dependency and build
             folders, lockfiles, minified, generated, binary and non-UTF-8 files, files over --max-file-size,
             default 1M) and print every included file with its tokens and every excluded file with its
@@ -59,6 +62,15 @@ Common options:
   --device N                CUDA device ordinal (default 0)
   --gpu-kv-budget SIZE      GPU memory for the KV cache, e.g. 16G (default: what the weights leave free,
                             less 3 GiB for activations)
+  --attention dense|hip|auto
+                            attention of decode steps (default dense; prefill is dense): hip = HiP sparse
+                            attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a
+                            3-stage chunk search, its stages re-run every 16 / 8 / 4 steps) whenever keys lie
+                            outside the sink and the window; auto = HiP above 65536 keys of context, where it
+                            pays off, else dense. HiP knobs: the environment variable HIPCODE_HIP, a JSON object
+                            such as {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,
+                            "refreshIntervals": [16, 8, 4], "denseLayers": 0, "stages": [{"chunkSize": 64,
+                            "keepTokens": 1024}, ...]}
 
 Sampling (generate): --temperature 0 (default) is greedy; --top-p 1, --top-k 0, --min-p 0 and
 --repetition-penalty 1 disable those filters; --seed 0 by default; --max-tokens 256 by default.

@@ -1,6 +1,15 @@
-// Loads the model named by the common flags (--model, --backend, --threads, --device) and disposes it after use.
+// Loads the model named by the common flags (--model, --backend, --threads, --device, --gpu-kv-budget,
+// --attention with HIPCODE_HIP) and disposes it after use.
 import { loadModelFiles, readModelFiles, type LoadedModel, type ModelFiles } from '../model/load';
-import { backendFlag, intFlag, requireString, sizeFlag, type Values } from './args';
+import {
+  attentionFlag,
+  backendFlag,
+  hipSpecFromEnv,
+  intFlag,
+  requireString,
+  sizeFlag,
+  type Values,
+} from './args';
 
 export interface WithModelOptions {
   /** Also load tokenizer.json. */
@@ -20,6 +29,8 @@ export async function withModel<T>(
     threads: intFlag(values, 'threads', 0),
     gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
     device: intFlag(values, 'device', 0),
+    attention: attentionFlag(values),
+    hip: hipSpecFromEnv(),
     tokenizer: options.tokenizer,
   };
   const files = readModelFiles(requireString(values, 'model'));

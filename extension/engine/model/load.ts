@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import { HipError, toHipError } from '../errors';
 import {
   loadAddon,
+  type AttentionMode,
   type BackendName,
+  type HipSpec,
   type ModelWeightRefs,
   type NativeAddon,
   type NativeModel,
@@ -24,6 +26,9 @@ export interface LoadOptions {
   threads?: number;
   /** Bytes of GPU memory for the KV cache (0 or absent = automatic). */
   gpuKvBudget?: number;
+  /** Attention of decode steps (default dense) and the HiP knobs. */
+  attention?: AttentionMode;
+  hip?: HipSpec;
   /** Load tokenizer.json too (default true). */
   tokenizer?: boolean;
   /** Progress and fallback notes; default: stderr. */
@@ -83,6 +88,8 @@ async function loadOn(
       device: options.device,
       threads: options.threads,
       gpuKvBudget: options.gpuKvBudget,
+      attention: options.attention,
+      hip: options.hip,
       geometry: toGeometry(files.config),
       weights: files.weights,
     });

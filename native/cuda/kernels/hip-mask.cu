@@ -1,9 +1,10 @@
 // HiP decode mask estimation (see hip-mask.cuh for the semantics).
 //
-// Workspace: [count: int32 x 4][starts: int32 x cap][scores: uint32 x cap], cap = the largest chunk list of
-// any stage. A list is (count, starts); stage 0's list is implicit (start = sink + j * chunk, count known on
-// the host). Scores are stored as order-preserving uint32 encodings so the max over heads is an atomicMax
-// (0 = below every score; the memset before each scoring kernel resets them).
+// Stage lists: stage i >= 1 reads its input list (count, starts) from the stage-list buffer, where stage i -
+// 1's selection wrote it (stage 0's list is implicit: start = sink + j * chunk, count known on the host); the
+// lists stay there, so a later call can re-run the stages from any i >= 1. Workspace: [scores: uint32 x cap],
+// cap = the largest chunk list of any stage. Scores are stored as order-preserving uint32 encodings so the
+// max over heads is an atomicMax (0 = below every score; the memset before each scoring kernel resets them).
 //
 // hip_mask_score_kernel: grid (ceil(cap / 4), n_kv_heads * ceil(group / 8)), 4 warps. Warp w of block x
 // scores chunk 4x + w for up to 8 q heads of one kv group: every head bisects its own way (probes differ
@@ -186,10 +187,10 @@ __device__ __forceinline__ void bitonic_sort(unsigned long long* keys, int size)
 }
 
 __global__ void __launch_bounds__(kSelectThreads)
-    hip_mask_select_kernel(int32_t* __restrict__ count_dev, int count_host, int32_t* __restrict__ starts,
-                           const uint32_t* __restrict__ scores, int keep, int sort_size, int keep_sort_size,
-                           int sink, int chunk, int next_chunk, int cand_end,
-                           int32_t* __restrict__ out_blocks, int32_t* __restrict__ out_count) {
+    hip_mask_select_kernel(const int32_t* __restrict__ count_dev, int count_host,
+                           const int32_t* __restrict__ starts, const uint32_t* __restrict__ scores, int keep,
+                           int sort_size, int keep_sort_size, int sink, int chunk, int next_chunk,
+                           int cand_end, int32_t* __restrict__ out_starts, int32_t* __restrict__ out_count) {
   extern __shared__ unsigned long long keys[];  // [sort_size]
   const bool implicit = count_host >= 0;        // stage 0: start = sink + j * chunk
   const int n = implicit ? count_host : *count_dev;
@@ -212,9 +213,8 @@ __global__ void __launch_bounds__(kSelectThreads)
     __syncthreads();
     kept = n;
   }
-  // Every thread has read its inputs (the sorts end with a barrier): the list may be overwritten.
   if (next_chunk == 0) {
-    for (int i = threadIdx.x; i < kept; i += blockDim.x) out_blocks[i] = (int32_t)keys[i];
+    for (int i = threadIdx.x; i < kept; i += blockDim.x) out_starts[i] = (int32_t)keys[i];
     if (threadIdx.x == 0) *out_count = kept;
     return;
   }
@@ -226,9 +226,9 @@ __global__ void __launch_bounds__(kSelectThreads)
     children = (kept - 1) * ratio + (last_end - last + next_chunk - 1) / next_chunk;
   }
   for (int i = threadIdx.x; i < children; i += blockDim.x) {
-    starts[i] = (int32_t)keys[i / ratio] + (i % ratio) * next_chunk;
+    out_starts[i] = (int32_t)keys[i / ratio] + (i % ratio) * next_chunk;
   }
-  if (threadIdx.x == 0) *count_dev = children;
+  if (threadIdx.x == 0) *out_count = children;
 }
 
 int pow2_at_least(int n) {
@@ -263,6 +263,17 @@ Plan make_plan(const HipMaskConfig& config, int position) {
   return plan;
 }
 
+// Most chunks entering stage i >= 1: the previous stage's survivors split into this stage's chunks.
+int stage_list_capacity(const HipMaskConfig& config, int stage) {
+  return config.stages[stage - 1].keep_tokens / config.stages[stage].chunk_size;
+}
+
+// Stage i's (i >= 1) input list in the stage-list buffer: [count, starts...].
+int32_t* stage_list(const HipMaskConfig& config, int32_t* lists, int stage) {
+  for (int i = 1; i < stage; ++i) lists += 1 + stage_list_capacity(config, i);
+  return lists;
+}
+
 }  // namespace
 
 void hip_mask_validate_config(const HipMaskConfig& config) {
@@ -287,16 +298,48 @@ void hip_mask_validate_config(const HipMaskConfig& config) {
   }
 }
 
+size_t hip_mask_stage_lists_ints(const HipMaskConfig& config) {
+  hip_mask_validate_config(config);
+  size_t ints = 0;
+  for (int i = 1; i < config.n_stages; ++i) ints += 1 + stage_list_capacity(config, i);
+  return std::max<size_t>(ints, 1);
+}
+
+namespace {
+
+// Bytes of the stage lists at the start of hip_mask_decode's workspace, rounded up so the scores stay 16-byte
+// aligned.
+size_t workspace_list_bytes(const HipMaskConfig& config) {
+  return (hip_mask_stage_lists_ints(config) * sizeof(int32_t) + 15) / 16 * 16;
+}
+
+}  // namespace
+
 size_t hip_mask_decode_workspace_bytes(const HipMaskConfig& config, int max_position) {
   hip_mask_validate_config(config);
   const Plan plan = make_plan(config, max_position);
-  const size_t cap = (size_t)std::max(plan.cap, plan.n0) + 1;
-  return 16 + cap * 2 * sizeof(uint32_t);
+  const size_t scores = (size_t)std::max(plan.cap, plan.n0) + 1;
+  return scores * sizeof(uint32_t) + workspace_list_bytes(config);
 }
 
 void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, int position,
                      const HipMaskConfig& config, int32_t* blocks, int32_t* n_blocks, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream) {
+  HIPCODE_REQUIRE(
+      workspace && workspace_bytes >= hip_mask_decode_workspace_bytes(config, position), "hip_mask_decode",
+      "workspace too small: need " + std::to_string(hip_mask_decode_workspace_bytes(config, position)) +
+          " bytes, got " + std::to_string(workspace_bytes));
+  const size_t list_bytes = workspace_list_bytes(config);
+  auto* lists = static_cast<int32_t*>(workspace);
+  hip_mask_decode_staged(q, cache, n_heads, position, config, 0, lists, blocks, n_blocks,
+                         static_cast<unsigned char*>(workspace) + list_bytes, workspace_bytes - list_bytes,
+                         stream);
+}
+
+void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, int position,
+                            const HipMaskConfig& config, int first_stage, int32_t* stage_lists,
+                            int32_t* blocks, int32_t* n_blocks, void* workspace, size_t workspace_bytes,
+                            cudaStream_t stream) {
   const char* op = "hip_mask_decode";
   hip_mask_validate_config(config);
   check_paged_kv(cache, op);
@@ -306,50 +349,52 @@ void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, 
                   "head_dim must be 64 or 128, got " + std::to_string(cache.head_dim));
   HIPCODE_REQUIRE(position >= 0 && (int64_t)position < (int64_t)cache.max_pages_per_seq * cache.page_size, op,
                   "position outside the page table: " + std::to_string(position));
-  HIPCODE_REQUIRE(q && blocks && n_blocks && workspace, op, "null pointer argument");
+  HIPCODE_REQUIRE(first_stage >= 0 && first_stage < config.n_stages, op,
+                  "first_stage must be in [0, n_stages), got " + std::to_string(first_stage));
+  HIPCODE_REQUIRE(q && blocks && n_blocks && workspace && stage_lists, op, "null pointer argument");
   HIPCODE_REQUIRE(is_aligned(cache.k_pages, 8) && is_aligned(workspace, 16), op,
                   "cache.k_pages must be 8-byte and the workspace 16-byte aligned");
-  HIPCODE_REQUIRE(workspace_bytes >= hip_mask_decode_workspace_bytes(config, position), op,
-                  "workspace too small: need " +
-                      std::to_string(hip_mask_decode_workspace_bytes(config, position)) + " bytes, got " +
-                      std::to_string(workspace_bytes));
   const Plan plan = make_plan(config, position);
+  const size_t score_slots = (size_t)std::max(plan.cap, plan.n0) + 1;
+  HIPCODE_REQUIRE(workspace_bytes >= score_slots * sizeof(uint32_t), op,
+                  "workspace too small: need " + std::to_string(score_slots * sizeof(uint32_t)) +
+                      " bytes, got " + std::to_string(workspace_bytes));
   const int group = n_heads / cache.n_kv_heads;
   const int head_chunks = (group + kHeadsPerWarp - 1) / kHeadsPerWarp;
   int page_shift = 0;
   while ((1 << page_shift) < cache.page_size) ++page_shift;
+  uint32_t* scores = static_cast<uint32_t*>(workspace);
 
-  int32_t* count = reinterpret_cast<int32_t*>(workspace);
-  int32_t* starts = reinterpret_cast<int32_t*>(static_cast<unsigned char*>(workspace) + 16);
-  const size_t cap = (size_t)std::max(plan.cap, plan.n0) + 1;
-  uint32_t* scores = reinterpret_cast<uint32_t*>(starts + cap);
-
-  for (int i = 0; i < config.n_stages; ++i) {
+  for (int i = first_stage; i < config.n_stages; ++i) {
     const HipMaskStage& s = config.stages[i];
     const int keep = s.keep_tokens / s.chunk_size;
+    // A list cached at an earlier (smaller) position holds no more chunks than this position's bound.
     const int bound = plan.bound[i];
     const bool last = i + 1 == config.n_stages;
     const int next_chunk = last ? 0 : config.stages[i + 1].chunk_size;
+    int32_t* count_in = i == 0 ? nullptr : stage_list(config, stage_lists, i);
+    const int32_t* list = i == 0 ? nullptr : count_in + 1;
+    int32_t* count_out = last ? n_blocks : stage_list(config, stage_lists, i + 1);
+    int32_t* starts_out = last ? blocks : count_out + 1;
     int sort_size = 1, keep_sort_size = 1;
     if (bound > keep) {
       HIPCODE_REQUIRE(bound <= kHipMaskMaxSort, op,
                       "stage " + std::to_string(i) + " has up to " + std::to_string(bound) +
                           " chunks, more than the " + std::to_string(kHipMaskMaxSort) +
                           " one selection can rank (context too long for this chunk size)");
+      HIPCODE_REQUIRE((size_t)bound <= score_slots, op, "workspace too small for stage " + std::to_string(i));
       sort_size = pow2_at_least(bound);
       keep_sort_size = pow2_at_least(keep);
       check_cuda(cudaMemsetAsync(scores, 0, (size_t)bound * sizeof(uint32_t), stream), op,
                  "cannot clear the scores");
       const dim3 grid((unsigned)ceil_div(bound, kScoreWarps), (unsigned)(cache.n_kv_heads * head_chunks));
-      const int32_t* count_dev = i == 0 ? nullptr : count;
-      const int32_t* list = i == 0 ? nullptr : starts;
       if (cache.head_dim == 128) {
         hip_mask_score_kernel<128><<<grid, kScoreWarps * 32, 0, stream>>>(
-            q, cache, group, page_shift, count_dev, plan.n0, list, scores, keep, config.sink_tokens,
+            q, cache, group, page_shift, count_in, plan.n0, list, scores, keep, config.sink_tokens,
             s.chunk_size, plan.cand_end, config.bf16_scoring);
       } else {
         hip_mask_score_kernel<64><<<grid, kScoreWarps * 32, 0, stream>>>(
-            q, cache, group, page_shift, count_dev, plan.n0, list, scores, keep, config.sink_tokens,
+            q, cache, group, page_shift, count_in, plan.n0, list, scores, keep, config.sink_tokens,
             s.chunk_size, plan.cand_end, config.bf16_scoring);
       }
       check_launch("hip_mask_decode (score)");
@@ -367,8 +412,8 @@ void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, 
                  op, "cannot raise the shared-memory limit");
     }
     hip_mask_select_kernel<<<1, kSelectThreads, smem, stream>>>(
-        count, i == 0 ? plan.n0 : -1, starts, scores, keep, sort_size, keep_sort_size, config.sink_tokens,
-        s.chunk_size, next_chunk, plan.cand_end, blocks, n_blocks);
+        count_in, i == 0 ? plan.n0 : -1, list, scores, keep, sort_size, keep_sort_size, config.sink_tokens,
+        s.chunk_size, next_chunk, plan.cand_end, starts_out, count_out);
     check_launch("hip_mask_decode (select)");
   }
 }

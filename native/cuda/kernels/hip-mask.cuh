@@ -67,6 +67,10 @@ void hip_mask_validate_config(const HipMaskConfig& config);
 // Bytes of workspace hip_mask_decode needs for a query at position <= max_position.
 size_t hip_mask_decode_workspace_bytes(const HipMaskConfig& config, int max_position);
 
+// Ints of the stage-list buffer of hip_mask_decode_staged: every stage's (>= 1) input list, kept between
+// calls.
+size_t hip_mask_stage_lists_ints(const HipMaskConfig& config);
+
 // Writes the ascending key-block starts selected for the query q at `position` (its key already in the
 // cache, keys RoPE'd) to blocks[0 .. *n_blocks) (capacity config.max_blocks()) and the count to
 // *n_blocks (both device memory). n_heads must be a multiple of cache.n_kv_heads; head_dim 64 or 128;
@@ -76,5 +80,14 @@ void hip_mask_decode(const __nv_bfloat16* q,  // [n_heads, head_dim]
                      int32_t* blocks,    // [config.max_blocks()]
                      int32_t* n_blocks,  // [1]
                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+// hip_mask_decode from stage `first_stage` on (the reference's per-stage mask refresh): stage i >= 1 reads
+// its input from stage_lists (hip_mask_stage_lists_ints ints of device memory, kept per layer), written there
+// by stage i - 1 of this or an earlier call at a position <= this one; first_stage 0 estimates from scratch.
+// The workspace holds only the scores (hip_mask_decode_workspace_bytes is enough).
+void hip_mask_decode_staged(const __nv_bfloat16* q,  // [n_heads, head_dim]
+                            const PagedKv& cache, int n_heads, int position, const HipMaskConfig& config,
+                            int first_stage, int32_t* stage_lists, int32_t* blocks, int32_t* n_blocks,
+                            void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 }  // namespace hipcode::cuda

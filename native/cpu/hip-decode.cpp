@@ -1,0 +1,42 @@
+// HiP decode attention on the CPU backend (see hip-decode.h).
+#include "cpu/hip-decode.h"
+
+#include "hip/block-sparse-attention.h"
+#include "hip/mask-estimation.h"
+
+namespace hipcode::cpu {
+namespace {
+
+// The layer's keys [0, n_tokens) as a paged hip::HipKv; the page pointer lists must outlive it.
+hip::HipKv paged_kv(const KvView& kv, int64_t n_tokens, std::vector<const float*>& key_pages,
+                    std::vector<const float*>& value_pages) {
+  for (size_t page = 0; page < kv.pages.size(); ++page) {
+    key_pages.push_back(kv.keys(int64_t(page), 0));
+    value_pages.push_back(kv.values(int64_t(page), 0));
+  }
+  hip::HipKv paged{nullptr, nullptr, n_tokens, kv.num_kv_heads, kv.head_dim};
+  paged.key_pages = key_pages.data();
+  paged.value_pages = value_pages.data();
+  paged.page_tokens = kv.page_tokens;
+  return paged;
+}
+
+}  // namespace
+
+void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position, const HipDecodeCall& call,
+                CpuHipMask& mask, const float* q, float* out) {
+  std::vector<const float*> key_pages, value_pages;
+  const hip::HipKv keys = paged_kv(kv, position + 1, key_pages, value_pages);
+  const hip::HipQueries query{q, 1, shape.num_heads, shape.head_dim, position};
+  if (call.first_stage >= 0) {
+    hip::validate_hip_inputs(query, keys);
+    mask.blocks = hip::select_key_blocks_from(*call.config, query, keys, 0, size_t(call.first_stage),
+                                              mask.stage_inputs);
+  }
+  hip::HipConfig config = *call.config;
+  config.window_tokens = call.window_tokens;
+  const hip::HipMask selected{config.block_q, config.block_k(), {mask.blocks}};
+  hip::block_sparse_attention(config, selected, query, keys, out);
+}
+
+}  // namespace hipcode::cpu
