@@ -119,8 +119,10 @@ export async function openWebview(
     page,
     problems,
     posted,
+    // Dispatched synchronously (window.postMessage would deliver it in a later task), so a test reads the DOM only
+    // after the webview handled the message.
     send: async (message) => {
-      await page.evaluate((m) => window.postMessage(m, '*'), message);
+      await page.evaluate((m) => window.dispatchEvent(new MessageEvent('message', { data: m })), message);
     },
     waitForPosted: async (match) => {
       for (;;) {
