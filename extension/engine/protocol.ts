@@ -2,8 +2,16 @@
 // This is the one file both sides share: the engine (extension/engine/server) and the VS Code extension.
 //
 // Lifecycle: spawn `node dist/engine.js`; send `hipcode/initialize` (loads the model), `hipcode/syncWorkspace`
-// (reads the workspace into the context), then any number of `hipcode/ask`; `hipcode/shutdown` disposes the
-// model; the `hipcode/exit` notification ends the process. stdout carries protocol messages only; the engine logs
+// (reads the workspace into the context and prefills it into the KV cache), then any number of `hipcode/ask`;
+// `hipcode/shutdown` disposes the model; the `hipcode/exit` notification ends the process.
+//
+// KV cache (protocol 2): the engine keeps one session per model, sized to the model's context, and remembers the
+// token ids it holds. Every prefill (a sync's context, an ask's prompt) runs only past the longest common prefix
+// of what is held and the new prompt, so the workspace context is prefilled once and each ask runs only its
+// question (AskUsage.cachedTokens says how many tokens were reused). Prefills run in chunks of about 0.05 s with a
+// turn of the event loop between them, so `$/cancelRequest` ends a prefill of any length within about 0.2 s.
+// Requests that use the session (the prefill of a sync, an ask) run one at a time, in arrival order; a request
+// waiting for its turn can be cancelled. stdout carries protocol messages only; the engine logs
 // to stderr, one line each, prefixed `[info]`, `[warn]` or `[error]`.
 //
 // Errors: every failure is a JSON-RPC error response whose `data` is an `EngineErrorData` ({ code: HipErrorCode })
@@ -18,8 +26,9 @@ import type { Reference } from './answer/citations';
 import type { HipErrorCode } from './errors';
 import type { ExcludeCode } from './workspace/types';
 
-/** Version of this protocol; bumped on every incompatible change. Returned by initialize. */
-export const PROTOCOL_VERSION = 1;
+/** Version of this protocol, returned by initialize; bumped on every change (2: KV prefix reuse, prefill progress
+ * with rates and ETA, usage.cachedTokens). Every change so far only adds fields and messages. */
+export const PROTOCOL_VERSION = 2;
 
 /** JSON-RPC error code of a request ended by `$/cancelRequest` (the LSP value). */
 export const REQUEST_CANCELLED = -32800;
@@ -68,7 +77,12 @@ export const InitializeRequest = new RequestType<InitializeParams, InitializeRes
 
 // ------------------------------------------------------------------------------------------ hipcode/syncWorkspace
 
-/** Reads the workspace into the context (needs initialize: files are counted in the model's tokens). */
+/**
+ * Reads the workspace into the context (needs initialize: files are counted in the model's tokens), then prefills
+ * the prompt's stable prefix (system prompt, template and the whole context) into the KV cache, with progress in
+ * phase 'prefill'; the result comes when the context is in the cache. Cancelled during the prefill, the new
+ * context stays (the next ask prefills the rest); cancelled before, the previous context stays.
+ */
 export interface SyncWorkspaceParams {
   /** Folders to read (at least one). */
   roots: string[];
@@ -124,16 +138,28 @@ export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, Context
   'hipcode/syncWorkspace',
 );
 
-/** Progress of a syncWorkspace: sent after the scan, then while files are tokenized (cumulative counts). */
+/**
+ * Progress of a syncWorkspace (scan, tokenize, prefill) or of an ask's prefill. Sent after the scan, after every
+ * batch of tokenized files and after every prefill chunk (about every 0.1 s); counts are cumulative per phase.
+ */
 export interface ProgressParams {
+  /** The requestId of the request this progress belongs to. */
   requestId?: string;
-  phase: 'scan' | 'tokenize';
-  /** scan: files accepted by the scan; tokenize: files tokenized so far. */
+  /** The method doing the work: 'hipcode/syncWorkspace' or 'hipcode/ask' (absent from engines before 2). */
+  method?: string;
+  phase: 'scan' | 'tokenize' | 'prefill';
+  /** scan: files accepted by the scan; tokenize: files tokenized so far; prefill: files in the context. */
   files: number;
-  /** Tokens counted so far (0 during the scan). */
+  /** tokenize: tokens counted so far; prefill: tokens prefilled so far (of totalTokens); scan: 0. */
   tokens: number;
   /** Files the scan accepted (the tokenize phase's total). */
   totalFiles: number;
+  /** prefill: tokens this prefill runs (the reused prefix is not counted). Absent while unknown (tokenize). */
+  totalTokens?: number;
+  /** tokenize and prefill: tokens per second so far in this phase. */
+  tokensPerSecond?: number;
+  /** tokenize and prefill: estimated seconds left in this phase (tokenize: from the bytes left). */
+  etaSeconds?: number;
 }
 
 export const ProgressNotification = new NotificationType<ProgressParams>('hipcode/progress');
@@ -147,6 +173,11 @@ export interface AskParams {
   maxTokens?: number;
   /** 0 (default) = greedy. */
   temperature?: number;
+  /**
+   * Seed of the sampling RNG (temperature > 0). The RNG belongs to the engine's KV session (seeded 0 at
+   * initialize) and advances with every sampled answer; a seed different from the session's restarts the session
+   * with it, which prefills the context again: give a seed for reproducible answers, not routinely.
+   */
   seed?: number;
   /** A client-chosen tag echoed in this request's answerDelta notifications. */
   requestId?: string;
@@ -155,12 +186,15 @@ export interface AskParams {
 export interface AskUsage {
   contextTokens: number;
   promptTokens: number;
+  /** Prompt tokens the KV cache already held (not prefilled again); promptTokens - cachedTokens were run. */
+  cachedTokens: number;
   generatedTokens: number;
 }
 
 export interface AskTimings {
   /** Seconds from the start of the prefill to the first generated token. */
   firstTokenSeconds: number;
+  /** Tokens prefilled for this ask (cached ones not counted) per second. */
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
   totalSeconds: number;

@@ -17,6 +17,7 @@ import {
   StatusRequest,
   SyncWorkspaceRequest,
   type EngineErrorData,
+  type ProgressParams,
 } from '../protocol';
 import { Engine } from './engine';
 import type { Logger } from './log';
@@ -74,20 +75,26 @@ export function serve(connection: MessageConnection, options: ServeOptions): Eng
       return result;
     }),
   );
+  const progress = (params: ProgressParams): void => {
+    void connection.sendNotification(ProgressNotification, params);
+  };
   connection.onRequest(
     SyncWorkspaceRequest,
     guard(SyncWorkspaceRequest.method, (params, token) =>
-      engine.syncWorkspace(params, tokenSignal(token), (progress) => {
-        void connection.sendNotification(ProgressNotification, progress);
-      }),
+      engine.syncWorkspace(params, tokenSignal(token), progress),
     ),
   );
   connection.onRequest(
     AskRequest,
     guard(AskRequest.method, (params, token) =>
-      engine.ask(params, tokenSignal(token), (text) => {
-        void connection.sendNotification(AnswerDeltaNotification, { requestId: params?.requestId, text });
-      }),
+      engine.ask(
+        params,
+        tokenSignal(token),
+        (text) => {
+          void connection.sendNotification(AnswerDeltaNotification, { requestId: params?.requestId, text });
+        },
+        progress,
+      ),
     ),
   );
   const status = guard(StatusRequest.method, () => engine.status());

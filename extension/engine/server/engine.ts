@@ -2,8 +2,9 @@
 // context. No JSON-RPC here: cancellation comes in as an AbortSignal, streaming as callbacks.
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
+import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
 import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
-import { streamAnswer } from '../answer/stream';
+import { streamOnSession } from '../answer/stream';
 import { HipError } from '../errors';
 import { GREEDY } from '../generate';
 import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
@@ -17,16 +18,50 @@ import type {
   StatusResult,
   SyncWorkspaceParams,
 } from '../protocol';
-import { PROTOCOL_VERSION } from '../protocol';
+import { AskRequest, PROTOCOL_VERSION, SyncWorkspaceRequest } from '../protocol';
 import type { TextTokenizer } from '../text/tokenizer';
 import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
 import type { Logger } from './log';
+import { optionalInt, stringList } from './params';
+import { Turns } from './turns';
 
 interface Loaded {
   model: LoadedModel;
   tokenizer: TextTokenizer;
   prompt: AskPrompt;
   backend: 'cpu' | 'cuda';
+  /** The one KV session, sized to the model's context; replaced when an ask needs another seed. */
+  session: ContextSession;
+  sessionSeed: number;
+}
+
+type Progress = (params: ProgressParams) => void;
+
+/** Questions whose prompts differ right after the context: their common prefix is the stable one. */
+const PROBE_QUESTIONS = ['a', 'Z?'] as const;
+
+/** A session over the whole model context. */
+function openSession(model: LoadedModel, seed: number): ContextSession {
+  const capacity = model.config.maxPositionEmbeddings;
+  return new ContextSession(model.native.createSession({ maxTokens: capacity, seed }), capacity);
+}
+
+/** ProgressParams of a prefill chunk. */
+function prefillProgress(
+  base: Pick<ProgressParams, 'requestId' | 'method'>,
+  files: number,
+  step: PrefillProgress,
+): ProgressParams {
+  return {
+    ...base,
+    phase: 'prefill',
+    files,
+    totalFiles: files,
+    tokens: step.done,
+    totalTokens: step.total,
+    tokensPerSecond: step.tokensPerSecond,
+    etaSeconds: step.etaSeconds,
+  };
 }
 
 /** Tokens reserved for the question when the context is built (the question is not known yet). */
@@ -34,33 +69,24 @@ function questionReserve(modelContext: number): number {
   return Math.min(256, Math.floor(modelContext / 8));
 }
 
-function cancelled(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new HipError('E_CANCELLED', `${what} was cancelled`);
-}
-
-function optionalInt(value: unknown, name: string, min: number): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new HipError(
-      'E_INVALID_ARGUMENT',
-      `${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
-
-function stringList(value: unknown, name: string): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    throw new HipError('E_INVALID_ARGUMENT', `${name} must be an array of non-empty strings`);
-  }
-  return value as string[];
+/** The answer's token budget: the request's, or the default within what the prompt leaves; E_CONTEXT_FULL. */
+function answerTokens(promptTokens: number, requested: number | undefined, modelContext: number): number {
+  const left = modelContext - promptTokens;
+  const maxTokens = requested ?? Math.min(defaultAnswerTokens(modelContext), left);
+  if (maxTokens >= 1 && promptTokens + maxTokens <= modelContext) return maxTokens;
+  throw new HipError(
+    'E_CONTEXT_FULL',
+    `the prompt (${promptTokens} tokens) plus maxTokens ${maxTokens} exceed the model's ${modelContext}-token ` +
+      `context; ask for at most ${Math.max(0, left)} tokens, or sync with a smaller maxTokens`,
+  );
 }
 
 export class Engine {
   private loaded: Loaded | undefined;
   private context: WorkspaceContext | undefined;
   private running = new Set<string>();
+  /** Turns on the KV session: a sync's prefill, an ask. */
+  private readonly turns = new Turns();
 
   constructor(private readonly log: Logger) {}
 
@@ -124,7 +150,8 @@ export class Engine {
       }
       this.dispose();
       const loadedBackend = model.native.backend === 'cuda' ? 'cuda' : 'cpu';
-      this.loaded = { model, tokenizer, prompt, backend: loadedBackend };
+      const session = openSession(model, 0);
+      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, session, sessionSeed: 0 };
       this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
       return {
         protocolVersion: PROTOCOL_VERSION,
@@ -150,11 +177,14 @@ export class Engine {
     return Math.max(0, Math.min(modelContext - reserve, maxTokens ?? Number.MAX_SAFE_INTEGER));
   }
 
-  /** scan → order → render → budget, as buildContext does, with progress and cancellation between batches. */
+  /**
+   * scan → order → render → budget (buildContext, with progress and cancellation between batches), then the
+   * context's stable prefix into the KV session, in its turn.
+   */
   async syncWorkspace(
     params: SyncWorkspaceParams,
     signal: AbortSignal,
-    progress: (params: ProgressParams) => void,
+    progress: Progress,
   ): Promise<ContextReport> {
     const loaded = this.requireModel();
     const roots = stringList(params?.roots, 'roots');
@@ -166,13 +196,13 @@ export class Engine {
     const maxTokens = optionalInt(params.maxTokens, 'maxTokens', 0);
     const maxFileBytes = optionalInt(params.maxFileBytes, 'maxFileBytes', 1) ?? DEFAULT_MAX_FILE_BYTES;
     const buffers = params.buffers ? new Map(Object.entries(params.buffers)) : undefined;
-    const requestId = params.requestId;
+    const base = { requestId: params.requestId, method: SyncWorkspaceRequest.method };
     return this.exclusive('syncWorkspace', async () => {
       const started = performance.now();
       const budget = this.syncBudget(loaded, maxTokens);
       const tokenize = (text: string): readonly number[] =>
         loaded.tokenizer.encode(text, { addSpecialTokens: false });
-      this.context = await buildContext({
+      const context = await buildContext({
         roots,
         include,
         exclude,
@@ -181,15 +211,43 @@ export class Engine {
         signal,
         tokenize,
         budget,
-        onProgress: (step) => progress({ requestId, ...step }),
+        onProgress: (step) => progress({ ...base, ...step }),
       });
       const seconds = (performance.now() - started) / 1000;
       this.log.info(
-        `context: ${this.context.included.length} files, ${this.context.tokens} of ${budget} tokens, ` +
-          `${this.context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
+        `context: ${context.included.length} files, ${context.tokens} of ${budget} tokens, ` +
+          `${context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
       );
-      return this.report(this.context, loaded.model.config.maxPositionEmbeddings);
+      await this.turns.run(signal, 'the workspace sync', async () => {
+        this.context = context;
+        await this.prefillContext(loaded, context, signal, (step) =>
+          progress(prefillProgress(base, context.included.length, step)),
+        );
+      });
+      return this.report(context, loaded.model.config.maxPositionEmbeddings);
     });
+  }
+
+  /** The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). */
+  private stablePrefix(loaded: Loaded, context: WorkspaceContext): number[] {
+    const text = contextText(context);
+    const [a, b] = PROBE_QUESTIONS.map((question) => loaded.prompt.encode(text, question));
+    return a.slice(0, commonPrefixLength(a, b));
+  }
+
+  /** Prefills the stable prefix of `context` into the session (only past what it already holds). */
+  private async prefillContext(
+    loaded: Loaded,
+    context: WorkspaceContext,
+    signal: AbortSignal,
+    onProgress: (step: PrefillProgress) => void,
+  ): Promise<void> {
+    const prefix = this.stablePrefix(loaded, context);
+    const result = await loaded.session.prefill(prefix, { signal, onProgress });
+    this.log.info(
+      `prefill: ${result.prefilled} tokens in ${result.seconds.toFixed(2)} s, ${result.reused} reused ` +
+        `(${prefix.length} held)`,
+    );
   }
 
   private report(context: WorkspaceContext, modelContext: number): ContextReport {
@@ -212,52 +270,79 @@ export class Engine {
     };
   }
 
-  async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
+  async ask(
+    params: AskParams,
+    signal: AbortSignal,
+    delta: (text: string) => void,
+    progress: Progress = () => undefined,
+  ): Promise<AskResult> {
     const loaded = this.requireModel();
     if (typeof params?.question !== 'string' || params.question.trim() === '') {
       throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
     }
     const requested = optionalInt(params.maxTokens, 'maxTokens', 1);
-    const seed = optionalInt(params.seed, 'seed', 0) ?? 0;
+    const seed = optionalInt(params.seed, 'seed', 0);
     const temperature = params.temperature ?? 0;
     if (typeof temperature !== 'number' || !(temperature >= 0)) {
       throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
     }
-    return this.exclusive('ask', async () => {
-      const context = this.context;
-      const modelContext = loaded.model.config.maxPositionEmbeddings;
-      const ids = loaded.prompt.encode(context ? contextText(context) : '', params.question);
-      const left = modelContext - ids.length;
-      let maxTokens = requested ?? defaultAnswerTokens(modelContext);
-      if (requested === undefined) maxTokens = Math.min(maxTokens, left);
-      if (maxTokens < 1 || ids.length + maxTokens > modelContext) {
-        throw new HipError(
-          'E_CONTEXT_FULL',
-          `the prompt (${ids.length} tokens) plus maxTokens ${maxTokens} exceed the model's ${modelContext}-token ` +
-            `context; ask for at most ${Math.max(0, left)} tokens, or sync with a smaller maxTokens`,
+    const base = { requestId: params.requestId, method: AskRequest.method };
+    return this.exclusive('ask', () =>
+      this.turns.run(signal, 'the answer', async () => {
+        const context = this.context;
+        const modelContext = loaded.model.config.maxPositionEmbeddings;
+        const ids = loaded.prompt.encode(context ? contextText(context) : '', params.question);
+        const maxTokens = answerTokens(ids.length, requested, modelContext);
+        if (temperature > 0 && seed !== undefined) this.reseed(loaded, seed);
+        const started = performance.now();
+        const files = context?.included.length ?? 0;
+        const prefill = await loaded.session.prefill(ids.slice(0, -1), {
+          signal,
+          onProgress: (step) => progress(prefillProgress(base, files, step)),
+        });
+        const { answer, generated, timings } = await streamOnSession(
+          loaded.session,
+          loaded.tokenizer,
+          ids.slice(-1),
+          {
+            maxTokens,
+            sampling: { ...GREEDY, temperature },
+            seed: loaded.sessionSeed,
+            signal,
+            onText: delta,
+            startedAt: started,
+            prefillTokens: prefill.prefilled + 1,
+          },
         );
-      }
-      cancelled(signal, 'the answer');
-      const { answer, generated, timings } = await streamAnswer(loaded.model.native, loaded.tokenizer, ids, {
-        maxTokens,
-        sampling: { ...GREEDY, temperature },
-        seed,
-        signal,
-        onText: delta,
-      });
-      this.log.info(
-        `answered: ${ids.length} prompt tokens, ${generated} generated in ${timings.totalSeconds.toFixed(2)} s`,
-      );
-      return {
-        answer,
-        references: findReferences(
+        this.log.info(
+          `answered: ${ids.length} prompt tokens (${prefill.reused} cached), ${generated} generated in ` +
+            `${timings.totalSeconds.toFixed(2)} s`,
+        );
+        return {
           answer,
-          (context?.included ?? []).map((file) => ({ path: file.path, text: file.source })),
-        ),
-        usage: { contextTokens: context?.tokens ?? 0, promptTokens: ids.length, generatedTokens: generated },
-        timings,
-      };
-    });
+          references: findReferences(
+            answer,
+            (context?.included ?? []).map((file) => ({ path: file.path, text: file.source })),
+          ),
+          usage: {
+            contextTokens: context?.tokens ?? 0,
+            promptTokens: ids.length,
+            cachedTokens: prefill.reused,
+            generatedTokens: generated,
+          },
+          timings,
+        };
+      }),
+    );
+  }
+
+  /** Restarts the session with `seed` unless it already has it (the context is then prefilled again). */
+  private reseed(loaded: Loaded, seed: number): void {
+    if (loaded.sessionSeed === seed) return;
+    loaded.session.dispose();
+    loaded.session = openSession(loaded.model, seed);
+    loaded.sessionSeed = seed;
+    this.log.info(`KV session restarted with seed ${seed}`);
   }
 
   status(): StatusResult {
@@ -266,7 +351,7 @@ export class Engine {
       modelDir: this.loaded?.model.dir ?? null,
       contextTokens: this.context?.tokens ?? 0,
       files: this.context?.included.length ?? 0,
-      busy: this.running.size > 0,
+      busy: this.running.size > 0 || this.turns.busy,
     };
   }
 
@@ -276,11 +361,12 @@ export class Engine {
     this.log.info('model disposed');
   }
 
-  /** Disposes the native model (if any) and drops the context. */
+  /** Disposes the KV session and the native model (if any) and drops the context. */
   dispose(): void {
     this.context = undefined;
     const loaded = this.loaded;
     this.loaded = undefined;
+    loaded?.session.dispose();
     loaded?.model.native.dispose();
   }
 }

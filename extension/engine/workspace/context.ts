@@ -13,6 +13,10 @@ export interface ContextProgress {
   files: number;
   tokens: number;
   totalFiles: number;
+  /** tokenize: tokens per second so far. */
+  tokensPerSecond?: number;
+  /** tokenize: seconds left, estimated from the bytes left at the rate so far. */
+  etaSeconds?: number;
 }
 
 export interface ContextOptions extends ScanOptions {
@@ -36,12 +40,26 @@ export interface WorkspaceContext {
   budget: number;
 }
 
+/** Tokens per second so far and the seconds left, from the bytes left at the bytes-per-second so far. */
+function rates(tokens: number, bytes: number, totalBytes: number, seconds: number) {
+  if (seconds <= 0) return { tokensPerSecond: 0, etaSeconds: 0 };
+  const round = (x: number) => Math.round(x * 10) / 10;
+  const bytesPerSecond = bytes / seconds;
+  return {
+    tokensPerSecond: round(tokens / seconds),
+    etaSeconds: round(bytesPerSecond > 0 ? (totalBytes - bytes) / bytesPerSecond : 0),
+  };
+}
+
 async function renderInBatches(
   files: readonly WorkspaceFile[],
   options: ContextOptions,
 ): Promise<RenderedFile[]> {
   const rendered: RenderedFile[] = [];
+  const totalBytes = files.reduce((sum, file) => sum + file.bytes, 0);
+  const started = performance.now();
   let tokens = 0;
+  let bytes = 0;
   for (let start = 0; start < files.length; start += TOKENIZE_BATCH) {
     await nextTurn();
     if (options.signal?.aborted) throw new HipError('E_CANCELLED', 'the workspace sync was cancelled');
@@ -49,8 +67,16 @@ async function renderInBatches(
       const one = renderFile(file, options.tokenize);
       rendered.push(one);
       tokens += one.tokens;
+      bytes += one.bytes;
     }
-    options.onProgress?.({ phase: 'tokenize', files: rendered.length, tokens, totalFiles: files.length });
+    const seconds = (performance.now() - started) / 1000;
+    options.onProgress?.({
+      phase: 'tokenize',
+      files: rendered.length,
+      tokens,
+      totalFiles: files.length,
+      ...rates(tokens, bytes, totalBytes, seconds),
+    });
   }
   return rendered;
 }

@@ -1,0 +1,223 @@
+// The engine's KV session through the protocol: the context prefilled once at sync and reused by every ask (the
+// answers equal a fresh one-shot prefill's), prefill progress with rates, and cancels mid-prefill within 200 ms.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+import { SYSTEM_PROMPT } from '../../extension/engine/answer/prompt';
+import { streamAnswer } from '../../extension/engine/answer/stream';
+import { GREEDY } from '../../extension/engine/generate';
+import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
+import {
+  AskRequest,
+  REQUEST_CANCELLED,
+  StatusRequest,
+  SyncWorkspaceRequest,
+  type ContextReport,
+  type ProgressParams,
+} from '../../extension/engine/protocol';
+import { loadChatTemplate } from '../../extension/engine/text/chat-template';
+import type { TextTokenizer } from '../../extension/engine/text/tokenizer';
+import { buildContext, contextText } from '../../extension/engine/workspace';
+import {
+  initialize,
+  longContextModel,
+  makeRepo,
+  MODEL,
+  rejection,
+  startEngine,
+  stopEngine,
+  type EngineProcess,
+} from '../helpers/engine';
+
+/** The prompt ids of a question over `root`, rendered here from the chat template and the tokenizer. */
+async function referencePrompt(model: LoadedModel, root: string, budget: number, question: string) {
+  const tokenizer = model.tokenizer as TextTokenizer;
+  const tokenize = (text: string) => tokenizer.encode(text, { addSpecialTokens: false });
+  const context = await buildContext({ roots: [root], budget, tokenize });
+  const template = loadChatTemplate(model.dir, tokenizer.config, tokenizer.specialTokens);
+  const text = template.render([
+    { role: 'system', content: SYSTEM_PROMPT },
+    { role: 'user', content: `${contextText(context)}\nQuestion: ${question}` },
+  ]);
+  return tokenize(text);
+}
+
+/** The greedy answer of a fresh session prefilled in one pass. */
+async function referenceAnswer(model: LoadedModel, ids: number[], maxTokens: number): Promise<string> {
+  const run = await streamAnswer(model.native, model.tokenizer as TextTokenizer, ids, {
+    maxTokens,
+    sampling: GREEDY,
+    seed: 0,
+    onText: () => undefined,
+  });
+  return run.answer;
+}
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+function phase(progress: ProgressParams[], name: ProgressParams['phase'], method: string) {
+  return progress.filter((p) => p.phase === name && p.method === method);
+}
+
+/** A repo of `files` source files of about 300 tokens each. */
+function generatedRepo(files: number): string {
+  const entries: Record<string, string> = {};
+  for (let i = 0; i < files; i++) {
+    const body = Array.from(
+      { length: 12 },
+      (_, j) => `  const value${j} = compute(${i}, ${j}); // step ${j}\n`,
+    );
+    entries[`src/module${i}.ts`] = `export function run${i}() {\n${body.join('')}}\n`;
+  }
+  return makeRepo(entries, 'hipcode-kv-');
+}
+
+describe('engine KV session (prefix reuse, prefill progress, cancel)', function () {
+  this.timeout(60000);
+  let engine: EngineProcess;
+  let model: LoadedModel;
+  let repo = '';
+
+  before(async () => {
+    model = await loadModel(MODEL, { backend: 'cpu', threads: 2 });
+    repo = makeRepo({
+      'src/a.ts': 'export const a = 1;\n',
+      'src/b.py': 'def b():\n    return 2\n',
+      'README.md': '# Repo\n',
+    });
+  });
+  after(() => {
+    model.native.dispose();
+    rmSync(repo, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    engine = startEngine();
+  });
+  afterEach(() => stopEngine(engine));
+
+  it('sync prefills the context; each ask then runs only its question and answers as a fresh prefill does', async () => {
+    await initialize(engine);
+    const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    const questions = ['what is a?', 'what does b return?', 'what is a?'];
+    const results = [];
+    for (const question of questions) {
+      results.push(await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 }));
+    }
+    const prompts = await Promise.all(
+      questions.map((q) => referencePrompt(model, repo, report.totals.budget, q)),
+    );
+    for (const [i, result] of results.entries()) {
+      assert.equal(result.usage.promptTokens, prompts[i].length);
+      assert.equal(result.answer, await referenceAnswer(model, prompts[i], 12), `answer ${i}`);
+    }
+    // The first ask finds the sync's prefix; later ones what the previous prompt shares with theirs.
+    assert.ok(results[0].usage.cachedTokens >= report.totals.tokens);
+    assert.equal(results[1].usage.cachedTokens, commonPrefix(prompts[0], prompts[1]));
+    assert.equal(results[2].usage.cachedTokens, commonPrefix(prompts[1], prompts[2]));
+    assert.ok(results[1].usage.cachedTokens >= report.totals.tokens);
+    const prefills = phase(engine.progress, 'prefill', SyncWorkspaceRequest.method);
+    assert.ok(prefills.length >= 1);
+    const last = prefills[prefills.length - 1];
+    assert.equal(last.tokens, last.totalTokens);
+    assert.equal(last.files, report.totals.includedFiles);
+  });
+
+  it('a second sync of the same workspace prefills nothing again', async () => {
+    await initialize(engine);
+    await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    engine.progress.length = 0;
+    await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    assert.deepEqual(phase(engine.progress, 'prefill', SyncWorkspaceRequest.method), []);
+    assert.match(engine.stderr(), /prefill: 0 tokens in [\d.]+ s, \d+ reused/);
+  });
+
+  describe('on a long context (a 16K-token copy of the fixture model)', () => {
+    let longModel = '';
+    let bigRepo = '';
+
+    before(() => {
+      longModel = longContextModel(16384);
+      bigRepo = generatedRepo(20);
+    });
+    after(() => {
+      rmSync(longModel, { recursive: true, force: true });
+      rmSync(bigRepo, { recursive: true, force: true });
+    });
+
+    /** Cancels `method`'s request once its prefill is under way; returns ms from the cancel to the error. */
+    async function cancelMidPrefill(
+      send: (token: CancellationTokenSource['token']) => Promise<unknown>,
+      method: string,
+    ) {
+      const source = new CancellationTokenSource();
+      let cancelledAt = 0;
+      const seen = engine.progress.length;
+      const pending = send(source.token);
+      while (cancelledAt === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        const prefill = phase(engine.progress.slice(seen), 'prefill', method);
+        if (prefill.length >= 2) {
+          assert.ok(
+            prefill[prefill.length - 1].tokens < (prefill[0].totalTokens ?? 0),
+            'prefill ended too soon',
+          );
+          source.cancel();
+          cancelledAt = performance.now();
+        }
+      }
+      const error = await rejection(pending);
+      assert.equal(error.code, REQUEST_CANCELLED);
+      assert.equal(error.data?.code, 'E_CANCELLED');
+      return performance.now() - cancelledAt;
+    }
+
+    it('cancels a sync and then an ask mid-prefill within 200 ms; the resumed prefill answers correctly', async () => {
+      await initialize(engine, longModel);
+      let report: ContextReport | undefined;
+      const syncMs = await cancelMidPrefill(
+        (token) =>
+          engine.connection
+            .sendRequest(SyncWorkspaceRequest, { roots: [bigRepo], requestId: 's' }, token)
+            .then((r) => (report = r)),
+        SyncWorkspaceRequest.method,
+      );
+      assert.equal(report, undefined);
+      assert.ok(syncMs < 200, `the sync answered ${syncMs.toFixed(0)} ms after the cancel`);
+      const askMs = await cancelMidPrefill(
+        (token) =>
+          engine.connection.sendRequest(AskRequest, { question: 'what does run3 do?', maxTokens: 4 }, token),
+        AskRequest.method,
+      );
+      assert.ok(askMs < 200, `the ask answered ${askMs.toFixed(0)} ms after the cancel`);
+      const status = await engine.connection.sendRequest(StatusRequest);
+      assert.equal(status.busy, false);
+      assert.ok(status.contextTokens > 6000, `context of ${status.contextTokens} tokens`);
+      assert.equal(status.files, 20);
+
+      const sync = engine.progress.filter((p) => p.method === SyncWorkspaceRequest.method);
+      const tokenize = sync.filter((p) => p.phase === 'tokenize');
+      assert.ok(tokenize.every((p) => p.tokensPerSecond !== undefined && p.etaSeconds !== undefined));
+      const prefill = sync.filter((p) => p.phase === 'prefill');
+      assert.ok(prefill.every((p) => p.totalTokens !== undefined && p.totalTokens > 6000));
+      assert.ok(prefill.every((p) => (p.tokensPerSecond ?? 0) > 0 && (p.etaSeconds ?? -1) >= 0));
+      assert.ok(prefill.every((p, i) => i === 0 || p.tokens > prefill[i - 1].tokens));
+
+      const question = 'what does run3 do?';
+      const result = await engine.connection.sendRequest(AskRequest, { question, maxTokens: 4 });
+      assert.ok(result.usage.cachedTokens > 0);
+      const longLoaded = await loadModel(longModel, { backend: 'cpu', threads: 2 });
+      try {
+        const budget = status.contextTokens; // the whole repo fits the engine's budget
+        const ids = await referencePrompt(longLoaded, bigRepo, budget, question);
+        assert.equal(result.usage.promptTokens, ids.length);
+        assert.equal(result.answer, await referenceAnswer(longLoaded, ids, 4));
+      } finally {
+        longLoaded.native.dispose();
+      }
+    });
+  });
+});
