@@ -175,8 +175,8 @@ export interface AskParams {
   temperature?: number;
   /**
    * Seed of the sampling RNG (temperature > 0). The RNG belongs to the engine's KV session (seeded 0 at
-   * initialize) and advances with every sampled answer; a seed different from the session's restarts the session
-   * with it, which prefills the context again: give a seed for reproducible answers, not routinely.
+   * initialize) and advances with every sampled answer. With temperature > 0, a seed restarts the session with
+   * it, so the answer is reproducible, but the context is prefilled again: give one for reproducibility only.
    */
   seed?: number;
   /** A client-chosen tag echoed in this request's answerDelta notifications. */

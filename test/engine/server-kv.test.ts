@@ -42,12 +42,18 @@ async function referencePrompt(model: LoadedModel, root: string, budget: number,
   return tokenize(text);
 }
 
-/** The greedy answer of a fresh session prefilled in one pass. */
-async function referenceAnswer(model: LoadedModel, ids: number[], maxTokens: number): Promise<string> {
+/** The answer of a fresh session prefilled in one pass (greedy unless a temperature is given). */
+async function referenceAnswer(
+  model: LoadedModel,
+  ids: number[],
+  maxTokens: number,
+  temperature = 0,
+  seed = 0,
+): Promise<string> {
   const run = await streamAnswer(model.native, model.tokenizer as TextTokenizer, ids, {
     maxTokens,
-    sampling: GREEDY,
-    seed: 0,
+    sampling: { ...GREEDY, temperature },
+    seed,
     onText: () => undefined,
   });
   return run.answer;
@@ -124,6 +130,23 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
     const last = prefills[prefills.length - 1];
     assert.equal(last.tokens, last.totalTokens);
     assert.equal(last.files, report.totals.includedFiles);
+  });
+
+  it('a seed with a temperature gives the answer of a fresh session with that seed, every time', async () => {
+    await initialize(engine);
+    const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    const ask = { question: 'what is a?', maxTokens: 12, temperature: 1.5, seed: 3 };
+    const first = await engine.connection.sendRequest(AskRequest, ask);
+    const second = await engine.connection.sendRequest(AskRequest, ask);
+    const ids = await referencePrompt(model, repo, report.totals.budget, ask.question);
+    const expected = await referenceAnswer(model, ids, 12, 1.5, 3);
+    assert.equal(first.answer, expected);
+    assert.equal(second.answer, expected);
+    assert.notEqual(
+      await referenceAnswer(model, ids, 12, 1.5, 4),
+      expected,
+      'another seed samples otherwise',
+    );
   });
 
   it('a second sync of the same workspace prefills nothing again', async () => {

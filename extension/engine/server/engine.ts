@@ -336,9 +336,8 @@ export class Engine {
     );
   }
 
-  /** Restarts the session with `seed` unless it already has it (the context is then prefilled again). */
+  /** Restarts the session seeded with `seed`, so a sampled answer is reproducible (the context is prefilled again). */
   private reseed(loaded: Loaded, seed: number): void {
-    if (loaded.sessionSeed === seed) return;
     loaded.session.dispose();
     loaded.session = openSession(loaded.model, seed);
     loaded.sessionSeed = seed;
