@@ -27,7 +27,8 @@ import type { HipErrorCode } from './errors';
 import type { ExcludeCode } from './workspace/types';
 
 /** Version of this protocol, returned by initialize; bumped on every change (2: KV prefix reuse, prefill progress
- * with rates and ETA, usage.cachedTokens). Every change so far only adds fields and messages. */
+ * with rates and ETA, usage.cachedTokens, didChangeFiles and contextChanged). Changes so far only add fields and
+ * messages. */
 export const PROTOCOL_VERSION = 2;
 
 /** JSON-RPC error code of a request ended by `$/cancelRequest` (the LSP value). */
@@ -138,6 +139,50 @@ export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, Context
   'hipcode/syncWorkspace',
 );
 
+// ------------------------------------------------------------------------ hipcode/didChangeFiles, contextChanged
+
+/**
+ * Client → engine notification: what changed in the synced workspace since it was read (absolute paths). The
+ * engine waits until no change has come for 300 ms (bursts merge), then re-reads only these paths with the rules
+ * and caps of the last syncWorkspace (a changed .gitignore, folder or symlink: the whole workspace, reusing the
+ * tokens of unchanged files), keeps the stable-first order (a changed file moves to the end, so only a suffix of
+ * the KV cache is invalidated), re-applies the budget, sends `hipcode/contextChanged`, then prefills the changed
+ * part (progress with method 'hipcode/didChangeFiles'). Updates wait for a running ask or sync to end; an ask
+ * or sync arriving during an update's prefill takes over (its own prefill continues from there). Ignored
+ * before the first syncWorkspace. Invalid params are logged and ignored (it is a notification).
+ */
+export interface DidChangeFilesParams {
+  /** Files created or modified on disk (a folder or a symlink makes the engine re-read everything). */
+  changed?: string[];
+  /** Files or folders deleted on disk. */
+  deleted?: string[];
+  /** Unsaved editor text by absolute path (replaces the file's text); null = the buffer was closed or reverted,
+   * read the file from disk again. Buffers given to syncWorkspace stay until set to null. */
+  buffers?: Record<string, string | null>;
+}
+
+export const DidChangeFilesNotification = new NotificationType<DidChangeFilesParams>(
+  'hipcode/didChangeFiles',
+);
+
+/** Engine → client: the context changed (a syncWorkspace read it, or didChangeFiles were applied). */
+export interface ContextChangedParams {
+  /** The method that changed it: 'hipcode/syncWorkspace' or 'hipcode/didChangeFiles'. */
+  method: string;
+  /** The syncWorkspace's requestId. */
+  requestId?: string;
+  /** The context as it is now (before its prefill, which follows). */
+  report: ContextReport;
+  /** didChangeFiles: whether the whole workspace was read again (a .gitignore, folder or symlink changed). */
+  rescanned?: boolean;
+  /** didChangeFiles that could not be applied (e.g. a root folder vanished): the context stayed as reported. */
+  error?: { code: HipErrorCode; message: string };
+}
+
+export const ContextChangedNotification = new NotificationType<ContextChangedParams>(
+  'hipcode/contextChanged',
+);
+
 /**
  * Progress of a syncWorkspace (scan, tokenize, prefill) or of an ask's prefill. Sent after the scan, after every
  * batch of tokenized files and after every prefill chunk (about every 0.1 s); counts are cumulative per phase.
@@ -145,7 +190,7 @@ export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, Context
 export interface ProgressParams {
   /** The requestId of the request this progress belongs to. */
   requestId?: string;
-  /** The method doing the work: 'hipcode/syncWorkspace' or 'hipcode/ask' (absent from engines before 2). */
+  /** The method doing the work: 'hipcode/syncWorkspace', 'hipcode/didChangeFiles' or 'hipcode/ask'. */
   method?: string;
   phase: 'scan' | 'tokenize' | 'prefill';
   /** scan: files accepted by the scan; tokenize: files tokenized so far; prefill: files in the context. */

@@ -3,9 +3,6 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
-import { SYSTEM_PROMPT } from '../../extension/engine/answer/prompt';
-import { streamAnswer } from '../../extension/engine/answer/stream';
-import { GREEDY } from '../../extension/engine/generate';
 import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
 import {
   AskRequest,
@@ -15,9 +12,6 @@ import {
   type ContextReport,
   type ProgressParams,
 } from '../../extension/engine/protocol';
-import { loadChatTemplate } from '../../extension/engine/text/chat-template';
-import type { TextTokenizer } from '../../extension/engine/text/tokenizer';
-import { buildContext, contextText } from '../../extension/engine/workspace';
 import {
   initialize,
   longContextModel,
@@ -28,36 +22,7 @@ import {
   stopEngine,
   type EngineProcess,
 } from '../helpers/engine';
-
-/** The prompt ids of a question over `root`, rendered here from the chat template and the tokenizer. */
-async function referencePrompt(model: LoadedModel, root: string, budget: number, question: string) {
-  const tokenizer = model.tokenizer as TextTokenizer;
-  const tokenize = (text: string) => tokenizer.encode(text, { addSpecialTokens: false });
-  const context = await buildContext({ roots: [root], budget, tokenize });
-  const template = loadChatTemplate(model.dir, tokenizer.config, tokenizer.specialTokens);
-  const text = template.render([
-    { role: 'system', content: SYSTEM_PROMPT },
-    { role: 'user', content: `${contextText(context)}\nQuestion: ${question}` },
-  ]);
-  return tokenize(text);
-}
-
-/** The answer of a fresh session prefilled in one pass (greedy unless a temperature is given). */
-async function referenceAnswer(
-  model: LoadedModel,
-  ids: number[],
-  maxTokens: number,
-  temperature = 0,
-  seed = 0,
-): Promise<string> {
-  const run = await streamAnswer(model.native, model.tokenizer as TextTokenizer, ids, {
-    maxTokens,
-    sampling: { ...GREEDY, temperature },
-    seed,
-    onText: () => undefined,
-  });
-  return run.answer;
-}
+import { referenceAnswer, referencePrompt } from '../helpers/reference';
 
 function commonPrefix(a: readonly number[], b: readonly number[]): number {
   let i = 0;

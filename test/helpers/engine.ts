@@ -13,9 +13,11 @@ import {
 } from 'vscode-jsonrpc/node';
 import {
   AnswerDeltaNotification,
+  ContextChangedNotification,
   InitializeRequest,
   ProgressNotification,
   type AnswerDeltaParams,
+  type ContextChangedParams,
   type EngineErrorData,
   type ProgressParams,
 } from '../../extension/engine/protocol';
@@ -30,6 +32,7 @@ export interface EngineProcess {
   connection: MessageConnection;
   progress: ProgressParams[];
   deltas: AnswerDeltaParams[];
+  contextChanges: ContextChangedParams[];
   stderr: () => string;
   exited: Promise<number | null>;
 }
@@ -45,13 +48,15 @@ export function startEngine(): EngineProcess {
   );
   const progress: ProgressParams[] = [];
   const deltas: AnswerDeltaParams[] = [];
+  const contextChanges: ContextChangedParams[] = [];
   connection.onNotification(ProgressNotification, (p) => progress.push(p));
   connection.onNotification(AnswerDeltaNotification, (p) => deltas.push(p));
+  connection.onNotification(ContextChangedNotification, (p) => contextChanges.push(p));
   // vscode-jsonrpc rejects pending requests only when the connection is disposed.
   connection.onClose(() => connection.dispose());
   connection.onError(() => undefined);
   connection.listen();
-  return { child, connection, progress, deltas, stderr: () => stderr, exited };
+  return { child, connection, progress, deltas, contextChanges, stderr: () => stderr, exited };
 }
 
 export function stopEngine(engine: EngineProcess): void {
@@ -90,4 +95,13 @@ export function longContextModel(contextLength: number, name = 'qwen3'): string 
   const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
   writeFileSync(configPath, JSON.stringify({ ...config, max_position_embeddings: contextLength }));
   return dir;
+}
+
+/** Resolves once `condition` holds (polled every 10 ms); fails after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -9,6 +9,8 @@ import { toHipError } from '../errors';
 import {
   AnswerDeltaNotification,
   AskRequest,
+  ContextChangedNotification,
+  DidChangeFilesNotification,
   ExitNotification,
   InitializeRequest,
   ProgressNotification,
@@ -17,7 +19,6 @@ import {
   StatusRequest,
   SyncWorkspaceRequest,
   type EngineErrorData,
-  type ProgressParams,
 } from '../protocol';
 import { Engine } from './engine';
 import type { Logger } from './log';
@@ -54,7 +55,10 @@ export interface ServeOptions {
 /** Registers every handler of the protocol on `connection` (not yet listening). */
 export function serve(connection: MessageConnection, options: ServeOptions): Engine {
   const { log } = options;
-  const engine = new Engine(log);
+  const engine = new Engine(log, {
+    progress: (params) => void connection.sendNotification(ProgressNotification, params),
+    contextChanged: (params) => void connection.sendNotification(ContextChangedNotification, params),
+  });
   let shutDown = false;
 
   const guard =
@@ -75,28 +79,26 @@ export function serve(connection: MessageConnection, options: ServeOptions): Eng
       return result;
     }),
   );
-  const progress = (params: ProgressParams): void => {
-    void connection.sendNotification(ProgressNotification, params);
-  };
   connection.onRequest(
     SyncWorkspaceRequest,
-    guard(SyncWorkspaceRequest.method, (params, token) =>
-      engine.syncWorkspace(params, tokenSignal(token), progress),
-    ),
+    guard(SyncWorkspaceRequest.method, (params, token) => engine.syncWorkspace(params, tokenSignal(token))),
   );
   connection.onRequest(
     AskRequest,
     guard(AskRequest.method, (params, token) =>
-      engine.ask(
-        params,
-        tokenSignal(token),
-        (text) => {
-          void connection.sendNotification(AnswerDeltaNotification, { requestId: params?.requestId, text });
-        },
-        progress,
-      ),
+      engine.ask(params, tokenSignal(token), (text) => {
+        void connection.sendNotification(AnswerDeltaNotification, { requestId: params?.requestId, text });
+      }),
     ),
   );
+  connection.onNotification(DidChangeFilesNotification, (params) => {
+    try {
+      engine.didChangeFiles(params);
+    } catch (error) {
+      const e = toHipError(error);
+      log.warn(`${DidChangeFilesNotification.method}: [${e.code}] ${e.message}`);
+    }
+  });
   const status = guard(StatusRequest.method, () => engine.status());
   connection.onRequest(StatusRequest, (token) => status(undefined, token));
   const shutdown = guard(ShutdownRequest.method, () => {

@@ -1,28 +1,40 @@
-// The engine's state behind the protocol: the loaded model, its tokenizer and prompt, and the synced workspace
-// context. No JSON-RPC here: cancellation comes in as an AbortSignal, streaming as callbacks.
+// The engine's state behind the protocol: the loaded model, its tokenizer, prompt and KV session, and the synced
+// workspace context. No JSON-RPC here: cancellation comes in as an AbortSignal, notifications go out as callbacks.
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
 import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
-import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
+import { askPrompt, type AskPrompt } from '../answer/prompt';
 import { streamOnSession } from '../answer/stream';
-import { HipError } from '../errors';
+import { HipError, toHipError } from '../errors';
 import { GREEDY } from '../generate';
 import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
 import type {
   AskParams,
   AskResult,
+  ContextChangedParams,
   ContextReport,
+  DidChangeFilesParams,
   InitializeParams,
   InitializeResult,
   ProgressParams,
   StatusResult,
   SyncWorkspaceParams,
 } from '../protocol';
-import { AskRequest, PROTOCOL_VERSION, SyncWorkspaceRequest } from '../protocol';
+import { AskRequest, DidChangeFilesNotification, PROTOCOL_VERSION, SyncWorkspaceRequest } from '../protocol';
 import type { TextTokenizer } from '../text/tokenizer';
-import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
+import {
+  buildContext,
+  contextText,
+  DEFAULT_MAX_FILE_BYTES,
+  updateContext,
+  type ContextOptions,
+  type WorkspaceContext,
+} from '../workspace';
+import { answerTokens, contextBudget } from './budgets';
+import { ChangeQueue, type PendingChanges } from './change-queue';
 import type { Logger } from './log';
 import { optionalInt, stringList } from './params';
+import { contextReport, prefillProgress, type ProgressBase } from './report';
 import { Turns } from './turns';
 
 interface Loaded {
@@ -30,12 +42,21 @@ interface Loaded {
   tokenizer: TextTokenizer;
   prompt: AskPrompt;
   backend: 'cpu' | 'cuda';
-  /** The one KV session, sized to the model's context; replaced when an ask needs another seed. */
+  /** The one KV session, sized to the model's context; replaced when an ask gives a seed. */
   session: ContextSession;
-  sessionSeed: number;
 }
 
-type Progress = (params: ProgressParams) => void;
+/** The synced workspace: its context and the options it was read with (updates read with the same). */
+interface Workspace {
+  context: WorkspaceContext;
+  options: Omit<ContextOptions, 'signal' | 'onProgress'> & { buffers: Map<string, string> };
+}
+
+/** Where the engine's notifications go. */
+export interface EngineEvents {
+  progress(params: ProgressParams): void;
+  contextChanged(params: ContextChangedParams): void;
+}
 
 /** Questions whose prompts differ right after the context: their common prefix is the stable one. */
 const PROBE_QUESTIONS = ['a', 'Z?'] as const;
@@ -46,49 +67,24 @@ function openSession(model: LoadedModel, seed: number): ContextSession {
   return new ContextSession(model.native.createSession({ maxTokens: capacity, seed }), capacity);
 }
 
-/** ProgressParams of a prefill chunk. */
-function prefillProgress(
-  base: Pick<ProgressParams, 'requestId' | 'method'>,
-  files: number,
-  step: PrefillProgress,
-): ProgressParams {
-  return {
-    ...base,
-    phase: 'prefill',
-    files,
-    totalFiles: files,
-    tokens: step.done,
-    totalTokens: step.total,
-    tokensPerSecond: step.tokensPerSecond,
-    etaSeconds: step.etaSeconds,
-  };
-}
-
-/** Tokens reserved for the question when the context is built (the question is not known yet). */
-function questionReserve(modelContext: number): number {
-  return Math.min(256, Math.floor(modelContext / 8));
-}
-
-/** The answer's token budget: the request's, or the default within what the prompt leaves; E_CONTEXT_FULL. */
-function answerTokens(promptTokens: number, requested: number | undefined, modelContext: number): number {
-  const left = modelContext - promptTokens;
-  const maxTokens = requested ?? Math.min(defaultAnswerTokens(modelContext), left);
-  if (maxTokens >= 1 && promptTokens + maxTokens <= modelContext) return maxTokens;
-  throw new HipError(
-    'E_CONTEXT_FULL',
-    `the prompt (${promptTokens} tokens) plus maxTokens ${maxTokens} exceed the model's ${modelContext}-token ` +
-      `context; ask for at most ${Math.max(0, left)} tokens, or sync with a smaller maxTokens`,
-  );
-}
-
 export class Engine {
   private loaded: Loaded | undefined;
-  private context: WorkspaceContext | undefined;
+  private workspace: Workspace | undefined;
   private running = new Set<string>();
-  /** Turns on the KV session: a sync's prefill, an ask. */
+  /** Turns on the KV session and the context: a sync's commit and prefill, an ask, an update. */
   private readonly turns = new Turns();
+  private readonly changes = new ChangeQueue(() => void this.applyChanges());
+  /** Aborts the prefill of an update, which any request takes over. */
+  private background = new AbortController();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly events: EngineEvents,
+  ) {}
+
+  private get context(): WorkspaceContext | undefined {
+    return this.workspace?.context;
+  }
 
   /** Runs `work` as the only `kind` operation in flight (E_BUSY otherwise). */
   private async exclusive<T>(kind: string, work: () => Promise<T>): Promise<T> {
@@ -114,6 +110,12 @@ export class Engine {
     if (this.running.size > 0) {
       throw new HipError('E_BUSY', `cannot ${what} while ${[...this.running].join(' and ')} is running`);
     }
+  }
+
+  /** Stops an update's prefill so that a request can take the session. */
+  private preempt(): void {
+    this.background.abort();
+    this.background = new AbortController();
   }
 
   async initialize(params: InitializeParams): Promise<InitializeResult> {
@@ -150,8 +152,7 @@ export class Engine {
       }
       this.dispose();
       const loadedBackend = model.native.backend === 'cuda' ? 'cuda' : 'cpu';
-      const session = openSession(model, 0);
-      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, session, sessionSeed: 0 };
+      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, session: openSession(model, 0) };
       this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
       return {
         protocolVersion: PROTOCOL_VERSION,
@@ -166,66 +167,60 @@ export class Engine {
     });
   }
 
-  /** The context budget of a sync: the model context less prompt, question and answer reserves, capped. */
-  private syncBudget(loaded: Loaded, maxTokens: number | undefined): number {
-    const modelContext = loaded.model.config.maxPositionEmbeddings;
-    const reserve =
-      loaded.prompt.overhead('?') +
-      questionReserve(modelContext) +
-      defaultAnswerTokens(modelContext) +
-      BOUNDARY_MARGIN;
-    return Math.max(0, Math.min(modelContext - reserve, maxTokens ?? Number.MAX_SAFE_INTEGER));
-  }
-
   /**
-   * scan → order → render → budget (buildContext, with progress and cancellation between batches), then the
-   * context's stable prefix into the KV session, in its turn.
+   * scan → order → render → budget (buildContext, with progress and cancellation between batches), then, in its
+   * turn, the new context and its stable prefix into the KV session. Changes notified meanwhile apply after.
    */
-  async syncWorkspace(
-    params: SyncWorkspaceParams,
-    signal: AbortSignal,
-    progress: Progress,
-  ): Promise<ContextReport> {
+  async syncWorkspace(params: SyncWorkspaceParams, signal: AbortSignal): Promise<ContextReport> {
     const loaded = this.requireModel();
     const roots = stringList(params?.roots, 'roots');
     if (!roots || roots.length === 0) {
       throw new HipError('E_INVALID_ARGUMENT', 'syncWorkspace needs roots, at least one folder');
     }
-    const include = stringList(params.include, 'include');
-    const exclude = stringList(params.exclude, 'exclude');
-    const maxTokens = optionalInt(params.maxTokens, 'maxTokens', 0);
-    const maxFileBytes = optionalInt(params.maxFileBytes, 'maxFileBytes', 1) ?? DEFAULT_MAX_FILE_BYTES;
-    const buffers = params.buffers ? new Map(Object.entries(params.buffers)) : undefined;
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const options: Workspace['options'] = {
+      roots,
+      include: stringList(params.include, 'include'),
+      exclude: stringList(params.exclude, 'exclude'),
+      maxFileBytes: optionalInt(params.maxFileBytes, 'maxFileBytes', 1) ?? DEFAULT_MAX_FILE_BYTES,
+      buffers: new Map(Object.entries(params.buffers ?? {})),
+      tokenize: (text) => loaded.tokenizer.encode(text, { addSpecialTokens: false }),
+      budget: contextBudget(loaded.prompt, modelContext, optionalInt(params.maxTokens, 'maxTokens', 0)),
+    };
     const base = { requestId: params.requestId, method: SyncWorkspaceRequest.method };
-    return this.exclusive('syncWorkspace', async () => {
-      const started = performance.now();
-      const budget = this.syncBudget(loaded, maxTokens);
-      const tokenize = (text: string): readonly number[] =>
-        loaded.tokenizer.encode(text, { addSpecialTokens: false });
-      const context = await buildContext({
-        roots,
-        include,
-        exclude,
-        maxFileBytes,
-        buffers,
-        signal,
-        tokenize,
-        budget,
-        onProgress: (step) => progress({ ...base, ...step }),
-      });
-      const seconds = (performance.now() - started) / 1000;
-      this.log.info(
-        `context: ${context.included.length} files, ${context.tokens} of ${budget} tokens, ` +
-          `${context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
-      );
-      await this.turns.run(signal, 'the workspace sync', async () => {
-        this.context = context;
-        await this.prefillContext(loaded, context, signal, (step) =>
-          progress(prefillProgress(base, context.included.length, step)),
-        );
-      });
-      return this.report(context, loaded.model.config.maxPositionEmbeddings);
+    this.changes.clear();
+    try {
+      return await this.exclusive('syncWorkspace', () => this.sync(loaded, options, base, signal));
+    } finally {
+      this.changes.schedule();
+    }
+  }
+
+  private async sync(
+    loaded: Loaded,
+    options: Workspace['options'],
+    base: ProgressBase & { method: string },
+    signal: AbortSignal,
+  ): Promise<ContextReport> {
+    const started = performance.now();
+    const context = await buildContext({
+      ...options,
+      signal,
+      onProgress: (step) => this.events.progress({ ...base, ...step }),
     });
+    const seconds = (performance.now() - started) / 1000;
+    this.log.info(
+      `context: ${context.included.length} files, ${context.tokens} of ${context.budget} tokens, ` +
+        `${context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
+    );
+    this.preempt();
+    const report = contextReport(context, loaded.model.config.maxPositionEmbeddings);
+    await this.turns.run(signal, 'the workspace sync', async () => {
+      this.workspace = { context, options };
+      this.events.contextChanged({ ...base, report });
+      await this.prefillContext(loaded, context, base, signal);
+    });
+    return report;
   }
 
   /** The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). */
@@ -239,43 +234,86 @@ export class Engine {
   private async prefillContext(
     loaded: Loaded,
     context: WorkspaceContext,
+    base: ProgressBase,
     signal: AbortSignal,
-    onProgress: (step: PrefillProgress) => void,
   ): Promise<void> {
     const prefix = this.stablePrefix(loaded, context);
-    const result = await loaded.session.prefill(prefix, { signal, onProgress });
+    const files = context.included.length;
+    const result = await loaded.session.prefill(prefix, {
+      signal,
+      onProgress: (step: PrefillProgress) => this.events.progress(prefillProgress(base, files, step)),
+    });
     this.log.info(
       `prefill: ${result.prefilled} tokens in ${result.seconds.toFixed(2)} s, ${result.reused} reused ` +
         `(${prefix.length} held)`,
     );
   }
 
-  private report(context: WorkspaceContext, modelContext: number): ContextReport {
-    return {
-      roots: context.roots,
-      included: context.included.map((f) => ({
-        path: f.path,
-        language: f.language,
-        bytes: f.bytes,
-        tokens: f.tokens,
-      })),
-      excluded: context.excluded.map((e) => ({ path: e.path, kind: e.kind, code: e.code, reason: e.reason })),
-      totals: {
-        includedFiles: context.included.length,
-        excludedEntries: context.excluded.length,
-        tokens: context.tokens,
-        budget: context.budget,
-        modelContext,
-      },
-    };
+  /** Queues the changes of a didChangeFiles notification; they apply once a burst has settled. */
+  didChangeFiles(params: DidChangeFilesParams): void {
+    if (!this.workspace) {
+      this.log.warn('didChangeFiles before any syncWorkspace: ignored');
+      return;
+    }
+    this.changes.add(params);
   }
 
-  async ask(
-    params: AskParams,
+  /** Applies the queued changes in the session's turn, then prefills what they changed (preemptible). */
+  private async applyChanges(): Promise<void> {
+    if (this.running.has('syncWorkspace')) return; // the sync schedules them again when it ends
+    const signal = this.background.signal;
+    try {
+      await this.turns.run(undefined, 'the update', async () => {
+        const changes = this.changes.take();
+        const loaded = this.loaded;
+        const workspace = this.workspace;
+        if (changes && loaded && workspace) await this.update(loaded, workspace, changes, signal);
+      });
+    } catch (error) {
+      const e = toHipError(error);
+      if (e.code === 'E_CANCELLED') this.log.info('update prefill: taken over by a request');
+      else this.log.warn(`didChangeFiles: [${e.code}] ${e.message}`);
+    }
+  }
+
+  private async update(
+    loaded: Loaded,
+    workspace: Workspace,
+    changes: PendingChanges,
     signal: AbortSignal,
-    delta: (text: string) => void,
-    progress: Progress = () => undefined,
-  ): Promise<AskResult> {
+  ): Promise<void> {
+    const base = { method: DidChangeFilesNotification.method };
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    for (const [path, text] of changes.buffers) {
+      if (text === null) workspace.options.buffers.delete(path);
+      else workspace.options.buffers.set(path, text);
+    }
+    const changed = [...changes.changed, ...changes.buffers.keys()];
+    let result;
+    try {
+      result = await updateContext(
+        workspace.context,
+        { changed, deleted: changes.deleted },
+        { ...workspace.options, onProgress: (step) => this.events.progress({ ...base, ...step }) },
+      );
+    } catch (error) {
+      const { code, message } = toHipError(error);
+      const report = contextReport(workspace.context, modelContext);
+      this.events.contextChanged({ ...base, report, error: { code, message } });
+      throw error;
+    }
+    if (this.loaded !== loaded) return; // disposed or replaced meanwhile
+    const { context, rescanned } = result;
+    this.workspace = { ...workspace, context };
+    this.log.info(
+      `update: ${changed.length} changed, ${changes.deleted.length} deleted${rescanned ? ' (rescanned)' : ''}; ` +
+        `context ${context.included.length} files, ${context.tokens} tokens`,
+    );
+    this.events.contextChanged({ ...base, report: contextReport(context, modelContext), rescanned });
+    await this.prefillContext(loaded, context, base, signal);
+  }
+
+  async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
     const loaded = this.requireModel();
     if (typeof params?.question !== 'string' || params.question.trim() === '') {
       throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
@@ -287,8 +325,9 @@ export class Engine {
       throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
     }
     const base = { requestId: params.requestId, method: AskRequest.method };
-    return this.exclusive('ask', () =>
-      this.turns.run(signal, 'the answer', async () => {
+    return this.exclusive('ask', () => {
+      this.preempt();
+      return this.turns.run(signal, 'the answer', async () => {
         const context = this.context;
         const modelContext = loaded.model.config.maxPositionEmbeddings;
         const ids = loaded.prompt.encode(context ? contextText(context) : '', params.question);
@@ -298,7 +337,7 @@ export class Engine {
         const files = context?.included.length ?? 0;
         const prefill = await loaded.session.prefill(ids.slice(0, -1), {
           signal,
-          onProgress: (step) => progress(prefillProgress(base, files, step)),
+          onProgress: (step) => this.events.progress(prefillProgress(base, files, step)),
         });
         const { answer, generated, timings } = await streamOnSession(
           loaded.session,
@@ -307,7 +346,7 @@ export class Engine {
           {
             maxTokens,
             sampling: { ...GREEDY, temperature },
-            seed: loaded.sessionSeed,
+            seed: seed ?? 0,
             signal,
             onText: delta,
             startedAt: started,
@@ -332,15 +371,14 @@ export class Engine {
           },
           timings,
         };
-      }),
-    );
+      });
+    });
   }
 
   /** Restarts the session seeded with `seed`, so a sampled answer is reproducible (the context is prefilled again). */
   private reseed(loaded: Loaded, seed: number): void {
     loaded.session.dispose();
     loaded.session = openSession(loaded.model, seed);
-    loaded.sessionSeed = seed;
     this.log.info(`KV session restarted with seed ${seed}`);
   }
 
@@ -360,9 +398,11 @@ export class Engine {
     this.log.info('model disposed');
   }
 
-  /** Disposes the KV session and the native model (if any) and drops the context. */
+  /** Disposes the KV session and the native model (if any) and drops the context and pending changes. */
   dispose(): void {
-    this.context = undefined;
+    this.preempt();
+    this.changes.clear();
+    this.workspace = undefined;
     const loaded = this.loaded;
     this.loaded = undefined;
     loaded?.session.dispose();
