@@ -211,9 +211,23 @@ export const ProgressNotification = new NotificationType<ProgressParams>('hipcod
 
 // ------------------------------------------------------------------------------------------------- hipcode/ask
 
+/** An earlier turn of the conversation: the question asked and the answer it got. */
+export interface ChatTurn {
+  question: string;
+  answer: string;
+}
+
 /** Answers a question over the synced context (an empty context when syncWorkspace was never called). */
 export interface AskParams {
   question: string;
+  /**
+   * Earlier turns of the conversation, oldest first. The prompt is: system, user (context + first question),
+   * assistant (its answer), user (next question), …, user (`question`); the context stays a prefix, so it stays
+   * cached from turn to turn. When they do not fit the model with the answer's tokens (maxTokens, else the
+   * default), the oldest turns are dropped (never the context): usage.droppedTurns says how many.
+   * Each turn needs a non-empty question and a string answer (E_INVALID_ARGUMENT names the field).
+   */
+  history?: ChatTurn[];
   /** Answer tokens; default min(512, a quarter of the model context). Prompt + maxTokens must fit the model. */
   maxTokens?: number;
   /** 0 (default) = greedy. */
@@ -233,6 +247,10 @@ export interface AskUsage {
   promptTokens: number;
   /** Prompt tokens the KV cache already held (not prefilled again); promptTokens - cachedTokens were run. */
   cachedTokens: number;
+  /** Earlier turns in the prompt (0 without history). Always set by the engine; absent from `hipcode ask`. */
+  historyTurns?: number;
+  /** Oldest turns of the history left out because they did not fit (0 when all fit). Always set by the engine. */
+  droppedTurns?: number;
   generatedTokens: number;
 }
 

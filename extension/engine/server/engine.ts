@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
 import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
-import { askPrompt, type AskPrompt } from '../answer/prompt';
+import { askPrompt, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
 import { streamOnSession } from '../answer/stream';
 import { HipError, toHipError } from '../errors';
 import { GREEDY } from '../generate';
@@ -32,6 +32,7 @@ import {
 } from '../workspace';
 import { answerTokens, contextBudget } from './budgets';
 import { ChangeQueue, type PendingChanges } from './change-queue';
+import { fitHistory, historyParam } from './history';
 import type { Logger } from './log';
 import { optionalInt, stringList } from './params';
 import { contextReport, prefillProgress, type ProgressBase } from './report';
@@ -324,13 +325,22 @@ export class Engine {
     if (typeof temperature !== 'number' || !(temperature >= 0)) {
       throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
     }
+    const history = historyParam(params.history);
     const base = { requestId: params.requestId, method: AskRequest.method };
     return this.exclusive('ask', () => {
       this.preempt();
       return this.turns.run(signal, 'the answer', async () => {
         const context = this.context;
         const modelContext = loaded.model.config.maxPositionEmbeddings;
-        const ids = loaded.prompt.encode(context ? contextText(context) : '', params.question);
+        const { ids, dropped } = fitHistory({
+          prompt: loaded.prompt,
+          contextText: context ? contextText(context) : '',
+          contextTokens: context?.tokens ?? 0,
+          question: params.question,
+          history,
+          reserve: requested ?? defaultAnswerTokens(modelContext),
+          modelContext,
+        });
         const maxTokens = answerTokens(ids.length, requested, modelContext);
         if (temperature > 0 && seed !== undefined) this.reseed(loaded, seed);
         const started = performance.now();
@@ -354,7 +364,8 @@ export class Engine {
           },
         );
         this.log.info(
-          `answered: ${ids.length} prompt tokens (${prefill.reused} cached), ${generated} generated in ` +
+          `answered: ${ids.length} prompt tokens (${prefill.reused} cached, ${history.length - dropped} turns, ` +
+            `${dropped} dropped), ${generated} generated in ` +
             `${timings.totalSeconds.toFixed(2)} s`,
         );
         return {
@@ -368,6 +379,8 @@ export class Engine {
             promptTokens: ids.length,
             cachedTokens: prefill.reused,
             generatedTokens: generated,
+            historyTurns: history.length - dropped,
+            droppedTurns: dropped,
           },
           timings,
         };
