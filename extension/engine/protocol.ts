@@ -291,8 +291,23 @@ export interface StatusResult {
   contextTokens: number;
   /** Files in the synced context. */
   files: number;
-  /** Whether an ask or syncWorkspace is running. */
+  /** Whether an ask, a syncWorkspace or a didChangeFiles update is running or waiting. */
   busy: boolean;
+  /** The loaded model, as initialize reported it (null without one). Protocol 2. */
+  model: ModelInfo | null;
+  /** The engine process's memory (Node's process.memoryUsage()). Protocol 2. */
+  memory: { rssBytes: number; heapUsedBytes: number };
+  /**
+   * The KV session (null without a model): the tokens it holds (the context's prefix, then the last prompt's
+   * question and answer) and its capacity (the model's context). How its pages split between GPU and host memory
+   * is not reported: the native addon does not expose it. Protocol 2.
+   */
+  kv: { heldTokens: number; capacityTokens: number } | null;
+  /**
+   * The GPU the model runs on (cuda backend only; absent on the CPU or when the driver cannot say). Its memory is
+   * device-wide: other processes' allocations count too. Protocol 2.
+   */
+  gpu?: { device: number; name: string; usedBytes: number; totalBytes: number };
 }
 
 export const StatusRequest = new RequestType0<StatusResult, EngineErrorData>('hipcode/status');

@@ -73,10 +73,16 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
   it('sync prefills the context; each ask then runs only its question and answers as a fresh prefill does', async () => {
     await initialize(engine);
     const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    const synced = await engine.connection.sendRequest(StatusRequest);
+    assert.ok(synced.kv && synced.kv.heldTokens > report.totals.tokens);
     const questions = ['what is a?', 'what does b return?', 'what is a?'];
     const results = [];
     for (const question of questions) {
-      results.push(await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 }));
+      const result = await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 });
+      const { kv } = await engine.connection.sendRequest(StatusRequest);
+      // The session holds the prompt and the answer but the last sampled token, which was never fed.
+      assert.equal(kv?.heldTokens, result.usage.promptTokens + result.usage.generatedTokens - 1);
+      results.push(result);
     }
     const prompts = await Promise.all(
       questions.map((q) => referencePrompt(model, repo, report.totals.budget, q)),

@@ -1,7 +1,7 @@
 // The engine process (dist/engine.js) driven over its stdio with vscode-jsonrpc's client side, on the tiny qwen3
 // fixture model with the CPU backend: initialize, sync, ask with streaming, cancel, errors, a killed engine.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancellationTokenSource, ErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
 import { readModelConfig } from '../../extension/engine/model/config';
@@ -57,6 +57,13 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.equal(status.backend, 'cpu');
     assert.equal(status.modelDir, result.model.dir);
     assert.equal(status.files, 0);
+    assert.deepEqual(status.model, result.model);
+    assert.deepEqual(status.kv, { heldTokens: 0, capacityTokens: 256 });
+    assert.equal(status.gpu, undefined);
+    const vmRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${engine.child.pid}/status`, 'utf8'));
+    const rss = Number(vmRss?.[1]) * 1024;
+    assert.ok(Math.abs(status.memory.rssBytes - rss) < rss / 4, `rss ${status.memory.rssBytes} vs ${rss}`);
+    assert.ok(status.memory.heapUsedBytes > 0 && status.memory.heapUsedBytes < status.memory.rssBytes);
     assert.match(engine.stderr(), /\[info\] model loaded on cpu/);
   });
 
@@ -199,6 +206,8 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.equal(await engine.connection.sendRequest(ShutdownRequest), null);
     const status = await engine.connection.sendRequest(StatusRequest);
     assert.equal(status.backend, null);
+    assert.equal(status.model, null);
+    assert.equal(status.kv, null);
     await engine.connection.sendNotification('hipcode/exit');
     assert.equal(await engine.exited, 0);
   });

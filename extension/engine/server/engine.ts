@@ -8,6 +8,7 @@ import { streamOnSession } from '../answer/stream';
 import { HipError, toHipError } from '../errors';
 import { GREEDY } from '../generate';
 import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
+import { loadAddon } from '../native';
 import type {
   AskParams,
   AskResult,
@@ -16,6 +17,7 @@ import type {
   DidChangeFilesParams,
   InitializeParams,
   InitializeResult,
+  ModelInfo,
   ProgressParams,
   StatusResult,
   SyncWorkspaceParams,
@@ -36,6 +38,7 @@ import { fitHistory, historyParam } from './history';
 import type { Logger } from './log';
 import { optionalInt, stringList } from './params';
 import { contextReport, prefillProgress, type ProgressBase } from './report';
+import { gpuStatus, memoryStatus } from './status';
 import { Turns } from './turns';
 
 interface Loaded {
@@ -43,6 +46,9 @@ interface Loaded {
   tokenizer: TextTokenizer;
   prompt: AskPrompt;
   backend: 'cpu' | 'cuda';
+  /** The CUDA device ordinal asked for. */
+  device: number;
+  info: ModelInfo;
   /** The one KV session, sized to the model's context; replaced when an ask gives a seed. */
   session: ContextSession;
 }
@@ -153,18 +159,16 @@ export class Engine {
       }
       this.dispose();
       const loadedBackend = model.native.backend === 'cuda' ? 'cuda' : 'cpu';
-      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, session: openSession(model, 0) };
-      this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
-      return {
-        protocolVersion: PROTOCOL_VERSION,
-        model: {
-          dir: model.dir,
-          architecture: model.config.architecture,
-          contextLength: model.config.maxPositionEmbeddings,
-          vocabSize: model.config.vocabSize,
-        },
-        backend: loadedBackend,
+      const info: ModelInfo = {
+        dir: model.dir,
+        architecture: model.config.architecture,
+        contextLength: model.config.maxPositionEmbeddings,
+        vocabSize: model.config.vocabSize,
       };
+      const session = openSession(model, 0);
+      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, device: device ?? 0, info, session };
+      this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
+      return { protocolVersion: PROTOCOL_VERSION, model: info, backend: loadedBackend };
     });
   }
 
@@ -396,13 +400,20 @@ export class Engine {
   }
 
   status(): StatusResult {
-    return {
-      backend: this.loaded?.backend ?? null,
-      modelDir: this.loaded?.model.dir ?? null,
+    const loaded = this.loaded;
+    const result: StatusResult = {
+      backend: loaded?.backend ?? null,
+      modelDir: loaded?.model.dir ?? null,
       contextTokens: this.context?.tokens ?? 0,
       files: this.context?.included.length ?? 0,
       busy: this.running.size > 0 || this.turns.busy,
+      model: loaded?.info ?? null,
+      memory: memoryStatus(),
+      kv: loaded ? { heldTokens: loaded.session.length, capacityTokens: loaded.session.capacity } : null,
     };
+    const gpu = loaded?.backend === 'cuda' ? gpuStatus(loadAddon().probe(), loaded.device) : undefined;
+    if (gpu) result.gpu = gpu;
+    return result;
   }
 
   shutdown(): void {
