@@ -47,16 +47,21 @@ export interface AskPrompt {
   encode(contextText: string, question: string, history?: readonly ChatTurn[]): number[];
   /** Tokens the prompt takes beyond the context (system prompt, template, history, question). */
   overhead(question: string, history?: readonly ChatTurn[]): number;
+  /** The prompt's text (what encode tokenizes). */
+  render(contextText: string, question: string, history?: readonly ChatTurn[]): string;
+  /** Tokenizes prompt text as encode does (no special tokens added: the template holds them). */
+  tokenize(text: string): number[];
 }
 
 /** Builds the prompt renderer of the model in `dir` (E_TEMPLATE when it has no chat template). */
 export function askPrompt(dir: string, tokenizer: TextTokenizer): AskPrompt {
   const template = loadChatTemplate(dir, tokenizer.config, tokenizer.specialTokens);
+  const render = (contextText: string, question: string, history?: readonly ChatTurn[]): string =>
+    template.render(askMessages(contextText, question, history), true);
+  const tokenize = (text: string): number[] => tokenizer.encode(text, { addSpecialTokens: false });
   const encode = (contextText: string, question: string, history?: readonly ChatTurn[]): number[] =>
-    tokenizer.encode(template.render(askMessages(contextText, question, history), true), {
-      addSpecialTokens: false,
-    });
-  return { encode, overhead: (question, history) => encode('', question, history).length };
+    tokenize(render(contextText, question, history));
+  return { encode, overhead: (question, history) => encode('', question, history).length, render, tokenize };
 }
 
 /** Tokens kept free where the context meets the template (the prompt is encoded as one text). */

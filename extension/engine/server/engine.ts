@@ -2,6 +2,7 @@
 // workspace context. No JSON-RPC here: cancellation comes in as an AbortSignal, notifications go out as callbacks.
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
+import { ContextPrompt } from '../answer/context-prompt';
 import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
 import { askPrompt, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
 import { streamOnSession } from '../answer/stream';
@@ -26,7 +27,6 @@ import { AskRequest, DidChangeFilesNotification, PROTOCOL_VERSION, SyncWorkspace
 import type { TextTokenizer } from '../text/tokenizer';
 import {
   buildContext,
-  contextText,
   DEFAULT_MAX_FILE_BYTES,
   updateContext,
   type ContextOptions,
@@ -53,9 +53,10 @@ interface Loaded {
   session: ContextSession;
 }
 
-/** The synced workspace: its context and the options it was read with (updates read with the same). */
+/** The synced workspace: its context, its prompt, and the options it was read with (updates read with the same). */
 interface Workspace {
   context: WorkspaceContext;
+  prompt: ContextPrompt;
   options: Omit<ContextOptions, 'signal' | 'onProgress'> & { buffers: Map<string, string> };
 }
 
@@ -218,32 +219,37 @@ export class Engine {
       `context: ${context.included.length} files, ${context.tokens} of ${context.budget} tokens, ` +
         `${context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
     );
+    const prompt = new ContextPrompt(loaded.prompt, context.included);
+    this.log.info(
+      prompt.joinable
+        ? 'prompt: joined from the files’ ids (checked against the whole encoding)'
+        : 'prompt: the whole context is encoded for every question (tokens merge across file blocks)',
+    );
     this.preempt();
     const report = contextReport(context, loaded.model.config.maxPositionEmbeddings);
     await this.turns.run(signal, 'the workspace sync', async () => {
-      this.workspace = { context, options };
+      this.workspace = { context, prompt, options };
       this.events.contextChanged({ ...base, report });
-      await this.prefillContext(loaded, context, base, signal);
+      await this.prefillContext(loaded, this.workspace, base, signal);
     });
     return report;
   }
 
   /** The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). */
-  private stablePrefix(loaded: Loaded, context: WorkspaceContext): number[] {
-    const text = contextText(context);
-    const [a, b] = PROBE_QUESTIONS.map((question) => loaded.prompt.encode(text, question));
+  private stablePrefix(prompt: ContextPrompt): number[] {
+    const [a, b] = PROBE_QUESTIONS.map((question) => prompt.encode(question));
     return a.slice(0, commonPrefixLength(a, b));
   }
 
-  /** Prefills the stable prefix of `context` into the session (only past what it already holds). */
+  /** Prefills the stable prefix of the workspace's prompt into the session (only past what it already holds). */
   private async prefillContext(
     loaded: Loaded,
-    context: WorkspaceContext,
+    workspace: Workspace,
     base: ProgressBase,
     signal: AbortSignal,
   ): Promise<void> {
-    const prefix = this.stablePrefix(loaded, context);
-    const files = context.included.length;
+    const prefix = this.stablePrefix(workspace.prompt);
+    const files = workspace.context.included.length;
     const result = await loaded.session.prefill(prefix, {
       signal,
       onProgress: (step: PrefillProgress) => this.events.progress(prefillProgress(base, files, step)),
@@ -309,13 +315,14 @@ export class Engine {
     }
     if (this.loaded !== loaded) return; // disposed or replaced meanwhile
     const { context, rescanned } = result;
-    this.workspace = { ...workspace, context };
+    const prompt = new ContextPrompt(loaded.prompt, context.included, workspace.prompt.joinable);
+    this.workspace = { ...workspace, context, prompt };
     this.log.info(
       `update: ${changed.length} changed, ${changes.deleted.length} deleted${rescanned ? ' (rescanned)' : ''}; ` +
         `context ${context.included.length} files, ${context.tokens} tokens`,
     );
     this.events.contextChanged({ ...base, report: contextReport(context, modelContext), rescanned });
-    await this.prefillContext(loaded, context, base, signal);
+    await this.prefillContext(loaded, this.workspace, base, signal);
   }
 
   async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
@@ -337,8 +344,7 @@ export class Engine {
         const context = this.context;
         const modelContext = loaded.model.config.maxPositionEmbeddings;
         const { ids, dropped } = fitHistory({
-          prompt: loaded.prompt,
-          contextText: context ? contextText(context) : '',
+          prompt: this.workspace?.prompt ?? new ContextPrompt(loaded.prompt, [], false),
           contextTokens: context?.tokens ?? 0,
           question: params.question,
           history,

@@ -1,5 +1,6 @@
 // The conversation of an ask: its earlier turns validated, and the oldest dropped when they do not fit.
-import { BOUNDARY_MARGIN, type AskPrompt, type ChatTurn } from '../answer/prompt';
+import type { ContextPrompt } from '../answer/context-prompt';
+import { BOUNDARY_MARGIN, type ChatTurn } from '../answer/prompt';
 import { HipError } from '../errors';
 
 function invalid(message: string): HipError {
@@ -28,8 +29,7 @@ export interface FittedPrompt {
 }
 
 export interface FitOptions {
-  prompt: AskPrompt;
-  contextText: string;
+  prompt: ContextPrompt;
   contextTokens: number;
   question: string;
   history: readonly ChatTurn[];
@@ -48,7 +48,7 @@ export function fitHistory(options: FitOptions): FittedPrompt {
   let dropped = 0;
   while (dropped < history.length && prompt.overhead(question, history.slice(dropped)) > room) dropped++;
   for (;;) {
-    const ids = prompt.encode(options.contextText, question, history.slice(dropped));
+    const ids = prompt.encode(question, history.slice(dropped));
     if (ids.length + reserve <= modelContext || dropped === history.length) return { ids, dropped };
     dropped++;
   }
