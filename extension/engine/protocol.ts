@@ -10,9 +10,11 @@
 // of what is held and the new prompt, so the workspace context is prefilled once and each ask runs only its
 // question (AskUsage.cachedTokens says how many tokens were reused). Prefills run in chunks of about 0.05 s with a
 // turn of the event loop between them, so `$/cancelRequest` ends a prefill of any length within about 0.2 s.
-// Requests that use the session (the prefill of a sync, an ask) run one at a time, in arrival order; a request
-// waiting for its turn can be cancelled. stdout carries protocol messages only; the engine logs
-// to stderr, one line each, prefixed `[info]`, `[warn]` or `[error]`.
+// Work on the session (a sync's prefill, an ask, a didChangeFiles update) runs one at a time, in arrival order;
+// a request waiting for its turn can be cancelled. A second ask (or sync) while one is in flight is E_BUSY.
+//
+// stdout carries protocol messages only; the engine logs to stderr, one line each, prefixed `[info]`, `[warn]`
+// or `[error]`.
 //
 // Errors: every failure is a JSON-RPC error response whose `data` is an `EngineErrorData` ({ code: HipErrorCode })
 // and whose message says what to do. Cancellation (`$/cancelRequest` { id }) of syncWorkspace or ask answers the
