@@ -20,6 +20,7 @@ import {
   rejection,
   startEngine,
   stopEngine,
+  waitUntil,
   type EngineProcess,
 } from '../helpers/engine';
 import { referenceAnswer, referencePrompt } from '../helpers/reference';
@@ -148,21 +149,16 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
       method: string,
     ) {
       const source = new CancellationTokenSource();
-      let cancelledAt = 0;
       const seen = engine.progress.length;
-      const pending = send(source.token);
-      while (cancelledAt === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        const prefill = phase(engine.progress.slice(seen), 'prefill', method);
-        if (prefill.length >= 2) {
-          assert.ok(
-            prefill[prefill.length - 1].tokens < (prefill[0].totalTokens ?? 0),
-            'prefill ended too soon',
-          );
-          source.cancel();
-          cancelledAt = performance.now();
-        }
-      }
+      let settled = false;
+      const pending = send(source.token).finally(() => (settled = true));
+      const chunks = () => phase(engine.progress.slice(seen), 'prefill', method);
+      await waitUntil(() => settled || chunks().length >= 2, `two prefill chunks of ${method}`, 30_000);
+      assert.equal(settled, false, `${method} ended before its prefill was under way`);
+      const prefill = chunks();
+      assert.ok(prefill[prefill.length - 1].tokens < (prefill[0].totalTokens ?? 0), 'prefill ended too soon');
+      source.cancel();
+      const cancelledAt = performance.now();
       const error = await rejection(pending);
       assert.equal(error.code, REQUEST_CANCELLED);
       assert.equal(error.data?.code, 'E_CANCELLED');
