@@ -150,8 +150,9 @@ export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, Context
  * tokens of unchanged files), keeps the stable-first order (a changed file moves to the end, so only a suffix of
  * the KV cache is invalidated), re-applies the budget, sends `hipcode/contextChanged`, then prefills the changed
  * part (progress with method 'hipcode/didChangeFiles'). Updates wait for a running ask or sync to end; an ask
- * or sync arriving during an update's prefill takes over (its own prefill continues from there). Ignored
- * before the first syncWorkspace. Invalid params are logged and ignored (it is a notification).
+ * or sync arriving during an update's prefill takes over (its own prefill continues from there). Changes
+ * notified during a syncWorkspace apply after it; before the first one they are ignored. Invalid params are
+ * logged and ignored (it is a notification).
  */
 export interface DidChangeFilesParams {
   /** Files created or modified on disk (a folder or a symlink makes the engine re-read everything). */

@@ -1,11 +1,13 @@
 // The engine's KV session through the protocol: the context prefilled once at sync and reused by every ask (the
 // answers equal a fresh one-shot prefill's), prefill progress with rates, and cancels mid-prefill within 200 ms.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
 import {
   AskRequest,
+  DidChangeFilesNotification,
   REQUEST_CANCELLED,
   StatusRequest,
   SyncWorkspaceRequest,
@@ -208,6 +210,26 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
       } finally {
         longLoaded.native.dispose();
       }
+    });
+
+    it('changes notified during a sync apply after it, on the context it read', async () => {
+      await initialize(engine, longModel);
+      const pending = engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [bigRepo] });
+      await waitUntil(() => engine.progress.some((p) => p.phase === 'prefill'), 'the sync prefill', 30_000);
+      const edited = join(bigRepo, 'src/module19.ts');
+      writeFileSync(edited, 'export const edited = true;\n');
+      await engine.connection.sendNotification(DidChangeFilesNotification, { changed: [edited] });
+      const report = await pending;
+      const before = report.included.find((f) => f.path === 'src/module19.ts');
+      assert.ok(before && before.tokens > 100, 'the sync read the file before the edit');
+      await waitUntil(() => engine.contextChanges.length === 2, 'the update', 30_000);
+      const [sync, update] = engine.contextChanges;
+      assert.equal(sync.method, SyncWorkspaceRequest.method);
+      assert.equal(update.method, DidChangeFilesNotification.method);
+      const after = update.report.included.at(-1);
+      assert.equal(after?.path, 'src/module19.ts');
+      assert.ok(after && after.tokens < before.tokens / 2, `${after?.tokens} tokens after the edit`);
+      assert.equal(update.report.totals.tokens, report.totals.tokens - before.tokens + after.tokens);
     });
   });
 });

@@ -194,12 +194,15 @@ export class Engine {
       budget: contextBudget(loaded.prompt, modelContext, optionalInt(params.maxTokens, 'maxTokens', 0)),
     };
     const base = { requestId: params.requestId, method: SyncWorkspaceRequest.method };
-    this.changes.clear();
-    try {
-      return await this.exclusive('syncWorkspace', () => this.sync(loaded, options, base, signal));
-    } finally {
-      this.changes.schedule();
-    }
+    return this.exclusive('syncWorkspace', async () => {
+      // The sync reads every file now; changes notified from here on apply after it.
+      this.changes.clear();
+      try {
+        return await this.sync(loaded, options, base, signal);
+      } finally {
+        this.changes.schedule();
+      }
+    });
   }
 
   private async sync(
@@ -262,7 +265,7 @@ export class Engine {
 
   /** Queues the changes of a didChangeFiles notification; they apply once a burst has settled. */
   didChangeFiles(params: DidChangeFilesParams): void {
-    if (!this.workspace) {
+    if (!this.workspace && !this.running.has('syncWorkspace')) {
       this.log.warn('didChangeFiles before any syncWorkspace: ignored');
       return;
     }
@@ -295,17 +298,19 @@ export class Engine {
   ): Promise<void> {
     const base = { method: DidChangeFilesNotification.method };
     const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const buffers = new Map(workspace.options.buffers);
     for (const [path, text] of changes.buffers) {
-      if (text === null) workspace.options.buffers.delete(path);
-      else workspace.options.buffers.set(path, text);
+      if (text === null) buffers.delete(path);
+      else buffers.set(path, text);
     }
+    const options = { ...workspace.options, buffers };
     const changed = [...changes.changed, ...changes.buffers.keys()];
     let result;
     try {
       result = await updateContext(
         workspace.context,
         { changed, deleted: changes.deleted },
-        { ...workspace.options, onProgress: (step) => this.events.progress({ ...base, ...step }) },
+        { ...options, onProgress: (step) => this.events.progress({ ...base, ...step }) },
       );
     } catch (error) {
       const { code, message } = toHipError(error);
@@ -316,7 +321,7 @@ export class Engine {
     if (this.loaded !== loaded) return; // disposed or replaced meanwhile
     const { context, rescanned } = result;
     const prompt = new ContextPrompt(loaded.prompt, context.included, workspace.prompt.joinable);
-    this.workspace = { ...workspace, context, prompt };
+    this.workspace = { context, prompt, options };
     this.log.info(
       `update: ${changed.length} changed, ${changes.deleted.length} deleted${rescanned ? ' (rescanned)' : ''}; ` +
         `context ${context.included.length} files, ${context.tokens} tokens`,
