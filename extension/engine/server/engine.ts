@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
 import { ContextPrompt } from '../answer/context-prompt';
 import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
-import { askPrompt, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
+import { askPrompt, defaultAnswerTokens, type AskPrompt, type ChatTurn } from '../answer/prompt';
 import { streamOnSession } from '../answer/stream';
 import { HipError, toHipError } from '../errors';
 import { GREEDY } from '../generate';
@@ -68,6 +68,36 @@ export interface EngineEvents {
 
 /** Questions whose prompts differ right after the context: their common prefix is the stable one. */
 const PROBE_QUESTIONS = ['a', 'Z?'] as const;
+
+/** An ask's parameters, validated. */
+interface AskRequestOptions {
+  question: string;
+  history: ChatTurn[];
+  /** maxTokens when given. */
+  requested: number | undefined;
+  seed: number | undefined;
+  temperature: number;
+  base: ProgressBase;
+}
+
+/** Validates AskParams (E_INVALID_ARGUMENT naming the field). */
+function askRequest(params: AskParams): AskRequestOptions {
+  if (typeof params?.question !== 'string' || params.question.trim() === '') {
+    throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
+  }
+  const temperature = params.temperature ?? 0;
+  if (typeof temperature !== 'number' || !(temperature >= 0)) {
+    throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
+  }
+  return {
+    question: params.question,
+    history: historyParam(params.history),
+    requested: optionalInt(params.maxTokens, 'maxTokens', 1),
+    seed: optionalInt(params.seed, 'seed', 0),
+    temperature,
+    base: { requestId: params.requestId, method: AskRequest.method },
+  };
+}
 
 /** A session over the whole model context. */
 function openSession(model: LoadedModel, seed: number): ContextSession {
@@ -332,75 +362,72 @@ export class Engine {
 
   async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
     const loaded = this.requireModel();
-    if (typeof params?.question !== 'string' || params.question.trim() === '') {
-      throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
-    }
-    const requested = optionalInt(params.maxTokens, 'maxTokens', 1);
-    const seed = optionalInt(params.seed, 'seed', 0);
-    const temperature = params.temperature ?? 0;
-    if (typeof temperature !== 'number' || !(temperature >= 0)) {
-      throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
-    }
-    const history = historyParam(params.history);
-    const base = { requestId: params.requestId, method: AskRequest.method };
+    const request = askRequest(params);
     return this.exclusive('ask', () => {
       this.preempt();
-      return this.turns.run(signal, 'the answer', async () => {
-        const context = this.context;
-        const modelContext = loaded.model.config.maxPositionEmbeddings;
-        const { ids, dropped } = fitHistory({
-          prompt: this.workspace?.prompt ?? new ContextPrompt(loaded.prompt, [], false),
-          contextTokens: context?.tokens ?? 0,
-          question: params.question,
-          history,
-          reserve: requested ?? defaultAnswerTokens(modelContext),
-          modelContext,
-        });
-        const maxTokens = answerTokens(ids.length, requested, modelContext);
-        if (temperature > 0 && seed !== undefined) this.reseed(loaded, seed);
-        const started = performance.now();
-        const files = context?.included.length ?? 0;
-        const prefill = await loaded.session.prefill(ids.slice(0, -1), {
-          signal,
-          onProgress: (step) => this.events.progress(prefillProgress(base, files, step)),
-        });
-        const { answer, generated, timings } = await streamOnSession(
-          loaded.session,
-          loaded.tokenizer,
-          ids.slice(-1),
-          {
-            maxTokens,
-            sampling: { ...GREEDY, temperature },
-            seed: seed ?? 0,
-            signal,
-            onText: delta,
-            startedAt: started,
-            prefillTokens: prefill.prefilled + 1,
-          },
-        );
-        this.log.info(
-          `answered: ${ids.length} prompt tokens (${prefill.reused} cached, ${history.length - dropped} turns, ` +
-            `${dropped} dropped), ${generated} generated in ` +
-            `${timings.totalSeconds.toFixed(2)} s`,
-        );
-        return {
-          answer,
-          references: findReferences(
-            answer,
-            (context?.included ?? []).map((file) => ({ path: file.path, text: file.source })),
-          ),
-          usage: {
-            contextTokens: context?.tokens ?? 0,
-            promptTokens: ids.length,
-            cachedTokens: prefill.reused,
-            generatedTokens: generated,
-            historyTurns: history.length - dropped,
-            droppedTurns: dropped,
-          },
-          timings,
-        };
-      });
+      return this.turns.run(signal, 'the answer', () => this.answer(loaded, request, signal, delta));
     });
+  }
+
+  /** Fits the prompt, prefills past what the session holds, generates, checks the references. */
+  private async answer(
+    loaded: Loaded,
+    request: AskRequestOptions,
+    signal: AbortSignal,
+    delta: (text: string) => void,
+  ): Promise<AskResult> {
+    const { history, requested, seed, temperature } = request;
+    const context = this.context;
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const { ids, dropped } = fitHistory({
+      prompt: this.workspace?.prompt ?? new ContextPrompt(loaded.prompt, [], false),
+      contextTokens: context?.tokens ?? 0,
+      question: request.question,
+      history,
+      reserve: requested ?? defaultAnswerTokens(modelContext),
+      modelContext,
+    });
+    const maxTokens = answerTokens(ids.length, requested, modelContext);
+    if (temperature > 0 && seed !== undefined) this.reseed(loaded, seed);
+    const started = performance.now();
+    const files = context?.included.length ?? 0;
+    const prefill = await loaded.session.prefill(ids.slice(0, -1), {
+      signal,
+      onProgress: (step) => this.events.progress(prefillProgress(request.base, files, step)),
+    });
+    const { answer, generated, timings } = await streamOnSession(
+      loaded.session,
+      loaded.tokenizer,
+      ids.slice(-1),
+      {
+        maxTokens,
+        sampling: { ...GREEDY, temperature },
+        seed: seed ?? 0,
+        signal,
+        onText: delta,
+        startedAt: started,
+        prefillTokens: prefill.prefilled + 1,
+      },
+    );
+    const turns = history.length - dropped;
+    this.log.info(
+      `answered: ${ids.length} prompt tokens (${prefill.reused} cached, ${turns} turns, ${dropped} dropped), ` +
+        `${generated} generated in ${timings.totalSeconds.toFixed(2)} s`,
+    );
+    const sources = (context?.included ?? []).map((file) => ({ path: file.path, text: file.source }));
+    return {
+      answer,
+      references: findReferences(answer, sources),
+      usage: {
+        contextTokens: context?.tokens ?? 0,
+        promptTokens: ids.length,
+        cachedTokens: prefill.reused,
+        generatedTokens: generated,
+        historyTurns: turns,
+        droppedTurns: dropped,
+      },
+      timings,
+    };
   }
 
   /** Restarts the session seeded with `seed`, so a sampled answer is reproducible (the context is prefilled again). */
