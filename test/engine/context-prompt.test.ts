@@ -39,6 +39,23 @@ describe('context prompt (joined per-file ids)', () => {
     });
   }
 
+  it('checks the join on a sample of a long context, and the join equals the whole encoding', () => {
+    const dir = modelDir('qwen3');
+    const prompt = askPrompt(dir, loadTokenizer(dir, readModelConfig(dir).eosTokenIds));
+    const blocks = Array.from({ length: 40 }, (_, i) => {
+      const block = fileBlock(
+        `src/m${i}.ts`,
+        'typescript',
+        `export const m${i} = ${i};${'\n'.repeat(i % 3)}`,
+      );
+      return { text: block, ids: prompt.tokenize(block) };
+    });
+    const context = new ContextPrompt(prompt, blocks);
+    assert.equal(context.joinable, true);
+    const text = blocks.map((b) => b.text).join('');
+    assert.deepEqual(context.encode('where is m7?', HISTORY), prompt.encode(text, 'where is m7?', HISTORY));
+  });
+
   it('falls back to the whole encoding when tokens merge across blocks', () => {
     // Pairs of characters are one token, so ids depend on where each block starts.
     const tokenize = (text: string) =>
