@@ -2,9 +2,19 @@
 // This is the one file both sides share: the engine (extension/engine/server) and the VS Code extension.
 //
 // Lifecycle: spawn `node dist/engine.js`; send `hipcode/initialize` (loads the model), `hipcode/syncWorkspace`
-// (reads the workspace into the context), then any number of `hipcode/ask`; `hipcode/shutdown` disposes the
-// model; the `hipcode/exit` notification ends the process. stdout carries protocol messages only; the engine logs
-// to stderr, one line each, prefixed `[info]`, `[warn]` or `[error]`.
+// (reads the workspace into the context and prefills it into the KV cache), then any number of `hipcode/ask`;
+// `hipcode/shutdown` disposes the model; the `hipcode/exit` notification ends the process.
+//
+// KV cache (protocol 2): the engine keeps one session per model, sized to the model's context, and remembers the
+// token ids it holds. Every prefill (a sync's context, an ask's prompt) runs only past the longest common prefix
+// of what is held and the new prompt, so the workspace context is prefilled once and each ask runs only its
+// question (AskUsage.cachedTokens says how many tokens were reused). Prefills run in chunks of about 0.05 s with a
+// turn of the event loop between them, so `$/cancelRequest` ends a prefill of any length within about 0.2 s.
+// Work on the session (a sync's prefill, an ask, a didChangeFiles update) runs one at a time, in arrival order;
+// a request waiting for its turn can be cancelled. A second ask (or sync) while one is in flight is E_BUSY.
+//
+// stdout carries protocol messages only; the engine logs to stderr, one line each, prefixed `[info]`, `[warn]`
+// or `[error]`.
 //
 // Errors: every failure is a JSON-RPC error response whose `data` is an `EngineErrorData` ({ code: HipErrorCode })
 // and whose message says what to do. Cancellation (`$/cancelRequest` { id }) of syncWorkspace or ask answers the
@@ -18,8 +28,10 @@ import type { Reference } from './answer/citations';
 import type { HipErrorCode } from './errors';
 import type { ExcludeCode } from './workspace/types';
 
-/** Version of this protocol; bumped on every incompatible change. Returned by initialize. */
-export const PROTOCOL_VERSION = 1;
+/** Version of this protocol, returned by initialize; bumped on every change (2: KV prefix reuse, prefill progress
+ * with rates and ETA, usage.cachedTokens, didChangeFiles and contextChanged). Changes so far only add fields and
+ * messages. */
+export const PROTOCOL_VERSION = 2;
 
 /** JSON-RPC error code of a request ended by `$/cancelRequest` (the LSP value). */
 export const REQUEST_CANCELLED = -32800;
@@ -68,7 +80,12 @@ export const InitializeRequest = new RequestType<InitializeParams, InitializeRes
 
 // ------------------------------------------------------------------------------------------ hipcode/syncWorkspace
 
-/** Reads the workspace into the context (needs initialize: files are counted in the model's tokens). */
+/**
+ * Reads the workspace into the context (needs initialize: files are counted in the model's tokens), then prefills
+ * the prompt's stable prefix (system prompt, template and the whole context) into the KV cache, with progress in
+ * phase 'prefill'; the result comes when the context is in the cache. Cancelled during the prefill, the new
+ * context stays (the next ask prefills the rest); cancelled before, the previous context stays.
+ */
 export interface SyncWorkspaceParams {
   /** Folders to read (at least one). */
   roots: string[];
@@ -124,29 +141,105 @@ export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, Context
   'hipcode/syncWorkspace',
 );
 
-/** Progress of a syncWorkspace: sent after the scan, then while files are tokenized (cumulative counts). */
-export interface ProgressParams {
+// ------------------------------------------------------------------------ hipcode/didChangeFiles, contextChanged
+
+/**
+ * Client → engine notification: what changed in the synced workspace since it was read (absolute paths). The
+ * engine waits until no change has come for 300 ms (bursts merge), then re-reads only these paths with the rules
+ * and caps of the last syncWorkspace (a changed .gitignore, folder or symlink: the whole workspace, reusing the
+ * tokens of unchanged files), keeps the stable-first order (a changed file moves to the end, so only a suffix of
+ * the KV cache is invalidated), re-applies the budget, sends `hipcode/contextChanged`, then prefills the changed
+ * part (progress with method 'hipcode/didChangeFiles'). Updates wait for a running ask or sync to end; an ask
+ * or sync arriving during an update's prefill takes over (its own prefill continues from there). Changes
+ * notified during a syncWorkspace apply after it; before the first one they are ignored. Invalid params are
+ * logged and ignored (it is a notification).
+ */
+export interface DidChangeFilesParams {
+  /** Files created or modified on disk (a folder or a symlink makes the engine re-read everything). */
+  changed?: string[];
+  /** Files or folders deleted on disk. */
+  deleted?: string[];
+  /** Unsaved editor text by absolute path (replaces the file's text); null = the buffer was closed or reverted,
+   * read the file from disk again. Buffers given to syncWorkspace stay until set to null. */
+  buffers?: Record<string, string | null>;
+}
+
+export const DidChangeFilesNotification = new NotificationType<DidChangeFilesParams>(
+  'hipcode/didChangeFiles',
+);
+
+/** Engine → client: the context changed (a syncWorkspace read it, or didChangeFiles were applied). */
+export interface ContextChangedParams {
+  /** The method that changed it: 'hipcode/syncWorkspace' or 'hipcode/didChangeFiles'. */
+  method: string;
+  /** The syncWorkspace's requestId. */
   requestId?: string;
-  phase: 'scan' | 'tokenize';
-  /** scan: files accepted by the scan; tokenize: files tokenized so far. */
+  /** The context as it is now (before its prefill, which follows). */
+  report: ContextReport;
+  /** didChangeFiles: whether the whole workspace was read again (a .gitignore, folder or symlink changed). */
+  rescanned?: boolean;
+  /** didChangeFiles that could not be applied (e.g. a root folder vanished): the context stayed as reported. */
+  error?: { code: HipErrorCode; message: string };
+}
+
+export const ContextChangedNotification = new NotificationType<ContextChangedParams>(
+  'hipcode/contextChanged',
+);
+
+/**
+ * Progress of a syncWorkspace (scan, tokenize, prefill) or of an ask's prefill. Sent after the scan, after every
+ * batch of tokenized files and after every prefill chunk (about every 0.1 s); counts are cumulative per phase.
+ */
+export interface ProgressParams {
+  /** The requestId of the request this progress belongs to. */
+  requestId?: string;
+  /** The method doing the work: 'hipcode/syncWorkspace', 'hipcode/didChangeFiles' or 'hipcode/ask'. */
+  method?: string;
+  phase: 'scan' | 'tokenize' | 'prefill';
+  /** scan: files accepted by the scan; tokenize: files tokenized so far; prefill: files in the context. */
   files: number;
-  /** Tokens counted so far (0 during the scan). */
+  /** tokenize: tokens counted so far; prefill: tokens prefilled so far (of totalTokens); scan: 0. */
   tokens: number;
   /** Files the scan accepted (the tokenize phase's total). */
   totalFiles: number;
+  /** prefill: tokens this prefill runs (the reused prefix is not counted). Absent while unknown (tokenize). */
+  totalTokens?: number;
+  /** tokenize and prefill: tokens per second so far in this phase. */
+  tokensPerSecond?: number;
+  /** tokenize and prefill: estimated seconds left in this phase (tokenize: from the bytes left). */
+  etaSeconds?: number;
 }
 
 export const ProgressNotification = new NotificationType<ProgressParams>('hipcode/progress');
 
 // ------------------------------------------------------------------------------------------------- hipcode/ask
 
+/** An earlier turn of the conversation: the question asked and the answer it got. */
+export interface ChatTurn {
+  question: string;
+  answer: string;
+}
+
 /** Answers a question over the synced context (an empty context when syncWorkspace was never called). */
 export interface AskParams {
   question: string;
+  /**
+   * Earlier turns of the conversation, oldest first. The prompt is: system, user (context + first question),
+   * assistant (its answer), user (next question), …, user (`question`); the context stays a prefix, so it stays
+   * cached from turn to turn. When they do not fit the model with the answer's tokens (maxTokens, else the
+   * default), the oldest turns are dropped (never the context): usage.droppedTurns says how many.
+   * Each turn needs a non-empty question and a string answer (E_INVALID_ARGUMENT names the field).
+   */
+  history?: ChatTurn[];
   /** Answer tokens; default min(512, a quarter of the model context). Prompt + maxTokens must fit the model. */
   maxTokens?: number;
   /** 0 (default) = greedy. */
   temperature?: number;
+  /**
+   * Seed of the sampling RNG (temperature > 0). The RNG belongs to the engine's KV session (seeded 0 at
+   * initialize) and advances with every sampled answer. With temperature > 0, a seed restarts the session with
+   * it, so the answer is reproducible, but the context is prefilled again: give one for reproducibility only.
+   */
   seed?: number;
   /** A client-chosen tag echoed in this request's answerDelta notifications. */
   requestId?: string;
@@ -155,12 +248,19 @@ export interface AskParams {
 export interface AskUsage {
   contextTokens: number;
   promptTokens: number;
+  /** Prompt tokens the KV cache already held (not prefilled again); promptTokens - cachedTokens were run. */
+  cachedTokens: number;
+  /** Earlier turns in the prompt (0 without history). Always set by the engine; absent from `hipcode ask`. */
+  historyTurns?: number;
+  /** Oldest turns of the history left out because they did not fit (0 when all fit). Always set by the engine. */
+  droppedTurns?: number;
   generatedTokens: number;
 }
 
 export interface AskTimings {
   /** Seconds from the start of the prefill to the first generated token. */
   firstTokenSeconds: number;
+  /** Tokens prefilled for this ask (cached ones not counted) per second. */
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
   totalSeconds: number;
@@ -194,8 +294,23 @@ export interface StatusResult {
   contextTokens: number;
   /** Files in the synced context. */
   files: number;
-  /** Whether an ask or syncWorkspace is running. */
+  /** Whether an ask, a syncWorkspace or a didChangeFiles update is running or waiting. */
   busy: boolean;
+  /** The loaded model, as initialize reported it (null without one). Protocol 2. */
+  model: ModelInfo | null;
+  /** The engine process's memory (Node's process.memoryUsage()). Protocol 2. */
+  memory: { rssBytes: number; heapUsedBytes: number };
+  /**
+   * The KV session (null without a model): the tokens it holds (the context's prefix, then the last prompt's
+   * question and answer) and its capacity (the model's context). How its pages split between GPU and host memory
+   * is not reported: the native addon does not expose it. Protocol 2.
+   */
+  kv: { heldTokens: number; capacityTokens: number } | null;
+  /**
+   * The GPU the model runs on (cuda backend only; absent on the CPU or when the driver cannot say). Its memory is
+   * device-wide: other processes' allocations count too. Protocol 2.
+   */
+  gpu?: { device: number; name: string; usedBytes: number; totalBytes: number };
 }
 
 export const StatusRequest = new RequestType0<StatusResult, EngineErrorData>('hipcode/status');

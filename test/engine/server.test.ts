@@ -1,100 +1,34 @@
 // The engine process (dist/engine.js) driven over its stdio with vscode-jsonrpc's client side, on the tiny qwen3
 // fixture model with the CPU backend: initialize, sync, ask with streaming, cancel, errors, a killed engine.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import {
-  CancellationTokenSource,
-  createMessageConnection,
-  ErrorCodes,
-  ResponseError,
-  StreamMessageReader,
-  StreamMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CancellationTokenSource, ErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
 import { readModelConfig } from '../../extension/engine/model/config';
 import {
   AnswerDeltaNotification,
   AskRequest,
   InitializeRequest,
-  ProgressNotification,
   REQUEST_CANCELLED,
   ShutdownRequest,
   StatusRequest,
   SyncWorkspaceRequest,
-  type AnswerDeltaParams,
-  type EngineErrorData,
-  type ProgressParams,
 } from '../../extension/engine/protocol';
 import { loadTokenizer } from '../../extension/engine/text/tokenizer';
 import { buildContext } from '../../extension/engine/workspace';
-import { REPO_ROOT } from '../helpers/cli';
-import { modelDir } from '../helpers/fixtures';
-
-const MODEL = modelDir('qwen3');
-const ENGINE = join(REPO_ROOT, 'dist', 'engine.js');
-
-interface Engine {
-  child: ChildProcessWithoutNullStreams;
-  connection: MessageConnection;
-  progress: ProgressParams[];
-  deltas: AnswerDeltaParams[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function startEngine(): Engine {
-  const child = spawn(process.execPath, [ENGINE], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const connection = createMessageConnection(
-    new StreamMessageReader(child.stdout),
-    new StreamMessageWriter(child.stdin),
-  );
-  const progress: ProgressParams[] = [];
-  const deltas: AnswerDeltaParams[] = [];
-  connection.onNotification(ProgressNotification, (p) => progress.push(p));
-  connection.onNotification(AnswerDeltaNotification, (p) => deltas.push(p));
-  // vscode-jsonrpc rejects pending requests only when the connection is disposed.
-  connection.onClose(() => connection.dispose());
-  connection.onError(() => undefined);
-  connection.listen();
-  return { child, connection, progress, deltas, stderr: () => stderr, exited };
-}
-
-function stopEngine(engine: Engine): void {
-  engine.connection.dispose();
-  if (engine.child.exitCode === null) engine.child.kill('SIGKILL');
-}
-
-async function initialize(engine: Engine) {
-  return engine.connection.sendRequest(InitializeRequest, { modelDir: MODEL, backend: 'cpu', threads: 2 });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ResponseError<EngineErrorData>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ResponseError<EngineErrorData>;
-  }
-  assert.fail('the request succeeded');
-}
-
-function makeRepo(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'hipcode-server-'));
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), content);
-  }
-  return root;
-}
+import {
+  initialize,
+  makeRepo,
+  MODEL,
+  rejection,
+  startEngine,
+  stopEngine,
+  type EngineProcess,
+} from '../helpers/engine';
 
 describe('engine process (JSON-RPC over stdio)', function () {
   this.timeout(20000);
-  let engine: Engine;
+  let engine: EngineProcess;
   let repo = '';
 
   before(() => {
@@ -123,6 +57,13 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.equal(status.backend, 'cpu');
     assert.equal(status.modelDir, result.model.dir);
     assert.equal(status.files, 0);
+    assert.deepEqual(status.model, result.model);
+    assert.deepEqual(status.kv, { heldTokens: 0, capacityTokens: 256 });
+    assert.equal(status.gpu, undefined);
+    const vmRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${engine.child.pid}/status`, 'utf8'));
+    const rss = Number(vmRss?.[1]) * 1024;
+    assert.ok(Math.abs(status.memory.rssBytes - rss) < rss / 4, `rss ${status.memory.rssBytes} vs ${rss}`);
+    assert.ok(status.memory.heapUsedBytes > 0 && status.memory.heapUsedBytes < status.memory.rssBytes);
     assert.match(engine.stderr(), /\[info\] model loaded on cpu/);
   });
 
@@ -163,9 +104,11 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.ok(report.excluded.some((e) => e.path === 'data.bin' && e.code === 'binary'));
     assert.ok(engine.progress.length >= 1);
     assert.ok(engine.progress.every((p) => p.requestId === 'sync-1'));
-    const last = engine.progress[engine.progress.length - 1];
-    assert.equal(last.phase, 'tokenize');
+    const tokenized = engine.progress.filter((p) => p.phase === 'tokenize');
+    const last = tokenized[tokenized.length - 1];
     assert.equal(last.files, last.totalFiles);
+    assert.equal(last.etaSeconds, 0);
+    assert.ok(last.tokensPerSecond !== undefined && last.tokensPerSecond > 0);
     const status = await engine.connection.sendRequest(StatusRequest);
     assert.equal(status.contextTokens, report.totals.tokens);
     assert.equal(status.files, report.included.length);
@@ -263,6 +206,8 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.equal(await engine.connection.sendRequest(ShutdownRequest), null);
     const status = await engine.connection.sendRequest(StatusRequest);
     assert.equal(status.backend, null);
+    assert.equal(status.model, null);
+    assert.equal(status.kv, null);
     await engine.connection.sendNotification('hipcode/exit');
     assert.equal(await engine.exited, 0);
   });

@@ -1,7 +1,7 @@
 // Generates an answer over a prompt and streams its text as it becomes final, timing the prefill and the decode.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { generateTokens } from '../generate';
-import type { NativeModel, SamplingParams } from '../native';
+import type { NativeModel, NativeSession, SamplingParams } from '../native';
 import type { AskTimings } from '../protocol';
 import { Detokenizer } from '../text/detokenizer';
 import type { TextTokenizer } from '../text/tokenizer';
@@ -15,6 +15,10 @@ export interface StreamOptions {
   onText: (text: string) => void | Promise<void>;
   /** Called once, when the first token arrives (the prefill is done). */
   onFirstToken?: (seconds: number) => void;
+  /** performance.now() when the prefill began, if it began before this call (default: now). */
+  startedAt?: number;
+  /** Tokens prefilled for this answer, for the prefill rate (default: the prompt's length). */
+  prefillTokens?: number;
 }
 
 export interface StreamedAnswer {
@@ -28,6 +32,7 @@ export function tokensPerSecond(tokens: number, seconds: number): number {
   return seconds > 0 ? Math.round((tokens / seconds) * 10) / 10 : 0;
 }
 
+/** Generates over `prompt` in a fresh session sized to it (disposed at the end). */
 export async function streamAnswer(
   model: NativeModel,
   tokenizer: TextTokenizer,
@@ -35,8 +40,25 @@ export async function streamAnswer(
   options: StreamOptions,
 ): Promise<StreamedAnswer> {
   const session = model.createSession({ maxTokens: prompt.length + options.maxTokens, seed: options.seed });
+  try {
+    return await streamOnSession(session, tokenizer, prompt, options);
+  } finally {
+    session.dispose();
+  }
+}
+
+/**
+ * Generates in `session` after feeding it `input` (the whole prompt, or only what the session does not hold yet,
+ * at least one token); the session keeps the prompt and the answer. options.seed is the session's business.
+ */
+export async function streamOnSession(
+  session: NativeSession,
+  tokenizer: TextTokenizer,
+  input: readonly number[],
+  options: StreamOptions,
+): Promise<StreamedAnswer> {
   const detokenizer = new Detokenizer((ids) => tokenizer.decode(ids));
-  const start = performance.now();
+  const start = options.startedAt ?? performance.now();
   let first = 0;
   let generated = 0;
   let answer = '';
@@ -44,25 +66,21 @@ export async function streamAnswer(
     answer += text;
     if (text) await options.onText(text);
   };
-  try {
-    const generation = { ...options, stopIds: tokenizer.stopIds };
-    for await (const id of generateTokens(session, prompt, generation)) {
-      if (generated++ === 0) {
-        first = (performance.now() - start) / 1000;
-        options.onFirstToken?.(first);
-      }
-      // A turn of the event loop per token, so that a cancel request is read before the next step.
-      await nextTurn();
-      if (!tokenizer.stopIds.has(id)) await emit(detokenizer.push(id));
+  const generation = { ...options, stopIds: tokenizer.stopIds };
+  for await (const id of generateTokens(session, input, generation)) {
+    if (generated++ === 0) {
+      first = (performance.now() - start) / 1000;
+      options.onFirstToken?.(first);
     }
-  } finally {
-    session.dispose();
+    // A turn of the event loop per token, so that a cancel request is read before the next step.
+    await nextTurn();
+    if (!tokenizer.stopIds.has(id)) await emit(detokenizer.push(id));
   }
   await emit(detokenizer.flush());
   const total = (performance.now() - start) / 1000;
   const timings: AskTimings = {
     firstTokenSeconds: first,
-    prefillTokensPerSecond: tokensPerSecond(prompt.length, first),
+    prefillTokensPerSecond: tokensPerSecond(options.prefillTokens ?? input.length, first),
     decodeTokensPerSecond: tokensPerSecond(generated - 1, total - first),
     totalSeconds: total,
   };

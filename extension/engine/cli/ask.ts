@@ -176,7 +176,12 @@ export async function askCommand(args: string[]): Promise<void> {
       run.answer,
       context.included.map((file) => ({ path: file.path, text: file.source })),
     ),
-    usage: { contextTokens: context.tokens, promptTokens: ids.length, generatedTokens: run.generated },
+    usage: {
+      contextTokens: context.tokens,
+      promptTokens: ids.length,
+      cachedTokens: 0,
+      generatedTokens: run.generated,
+    },
     timings: run.timings,
     context: { files: context.included.length, excluded: context.excluded.length, budget, modelContext },
   };

@@ -9,6 +9,8 @@ import { toHipError } from '../errors';
 import {
   AnswerDeltaNotification,
   AskRequest,
+  ContextChangedNotification,
+  DidChangeFilesNotification,
   ExitNotification,
   InitializeRequest,
   ProgressNotification,
@@ -53,7 +55,10 @@ export interface ServeOptions {
 /** Registers every handler of the protocol on `connection` (not yet listening). */
 export function serve(connection: MessageConnection, options: ServeOptions): Engine {
   const { log } = options;
-  const engine = new Engine(log);
+  const engine = new Engine(log, {
+    progress: (params) => void connection.sendNotification(ProgressNotification, params),
+    contextChanged: (params) => void connection.sendNotification(ContextChangedNotification, params),
+  });
   let shutDown = false;
 
   const guard =
@@ -76,11 +81,7 @@ export function serve(connection: MessageConnection, options: ServeOptions): Eng
   );
   connection.onRequest(
     SyncWorkspaceRequest,
-    guard(SyncWorkspaceRequest.method, (params, token) =>
-      engine.syncWorkspace(params, tokenSignal(token), (progress) => {
-        void connection.sendNotification(ProgressNotification, progress);
-      }),
-    ),
+    guard(SyncWorkspaceRequest.method, (params, token) => engine.syncWorkspace(params, tokenSignal(token))),
   );
   connection.onRequest(
     AskRequest,
@@ -90,6 +91,14 @@ export function serve(connection: MessageConnection, options: ServeOptions): Eng
       }),
     ),
   );
+  connection.onNotification(DidChangeFilesNotification, (params) => {
+    try {
+      engine.didChangeFiles(params);
+    } catch (error) {
+      const e = toHipError(error);
+      log.warn(`${DidChangeFilesNotification.method}: [${e.code}] ${e.message}`);
+    }
+  });
   const status = guard(StatusRequest.method, () => engine.status());
   connection.onRequest(StatusRequest, (token) => status(undefined, token));
   const shutdown = guard(ShutdownRequest.method, () => {

@@ -1,68 +1,128 @@
-// The engine's state behind the protocol: the loaded model, its tokenizer and prompt, and the synced workspace
-// context. No JSON-RPC here: cancellation comes in as an AbortSignal, streaming as callbacks.
+// The engine's state behind the protocol: the loaded model, its tokenizer, prompt and KV session, and the synced
+// workspace context. No JSON-RPC here: cancellation comes in as an AbortSignal, notifications go out as callbacks.
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
-import { askPrompt, BOUNDARY_MARGIN, defaultAnswerTokens, type AskPrompt } from '../answer/prompt';
-import { streamAnswer } from '../answer/stream';
-import { HipError } from '../errors';
+import { ContextPrompt } from '../answer/context-prompt';
+import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
+import { askPrompt, defaultAnswerTokens, type AskPrompt, type ChatTurn } from '../answer/prompt';
+import { streamOnSession } from '../answer/stream';
+import { HipError, toHipError } from '../errors';
 import { GREEDY } from '../generate';
 import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
+import { loadAddon } from '../native';
 import type {
   AskParams,
   AskResult,
+  ContextChangedParams,
   ContextReport,
+  DidChangeFilesParams,
   InitializeParams,
   InitializeResult,
+  ModelInfo,
   ProgressParams,
   StatusResult,
   SyncWorkspaceParams,
 } from '../protocol';
-import { PROTOCOL_VERSION } from '../protocol';
+import { AskRequest, DidChangeFilesNotification, PROTOCOL_VERSION, SyncWorkspaceRequest } from '../protocol';
 import type { TextTokenizer } from '../text/tokenizer';
-import { buildContext, contextText, DEFAULT_MAX_FILE_BYTES, type WorkspaceContext } from '../workspace';
+import {
+  buildContext,
+  DEFAULT_MAX_FILE_BYTES,
+  updateContext,
+  type ContextOptions,
+  type WorkspaceContext,
+} from '../workspace';
+import { answerTokens, contextBudget } from './budgets';
+import { ChangeQueue, type PendingChanges } from './change-queue';
+import { fitHistory, historyParam } from './history';
 import type { Logger } from './log';
+import { optionalInt, stringList } from './params';
+import { contextReport, prefillProgress, type ProgressBase } from './report';
+import { gpuStatus, memoryStatus } from './status';
+import { Turns } from './turns';
 
 interface Loaded {
   model: LoadedModel;
   tokenizer: TextTokenizer;
   prompt: AskPrompt;
   backend: 'cpu' | 'cuda';
+  /** The CUDA device ordinal asked for. */
+  device: number;
+  info: ModelInfo;
+  /** The one KV session, sized to the model's context; replaced when an ask gives a seed. */
+  session: ContextSession;
 }
 
-/** Tokens reserved for the question when the context is built (the question is not known yet). */
-function questionReserve(modelContext: number): number {
-  return Math.min(256, Math.floor(modelContext / 8));
+/** The synced workspace: its context, its prompt, and the options it was read with (updates read with the same). */
+interface Workspace {
+  context: WorkspaceContext;
+  prompt: ContextPrompt;
+  options: Omit<ContextOptions, 'signal' | 'onProgress'> & { buffers: Map<string, string> };
 }
 
-function cancelled(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new HipError('E_CANCELLED', `${what} was cancelled`);
+/** Where the engine's notifications go. */
+export interface EngineEvents {
+  progress(params: ProgressParams): void;
+  contextChanged(params: ContextChangedParams): void;
 }
 
-function optionalInt(value: unknown, name: string, min: number): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new HipError(
-      'E_INVALID_ARGUMENT',
-      `${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`,
-    );
+/** Questions whose prompts differ right after the context: their common prefix is the stable one. */
+const PROBE_QUESTIONS = ['a', 'Z?'] as const;
+
+/** An ask's parameters, validated. */
+interface AskRequestOptions {
+  question: string;
+  history: ChatTurn[];
+  /** maxTokens when given. */
+  requested: number | undefined;
+  seed: number | undefined;
+  temperature: number;
+  base: ProgressBase;
+}
+
+/** Validates AskParams (E_INVALID_ARGUMENT naming the field). */
+function askRequest(params: AskParams): AskRequestOptions {
+  if (typeof params?.question !== 'string' || params.question.trim() === '') {
+    throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
   }
-  return value;
+  const temperature = params.temperature ?? 0;
+  if (typeof temperature !== 'number' || !(temperature >= 0)) {
+    throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
+  }
+  return {
+    question: params.question,
+    history: historyParam(params.history),
+    requested: optionalInt(params.maxTokens, 'maxTokens', 1),
+    seed: optionalInt(params.seed, 'seed', 0),
+    temperature,
+    base: { requestId: params.requestId, method: AskRequest.method },
+  };
 }
 
-function stringList(value: unknown, name: string): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    throw new HipError('E_INVALID_ARGUMENT', `${name} must be an array of non-empty strings`);
-  }
-  return value as string[];
+/** A session over the whole model context. */
+function openSession(model: LoadedModel, seed: number): ContextSession {
+  const capacity = model.config.maxPositionEmbeddings;
+  return new ContextSession(model.native.createSession({ maxTokens: capacity, seed }), capacity);
 }
 
 export class Engine {
   private loaded: Loaded | undefined;
-  private context: WorkspaceContext | undefined;
+  private workspace: Workspace | undefined;
   private running = new Set<string>();
+  /** Turns on the KV session and the context: a sync's commit and prefill, an ask, an update. */
+  private readonly turns = new Turns();
+  private readonly changes = new ChangeQueue(() => void this.applyChanges());
+  /** Aborts the prefill of an update, which any request takes over. */
+  private background = new AbortController();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly events: EngineEvents,
+  ) {}
+
+  private get context(): WorkspaceContext | undefined {
+    return this.workspace?.context;
+  }
 
   /** Runs `work` as the only `kind` operation in flight (E_BUSY otherwise). */
   private async exclusive<T>(kind: string, work: () => Promise<T>): Promise<T> {
@@ -88,6 +148,12 @@ export class Engine {
     if (this.running.size > 0) {
       throw new HipError('E_BUSY', `cannot ${what} while ${[...this.running].join(' and ')} is running`);
     }
+  }
+
+  /** Stops an update's prefill so that a request can take the session. */
+  private preempt(): void {
+    this.background.abort();
+    this.background = new AbortController();
   }
 
   async initialize(params: InitializeParams): Promise<InitializeResult> {
@@ -124,150 +190,268 @@ export class Engine {
       }
       this.dispose();
       const loadedBackend = model.native.backend === 'cuda' ? 'cuda' : 'cpu';
-      this.loaded = { model, tokenizer, prompt, backend: loadedBackend };
-      this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
-      return {
-        protocolVersion: PROTOCOL_VERSION,
-        model: {
-          dir: model.dir,
-          architecture: model.config.architecture,
-          contextLength: model.config.maxPositionEmbeddings,
-          vocabSize: model.config.vocabSize,
-        },
-        backend: loadedBackend,
+      const info: ModelInfo = {
+        dir: model.dir,
+        architecture: model.config.architecture,
+        contextLength: model.config.maxPositionEmbeddings,
+        vocabSize: model.config.vocabSize,
       };
+      const session = openSession(model, 0);
+      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, device: device ?? 0, info, session };
+      this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
+      return { protocolVersion: PROTOCOL_VERSION, model: info, backend: loadedBackend };
     });
   }
 
-  /** The context budget of a sync: the model context less prompt, question and answer reserves, capped. */
-  private syncBudget(loaded: Loaded, maxTokens: number | undefined): number {
-    const modelContext = loaded.model.config.maxPositionEmbeddings;
-    const reserve =
-      loaded.prompt.overhead('?') +
-      questionReserve(modelContext) +
-      defaultAnswerTokens(modelContext) +
-      BOUNDARY_MARGIN;
-    return Math.max(0, Math.min(modelContext - reserve, maxTokens ?? Number.MAX_SAFE_INTEGER));
-  }
-
-  /** scan → order → render → budget, as buildContext does, with progress and cancellation between batches. */
-  async syncWorkspace(
-    params: SyncWorkspaceParams,
-    signal: AbortSignal,
-    progress: (params: ProgressParams) => void,
-  ): Promise<ContextReport> {
+  /**
+   * scan → order → render → budget (buildContext, with progress and cancellation between batches), then, in its
+   * turn, the new context and its stable prefix into the KV session. Changes notified meanwhile apply after.
+   */
+  async syncWorkspace(params: SyncWorkspaceParams, signal: AbortSignal): Promise<ContextReport> {
     const loaded = this.requireModel();
     const roots = stringList(params?.roots, 'roots');
     if (!roots || roots.length === 0) {
       throw new HipError('E_INVALID_ARGUMENT', 'syncWorkspace needs roots, at least one folder');
     }
-    const include = stringList(params.include, 'include');
-    const exclude = stringList(params.exclude, 'exclude');
-    const maxTokens = optionalInt(params.maxTokens, 'maxTokens', 0);
-    const maxFileBytes = optionalInt(params.maxFileBytes, 'maxFileBytes', 1) ?? DEFAULT_MAX_FILE_BYTES;
-    const buffers = params.buffers ? new Map(Object.entries(params.buffers)) : undefined;
-    const requestId = params.requestId;
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const options: Workspace['options'] = {
+      roots,
+      include: stringList(params.include, 'include'),
+      exclude: stringList(params.exclude, 'exclude'),
+      maxFileBytes: optionalInt(params.maxFileBytes, 'maxFileBytes', 1) ?? DEFAULT_MAX_FILE_BYTES,
+      buffers: new Map(Object.entries(params.buffers ?? {})),
+      tokenize: (text) => loaded.tokenizer.encode(text, { addSpecialTokens: false }),
+      budget: contextBudget(loaded.prompt, modelContext, optionalInt(params.maxTokens, 'maxTokens', 0)),
+    };
+    const base = { requestId: params.requestId, method: SyncWorkspaceRequest.method };
     return this.exclusive('syncWorkspace', async () => {
-      const started = performance.now();
-      const budget = this.syncBudget(loaded, maxTokens);
-      const tokenize = (text: string): readonly number[] =>
-        loaded.tokenizer.encode(text, { addSpecialTokens: false });
-      this.context = await buildContext({
-        roots,
-        include,
-        exclude,
-        maxFileBytes,
-        buffers,
-        signal,
-        tokenize,
-        budget,
-        onProgress: (step) => progress({ requestId, ...step }),
-      });
-      const seconds = (performance.now() - started) / 1000;
-      this.log.info(
-        `context: ${this.context.included.length} files, ${this.context.tokens} of ${budget} tokens, ` +
-          `${this.context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
-      );
-      return this.report(this.context, loaded.model.config.maxPositionEmbeddings);
+      // The sync reads every file now; changes notified from here on apply after it.
+      this.changes.clear();
+      try {
+        return await this.sync(loaded, options, base, signal);
+      } finally {
+        this.changes.schedule();
+      }
     });
   }
 
-  private report(context: WorkspaceContext, modelContext: number): ContextReport {
-    return {
-      roots: context.roots,
-      included: context.included.map((f) => ({
-        path: f.path,
-        language: f.language,
-        bytes: f.bytes,
-        tokens: f.tokens,
-      })),
-      excluded: context.excluded.map((e) => ({ path: e.path, kind: e.kind, code: e.code, reason: e.reason })),
-      totals: {
-        includedFiles: context.included.length,
-        excludedEntries: context.excluded.length,
-        tokens: context.tokens,
-        budget: context.budget,
-        modelContext,
-      },
-    };
+  private async sync(
+    loaded: Loaded,
+    options: Workspace['options'],
+    base: ProgressBase & { method: string },
+    signal: AbortSignal,
+  ): Promise<ContextReport> {
+    const started = performance.now();
+    const context = await buildContext({
+      ...options,
+      signal,
+      onProgress: (step) => this.events.progress({ ...base, ...step }),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    this.log.info(
+      `context: ${context.included.length} files, ${context.tokens} of ${context.budget} tokens, ` +
+        `${context.excluded.length} excluded (${seconds.toFixed(2)} s)`,
+    );
+    const prompt = new ContextPrompt(loaded.prompt, context.included);
+    this.log.info(
+      prompt.joinable
+        ? 'prompt: joined from the files’ ids (checked against the whole encoding)'
+        : 'prompt: the whole context is encoded for every question (tokens merge across file blocks)',
+    );
+    this.preempt();
+    const report = contextReport(context, loaded.model.config.maxPositionEmbeddings);
+    await this.turns.run(signal, 'the workspace sync', async () => {
+      this.workspace = { context, prompt, options };
+      this.events.contextChanged({ ...base, report });
+      await this.prefillContext(loaded, this.workspace, base, signal);
+    });
+    return report;
+  }
+
+  /** The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). */
+  private stablePrefix(prompt: ContextPrompt): number[] {
+    const [a, b] = PROBE_QUESTIONS.map((question) => prompt.encode(question));
+    return a.slice(0, commonPrefixLength(a, b));
+  }
+
+  /** Prefills the stable prefix of the workspace's prompt into the session (only past what it already holds). */
+  private async prefillContext(
+    loaded: Loaded,
+    workspace: Workspace,
+    base: ProgressBase,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const prefix = this.stablePrefix(workspace.prompt);
+    const files = workspace.context.included.length;
+    const result = await loaded.session.prefill(prefix, {
+      signal,
+      onProgress: (step: PrefillProgress) => this.events.progress(prefillProgress(base, files, step)),
+    });
+    this.log.info(
+      `prefill: ${result.prefilled} tokens in ${result.seconds.toFixed(2)} s, ${result.reused} reused ` +
+        `(${prefix.length} held)`,
+    );
+  }
+
+  /** Queues the changes of a didChangeFiles notification; they apply once a burst has settled. */
+  didChangeFiles(params: DidChangeFilesParams): void {
+    if (!this.workspace && !this.running.has('syncWorkspace')) {
+      this.log.warn('didChangeFiles before any syncWorkspace: ignored');
+      return;
+    }
+    this.changes.add(params);
+  }
+
+  /** Applies the queued changes in the session's turn, then prefills what they changed (preemptible). */
+  private async applyChanges(): Promise<void> {
+    if (this.running.has('syncWorkspace')) return; // the sync schedules them again when it ends
+    const signal = this.background.signal;
+    try {
+      await this.turns.run(undefined, 'the update', async () => {
+        const changes = this.changes.take();
+        const loaded = this.loaded;
+        const workspace = this.workspace;
+        if (changes && loaded && workspace) await this.update(loaded, workspace, changes, signal);
+      });
+    } catch (error) {
+      const e = toHipError(error);
+      if (e.code === 'E_CANCELLED') this.log.info('update prefill: taken over by a request');
+      else this.log.warn(`didChangeFiles: [${e.code}] ${e.message}`);
+    }
+  }
+
+  private async update(
+    loaded: Loaded,
+    workspace: Workspace,
+    changes: PendingChanges,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const base = { method: DidChangeFilesNotification.method };
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const buffers = new Map(workspace.options.buffers);
+    for (const [path, text] of changes.buffers) {
+      if (text === null) buffers.delete(path);
+      else buffers.set(path, text);
+    }
+    const options = { ...workspace.options, buffers };
+    const changed = [...changes.changed, ...changes.buffers.keys()];
+    let result;
+    try {
+      result = await updateContext(
+        workspace.context,
+        { changed, deleted: changes.deleted },
+        { ...options, onProgress: (step) => this.events.progress({ ...base, ...step }) },
+      );
+    } catch (error) {
+      const { code, message } = toHipError(error);
+      const report = contextReport(workspace.context, modelContext);
+      this.events.contextChanged({ ...base, report, error: { code, message } });
+      throw error;
+    }
+    if (this.loaded !== loaded) return; // disposed or replaced meanwhile
+    const { context, rescanned } = result;
+    const prompt = new ContextPrompt(loaded.prompt, context.included, workspace.prompt.joinable);
+    this.workspace = { context, prompt, options };
+    this.log.info(
+      `update: ${changed.length} changed, ${changes.deleted.length} deleted${rescanned ? ' (rescanned)' : ''}; ` +
+        `context ${context.included.length} files, ${context.tokens} tokens`,
+    );
+    this.events.contextChanged({ ...base, report: contextReport(context, modelContext), rescanned });
+    await this.prefillContext(loaded, this.workspace, base, signal);
   }
 
   async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
     const loaded = this.requireModel();
-    if (typeof params?.question !== 'string' || params.question.trim() === '') {
-      throw new HipError('E_INVALID_ARGUMENT', 'ask needs a non-empty question');
-    }
-    const requested = optionalInt(params.maxTokens, 'maxTokens', 1);
-    const seed = optionalInt(params.seed, 'seed', 0) ?? 0;
-    const temperature = params.temperature ?? 0;
-    if (typeof temperature !== 'number' || !(temperature >= 0)) {
-      throw new HipError('E_INVALID_ARGUMENT', `temperature must be a number >= 0, got ${temperature}`);
-    }
-    return this.exclusive('ask', async () => {
-      const context = this.context;
-      const modelContext = loaded.model.config.maxPositionEmbeddings;
-      const ids = loaded.prompt.encode(context ? contextText(context) : '', params.question);
-      const left = modelContext - ids.length;
-      let maxTokens = requested ?? defaultAnswerTokens(modelContext);
-      if (requested === undefined) maxTokens = Math.min(maxTokens, left);
-      if (maxTokens < 1 || ids.length + maxTokens > modelContext) {
-        throw new HipError(
-          'E_CONTEXT_FULL',
-          `the prompt (${ids.length} tokens) plus maxTokens ${maxTokens} exceed the model's ${modelContext}-token ` +
-            `context; ask for at most ${Math.max(0, left)} tokens, or sync with a smaller maxTokens`,
-        );
-      }
-      cancelled(signal, 'the answer');
-      const { answer, generated, timings } = await streamAnswer(loaded.model.native, loaded.tokenizer, ids, {
-        maxTokens,
-        sampling: { ...GREEDY, temperature },
-        seed,
-        signal,
-        onText: delta,
-      });
-      this.log.info(
-        `answered: ${ids.length} prompt tokens, ${generated} generated in ${timings.totalSeconds.toFixed(2)} s`,
-      );
-      return {
-        answer,
-        references: findReferences(
-          answer,
-          (context?.included ?? []).map((file) => ({ path: file.path, text: file.source })),
-        ),
-        usage: { contextTokens: context?.tokens ?? 0, promptTokens: ids.length, generatedTokens: generated },
-        timings,
-      };
+    const request = askRequest(params);
+    return this.exclusive('ask', () => {
+      this.preempt();
+      return this.turns.run(signal, 'the answer', () => this.answer(loaded, request, signal, delta));
     });
   }
 
-  status(): StatusResult {
+  /** Fits the prompt, prefills past what the session holds, generates, checks the references. */
+  private async answer(
+    loaded: Loaded,
+    request: AskRequestOptions,
+    signal: AbortSignal,
+    delta: (text: string) => void,
+  ): Promise<AskResult> {
+    const { history, requested, seed, temperature } = request;
+    const context = this.context;
+    const modelContext = loaded.model.config.maxPositionEmbeddings;
+    const { ids, dropped } = fitHistory({
+      prompt: this.workspace?.prompt ?? new ContextPrompt(loaded.prompt, [], false),
+      contextTokens: context?.tokens ?? 0,
+      question: request.question,
+      history,
+      reserve: requested ?? defaultAnswerTokens(modelContext),
+      modelContext,
+    });
+    const maxTokens = answerTokens(ids.length, requested, modelContext);
+    if (temperature > 0 && seed !== undefined) this.reseed(loaded, seed);
+    const started = performance.now();
+    const files = context?.included.length ?? 0;
+    const prefill = await loaded.session.prefill(ids.slice(0, -1), {
+      signal,
+      onProgress: (step) => this.events.progress(prefillProgress(request.base, files, step)),
+    });
+    const { answer, generated, timings } = await streamOnSession(
+      loaded.session,
+      loaded.tokenizer,
+      ids.slice(-1),
+      {
+        maxTokens,
+        sampling: { ...GREEDY, temperature },
+        seed: seed ?? 0,
+        signal,
+        onText: delta,
+        startedAt: started,
+        prefillTokens: prefill.prefilled + 1,
+      },
+    );
+    const turns = history.length - dropped;
+    this.log.info(
+      `answered: ${ids.length} prompt tokens (${prefill.reused} cached, ${turns} turns, ${dropped} dropped), ` +
+        `${generated} generated in ${timings.totalSeconds.toFixed(2)} s`,
+    );
+    const sources = (context?.included ?? []).map((file) => ({ path: file.path, text: file.source }));
     return {
-      backend: this.loaded?.backend ?? null,
-      modelDir: this.loaded?.model.dir ?? null,
+      answer,
+      references: findReferences(answer, sources),
+      usage: {
+        contextTokens: context?.tokens ?? 0,
+        promptTokens: ids.length,
+        cachedTokens: prefill.reused,
+        generatedTokens: generated,
+        historyTurns: turns,
+        droppedTurns: dropped,
+      },
+      timings,
+    };
+  }
+
+  /** Restarts the session seeded with `seed`, so a sampled answer is reproducible (the context is prefilled again). */
+  private reseed(loaded: Loaded, seed: number): void {
+    loaded.session.dispose();
+    loaded.session = openSession(loaded.model, seed);
+    this.log.info(`KV session restarted with seed ${seed}`);
+  }
+
+  status(): StatusResult {
+    const loaded = this.loaded;
+    const result: StatusResult = {
+      backend: loaded?.backend ?? null,
+      modelDir: loaded?.model.dir ?? null,
       contextTokens: this.context?.tokens ?? 0,
       files: this.context?.included.length ?? 0,
-      busy: this.running.size > 0,
+      busy: this.running.size > 0 || this.turns.busy,
+      model: loaded?.info ?? null,
+      memory: memoryStatus(),
+      kv: loaded ? { heldTokens: loaded.session.length, capacityTokens: loaded.session.capacity } : null,
     };
+    const gpu = loaded?.backend === 'cuda' ? gpuStatus(loadAddon().probe(), loaded.device) : undefined;
+    if (gpu) result.gpu = gpu;
+    return result;
   }
 
   shutdown(): void {
@@ -276,11 +460,14 @@ export class Engine {
     this.log.info('model disposed');
   }
 
-  /** Disposes the native model (if any) and drops the context. */
+  /** Disposes the KV session and the native model (if any) and drops the context and pending changes. */
   dispose(): void {
-    this.context = undefined;
+    this.preempt();
+    this.changes.clear();
+    this.workspace = undefined;
     const loaded = this.loaded;
     this.loaded = undefined;
+    loaded?.session.dispose();
     loaded?.model.native.dispose();
   }
 }

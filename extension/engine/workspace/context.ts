@@ -13,6 +13,10 @@ export interface ContextProgress {
   files: number;
   tokens: number;
   totalFiles: number;
+  /** tokenize: tokens per second so far. */
+  tokensPerSecond?: number;
+  /** tokenize: seconds left, estimated from the bytes left at the rate so far. */
+  etaSeconds?: number;
 }
 
 export interface ContextOptions extends ScanOptions {
@@ -21,6 +25,8 @@ export interface ContextOptions extends ScanOptions {
   budget: number;
   /** Called after the scan and after every batch of tokenized files. */
   onProgress?: (progress: ContextProgress) => void;
+  /** Files rendered before, by path: one whose text is unchanged keeps its tokens (not tokenized again). */
+  reuse?: ReadonlyMap<string, RenderedFile>;
 }
 
 /** Files tokenized between two progress reports (and two turns of the event loop, where cancels arrive). */
@@ -34,23 +40,60 @@ export interface WorkspaceContext {
   excluded: ExcludedEntry[];
   tokens: number;
   budget: number;
+  /** Every file the scan accepted, rendered, in context order (included ones and those over the budget). */
+  scanned: RenderedFile[];
+  /** What the scan left out (the head of `excluded`), sorted by path. */
+  scanExcluded: ExcludedEntry[];
 }
 
-async function renderInBatches(
+/** Tokens per second so far and the seconds left, from the bytes left at the bytes-per-second so far. */
+function rates(tokens: number, bytes: number, totalBytes: number, seconds: number) {
+  if (seconds <= 0) return { tokensPerSecond: 0, etaSeconds: 0 };
+  const round = (x: number) => Math.round(x * 10) / 10;
+  const bytesPerSecond = bytes / seconds;
+  return {
+    tokensPerSecond: round(tokens / seconds),
+    etaSeconds: round(bytesPerSecond > 0 ? (totalBytes - bytes) / bytesPerSecond : 0),
+  };
+}
+
+/** The earlier rendering of `file` when its path and text are unchanged (with the new time and size). */
+function reused(
+  file: WorkspaceFile,
+  previous: ReadonlyMap<string, RenderedFile> | undefined,
+): RenderedFile | undefined {
+  const before = previous?.get(file.path);
+  if (before === undefined || before.source !== file.text) return undefined;
+  return { ...before, mtimeMs: file.mtimeMs, bytes: file.bytes };
+}
+
+/** Renders `files` in order (reusing options.reuse), with progress and a cancel check between batches. */
+export async function renderInBatches(
   files: readonly WorkspaceFile[],
-  options: ContextOptions,
+  options: Pick<ContextOptions, 'tokenize' | 'reuse' | 'signal' | 'onProgress'>,
 ): Promise<RenderedFile[]> {
   const rendered: RenderedFile[] = [];
+  const totalBytes = files.reduce((sum, file) => sum + file.bytes, 0);
+  const started = performance.now();
   let tokens = 0;
+  let bytes = 0;
   for (let start = 0; start < files.length; start += TOKENIZE_BATCH) {
     await nextTurn();
     if (options.signal?.aborted) throw new HipError('E_CANCELLED', 'the workspace sync was cancelled');
     for (const file of files.slice(start, start + TOKENIZE_BATCH)) {
-      const one = renderFile(file, options.tokenize);
+      const one = reused(file, options.reuse) ?? renderFile(file, options.tokenize);
       rendered.push(one);
       tokens += one.tokens;
+      bytes += one.bytes;
     }
-    options.onProgress?.({ phase: 'tokenize', files: rendered.length, tokens, totalFiles: files.length });
+    const seconds = (performance.now() - started) / 1000;
+    options.onProgress?.({
+      phase: 'tokenize',
+      files: rendered.length,
+      tokens,
+      totalFiles: files.length,
+      ...rates(tokens, bytes, totalBytes, seconds),
+    });
   }
   return rendered;
 }
@@ -67,13 +110,25 @@ export async function buildContext(options: ContextOptions): Promise<WorkspaceCo
   const totalFiles = scan.files.length;
   options.onProgress?.({ phase: 'scan', files: totalFiles, tokens: 0, totalFiles });
   const rendered = await renderInBatches(orderFiles(scan.files), options);
-  const budgeted = applyBudget(rendered, options.budget);
+  return assembleContext(scan.roots, rendered, scan.excluded, options.budget);
+}
+
+/** The context of rendered files (in context order) and the scan's exclusions, with the budget applied. */
+export function assembleContext(
+  roots: string[],
+  scanned: RenderedFile[],
+  scanExcluded: ExcludedEntry[],
+  budget: number,
+): WorkspaceContext {
+  const budgeted = applyBudget(scanned, budget);
   return {
-    roots: scan.roots,
+    roots,
     included: budgeted.included,
-    excluded: [...scan.excluded, ...budgeted.excluded],
+    excluded: [...scanExcluded, ...budgeted.excluded],
     tokens: budgeted.tokens,
-    budget: options.budget,
+    budget,
+    scanned,
+    scanExcluded,
   };
 }
 

@@ -9,6 +9,8 @@
 // - order: oldest modification first, then path, so an edit invalidates only a suffix of the context.
 // - render: `<file path="src/a.ts" language="typescript">\n…text…\n</file>\n` per file; tokens include the tags.
 // - budget: first fit in that order; every file left out gets a reason with the tokens it needed.
+// updateContext(context, changes, options) re-scans only changed paths (a changed .gitignore, folder or symlink:
+// everything, reusing the tokens of unchanged files), re-orders and re-applies the budget.
 export { applyBudget, type BudgetResult } from './budget';
 export {
   buildContext,
@@ -21,5 +23,13 @@ export { DEFAULT_MAX_FILE_BYTES } from './defaults';
 export { languageOf } from './languages';
 export { compareStable, orderFiles } from './order';
 export { fileBlock, renderFile, renderFiles, type RenderedFile, type Tokenize } from './render';
-export { classifyContent, scanWorkspace } from './scan';
-export type { ExcludeCode, ExcludedEntry, ScanOptions, ScanResult, WorkspaceFile } from './types';
+export { classifyContent, scanPaths, scanWorkspace } from './scan';
+export type {
+  ExcludeCode,
+  ExcludedEntry,
+  PathScanResult,
+  ScanOptions,
+  ScanResult,
+  WorkspaceFile,
+} from './types';
+export { updateContext, type UpdateResult, type WorkspaceChanges } from './update';

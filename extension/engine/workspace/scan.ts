@@ -1,8 +1,8 @@
 // Workspace scan: walks the roots, applies .gitignore, default and user excludes, and reads the text files.
 import type { Dirent, Stats } from 'node:fs';
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, join, resolve, sep } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { HipError } from '../errors';
 import {
   BINARY_SNIFF_BYTES,
@@ -14,7 +14,14 @@ import {
 } from './defaults';
 import { rootLabels } from './roots';
 import { gitignoreSource, GlobSet, parseGitignore, type GitignoreLayer } from './rules';
-import type { ExcludeCode, ExcludedEntry, ScanOptions, ScanResult, WorkspaceFile } from './types';
+import type {
+  ExcludeCode,
+  ExcludedEntry,
+  PathScanResult,
+  ScanOptions,
+  ScanResult,
+  WorkspaceFile,
+} from './types';
 
 interface Root {
   abs: string;
@@ -216,6 +223,11 @@ class Scanner {
     if (this.options.gitignore === false) return dir.layers;
     const entry = entries.find((e) => e.name === '.gitignore' && e.isFile());
     if (!entry) return dir.layers;
+    return this.withGitignore(dir);
+  }
+
+  /** dir's layers plus its .gitignore (an unreadable one is reported and skipped). */
+  private async withGitignore(dir: Place): Promise<readonly GitignoreLayer[]> {
     const source = this.display(dir.root, childRel(dir.rel, '.gitignore'));
     try {
       const text = await this.limit(() => readFile(join(dir.abs, '.gitignore'), 'utf8'));
@@ -267,6 +279,54 @@ class Scanner {
       bytes: bytes ?? Buffer.byteLength(text),
       mtimeMs,
     });
+    return undefined;
+  }
+
+  /** The layers of `dir` when it has a .gitignore file (no folder listing at hand). */
+  private async gitignoreLayersAt(dir: Place): Promise<readonly GitignoreLayer[]> {
+    if (this.options.gitignore === false) return dir.layers;
+    const info = await lstat(join(dir.abs, '.gitignore')).catch(() => undefined);
+    return info?.isFile() ? this.withGitignore(dir) : dir.layers;
+  }
+
+  /**
+   * Scans the one file at `rel` under `root` as the walk would have met it: its folders' excludes and .gitignore
+   * files first. False when a full scan is needed instead (a folder, a symlink or the root itself).
+   */
+  async scanPath(root: Root, rel: string): Promise<boolean> {
+    const names = rel.split('/');
+    let dir: Place = { root, rel: '', abs: root.abs, layers: [] };
+    dir.layers = await this.gitignoreLayersAt(dir);
+    for (const name of names.slice(0, -1)) {
+      const place: Place = { ...dir, rel: childRel(dir.rel, name), abs: join(dir.abs, name) };
+      const info = await lstat(place.abs).catch(() => undefined);
+      if (info === undefined) return true;
+      if (info.isSymbolicLink()) return false;
+      if (!info.isDirectory() || this.pathVerdict(place, true)) return true;
+      dir = { ...place, layers: await this.gitignoreLayersAt(place) };
+    }
+    const file: Place = { ...dir, rel, abs: join(dir.abs, names[names.length - 1]) };
+    const info = await lstat(file.abs).catch(() => undefined);
+    if (info === undefined) return true;
+    if (info.isSymbolicLink() || info.isDirectory()) return false;
+    if (!info.isFile()) {
+      this.exclude_(file, 'file', ['special', `not a regular file (${specialKind(info)})`]);
+      return true;
+    }
+    const verdict = this.pathVerdict(file, false);
+    if (verdict) this.exclude_(file, 'file', verdict);
+    else await this.readFile(file);
+    return true;
+  }
+
+  /** Display path and root of an absolute path inside one of the roots (the first that holds it). */
+  locate(abs: string): { root: Root; rel: string; path: string } | undefined {
+    for (const root of this.roots) {
+      const rel = relative(root.abs, abs);
+      if (rel === '' || rel.startsWith('..') || resolve(root.abs, rel) !== abs) continue;
+      const posix = rel.split(sep).join('/');
+      return { root, rel: posix, path: this.display(root, posix) };
+    }
     return undefined;
   }
 
@@ -360,4 +420,29 @@ export async function scanWorkspace(options: ScanOptions): Promise<ScanResult> {
     throw error;
   }
   return { roots: roots.map((root) => root.abs), files: scanner.files, excluded: scanner.excluded };
+}
+
+/**
+ * Scans only `paths` (absolute files created, modified or deleted), with the rules of a full scan of the same
+ * options. Paths outside the roots are ignored; a path that needs a full scan (a folder, a symlink, a root, a
+ * .gitignore) makes `rescan` true and the rest of the result is then incomplete.
+ */
+export async function scanPaths(options: ScanOptions, paths: readonly string[]): Promise<PathScanResult> {
+  const scanner = new Scanner(openRoots(options.roots), options);
+  const result: PathScanResult = {
+    files: scanner.files,
+    excluded: scanner.excluded,
+    paths: [],
+    rescan: false,
+  };
+  for (const path of paths) {
+    const abs = resolve(path);
+    const place = scanner.locate(abs);
+    if (place === undefined) continue;
+    result.paths.push(place.path);
+    if (basename(abs) === '.gitignore' || !(await scanner.scanPath(place.root, place.rel))) {
+      return { ...result, rescan: true };
+    }
+  }
+  return result;
 }

@@ -65,3 +65,14 @@ export interface ScanResult {
   /** Every file or folder left out, sorted by path. */
   excluded: ExcludedEntry[];
 }
+
+export interface PathScanResult {
+  /** Files among the paths the scan accepted. */
+  files: WorkspaceFile[];
+  /** Paths among them left out, with why. */
+  excluded: ExcludedEntry[];
+  /** Display paths of the given paths inside the roots (what a caller replaces), in the order given. */
+  paths: string[];
+  /** A full scan is needed instead (a folder, a symlink, a root or a .gitignore among the paths). */
+  rescan: boolean;
+}

@@ -1,0 +1,146 @@
+// A persistent native session that keeps its KV cache between prompts: prefix reuse and chunked, cancellable prefill.
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { HipError } from '../errors';
+import type { LogitsMode, NativeSession, SamplingParams } from '../native';
+
+/** Seconds one prefill chunk should take: a cancel waits for the chunk in flight, so well under 200 ms. */
+export const CHUNK_TARGET_SECONDS = 0.05;
+export const FIRST_CHUNK_TOKENS = 256;
+export const MIN_CHUNK_TOKENS = 16;
+export const MAX_CHUNK_TOKENS = 8192;
+/** A chunk grows at most this many times over the last one (attention gets slower as the context grows). */
+const MAX_CHUNK_GROWTH = 2;
+
+export interface PrefillProgress {
+  /** Tokens of this prefill done so far (reused ones not counted). */
+  done: number;
+  /** Tokens this prefill has to run. */
+  total: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface PrefillOptions {
+  signal?: AbortSignal;
+  /** Called after every chunk. */
+  onProgress?: (progress: PrefillProgress) => void;
+}
+
+export interface PrefillResult {
+  /** Tokens already held that the target starts with (not run again). */
+  reused: number;
+  /** Tokens run now. */
+  prefilled: number;
+  seconds: number;
+}
+
+/** Length of the longest common prefix of two id lists. */
+export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** The next chunk size from the last chunk's measured rate, aiming at CHUNK_TARGET_SECONDS per chunk. */
+export function nextChunkTokens(last: number, seconds: number): number {
+  const grown = Math.min(MAX_CHUNK_TOKENS, last * MAX_CHUNK_GROWTH);
+  if (seconds <= 0) return grown;
+  const aimed = Math.round((last / seconds) * CHUNK_TARGET_SECONDS);
+  return Math.max(MIN_CHUNK_TOKENS, Math.min(grown, aimed));
+}
+
+/**
+ * Wraps a native session and mirrors the ids its KV cache holds, so that a new prompt only runs past its common
+ * prefix with what is held. Usable wherever a NativeSession is (generateTokens feeds it through step()).
+ */
+export class ContextSession implements NativeSession {
+  private readonly ids: number[] = [];
+  private chunk = FIRST_CHUNK_TOKENS;
+
+  constructor(
+    private readonly native: NativeSession,
+    /** The session's capacity in tokens. */
+    readonly capacity: number,
+  ) {}
+
+  get length(): number {
+    return this.native.length;
+  }
+
+  /** The ids the KV cache holds, in order. */
+  get held(): readonly number[] {
+    return this.ids;
+  }
+
+  forward(ids: Int32Array, logits: LogitsMode): Promise<Float32Array> {
+    return this.tracked(ids, () => this.native.forward(ids, logits));
+  }
+
+  step(ids: Int32Array, sampling: SamplingParams): Promise<number> {
+    return this.tracked(ids, () => this.native.step(ids, sampling));
+  }
+
+  truncate(length: number): void {
+    this.native.truncate(length);
+    this.ids.length = length;
+  }
+
+  dispose(): void {
+    this.native.dispose();
+    this.ids.length = 0;
+  }
+
+  /** Runs a call that appends `ids`; on failure the mirror follows what the cache really holds. */
+  private async tracked<T>(ids: Int32Array, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      for (const id of ids) this.ids.push(id);
+      return result;
+    } catch (error) {
+      this.resync();
+      throw error;
+    }
+  }
+
+  private resync(): void {
+    const length = this.native.length;
+    if (length > this.ids.length) this.native.truncate(this.ids.length);
+    else this.ids.length = length;
+  }
+
+  /**
+   * Makes the cache hold exactly `target`: keeps the common prefix, drops the rest, runs the remainder in chunks
+   * of about CHUNK_TARGET_SECONDS each with a turn of the event loop between them, so a cancel (E_CANCELLED) is
+   * seen within a chunk. A cancelled prefill keeps the chunks it finished.
+   */
+  async prefill(target: readonly number[], options: PrefillOptions = {}): Promise<PrefillResult> {
+    const reused = commonPrefixLength(this.ids, target);
+    if (reused < this.ids.length) this.truncate(reused);
+    const ids = Int32Array.from(target);
+    const total = target.length - reused;
+    const started = performance.now();
+    for (let at = reused; at < target.length;) {
+      if (options.signal?.aborted) throw new HipError('E_CANCELLED', 'the prefill was cancelled');
+      const n = Math.min(this.chunk, target.length - at);
+      const chunkStart = performance.now();
+      await this.forward(ids.subarray(at, at + n), 'none');
+      this.chunk = nextChunkTokens(n, (performance.now() - chunkStart) / 1000);
+      at += n;
+      options.onProgress?.(progressOf(at - reused, total, (performance.now() - started) / 1000));
+      await nextTurn();
+    }
+    return { reused, prefilled: total, seconds: (performance.now() - started) / 1000 };
+  }
+}
+
+function progressOf(done: number, total: number, seconds: number): PrefillProgress {
+  const rate = seconds > 0 ? done / seconds : 0;
+  const etaSeconds = rate > 0 ? (total - done) / rate : 0;
+  return {
+    done,
+    total,
+    tokensPerSecond: Math.round(rate * 10) / 10,
+    etaSeconds: Math.round(etaSeconds * 10) / 10,
+  };
+}

@@ -1,0 +1,110 @@
+// ContextSession over a recording stand-in session: prefix reuse, chunk sizing, cancels, and a mirror that stays
+// true to the cache when a call fails.
+import assert from 'node:assert/strict';
+import {
+  CHUNK_TARGET_SECONDS,
+  commonPrefixLength,
+  ContextSession,
+  FIRST_CHUNK_TOKENS,
+  MAX_CHUNK_TOKENS,
+  MIN_CHUNK_TOKENS,
+  nextChunkTokens,
+} from '../../extension/engine/answer/context-session';
+import { HipError } from '../../extension/engine/errors';
+import type { NativeSession } from '../../extension/engine/native';
+
+/** A session that holds ids like the addon (length, truncate) and records every forward's size. */
+class RecordingSession implements NativeSession {
+  readonly cache: number[] = [];
+  readonly chunks: number[] = [];
+  failNext = false;
+
+  get length(): number {
+    return this.cache.length;
+  }
+
+  forward(ids: Int32Array): Promise<Float32Array> {
+    if (this.failNext) {
+      this.failNext = false;
+      return Promise.reject(new HipError('E_OUT_OF_MEMORY', 'no pages left'));
+    }
+    this.chunks.push(ids.length);
+    this.cache.push(...ids);
+    return Promise.resolve(new Float32Array(0));
+  }
+
+  async step(ids: Int32Array): Promise<number> {
+    await this.forward(ids);
+    return 1;
+  }
+
+  truncate(length: number): void {
+    this.cache.length = length;
+  }
+
+  dispose(): void {
+    this.cache.length = 0;
+  }
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('context session', () => {
+  it('commonPrefixLength compares ids', () => {
+    assert.equal(commonPrefixLength([1, 2, 3], [1, 2, 4]), 2);
+    assert.equal(commonPrefixLength([1, 2], [1, 2, 3]), 2);
+    assert.equal(commonPrefixLength([], [1]), 0);
+    assert.equal(commonPrefixLength([5], [1]), 0);
+  });
+
+  it('sizes chunks to the target time from the last rate, growing at most 2x, within bounds', () => {
+    assert.equal(nextChunkTokens(256, 0), 512);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS), 1000);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS * 4), 250);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS / 10), 2000);
+    assert.equal(nextChunkTokens(100, 100), MIN_CHUNK_TOKENS);
+    assert.equal(nextChunkTokens(MAX_CHUNK_TOKENS, 0), MAX_CHUNK_TOKENS);
+  });
+
+  it('prefills in chunks, then runs only past the common prefix of what it holds', async () => {
+    const native = new RecordingSession();
+    const session = new ContextSession(native, 100_000);
+    const first = await session.prefill(range(0, 3000));
+    assert.deepEqual(first, { reused: 0, prefilled: 3000, seconds: first.seconds });
+    assert.equal(native.chunks[0], FIRST_CHUNK_TOKENS);
+    assert.ok(native.chunks.length > 1);
+    assert.deepEqual(native.cache, range(0, 3000));
+    native.chunks.length = 0;
+    const target = [...range(0, 2000), 7, 8, 9];
+    const second = await session.prefill(target);
+    assert.equal(second.reused, 2000);
+    assert.equal(second.prefilled, 3);
+    assert.deepEqual(native.chunks, [3]);
+    assert.deepEqual(native.cache, target);
+    assert.deepEqual(session.held, target);
+  });
+
+  it('a cancel stops between chunks and keeps the finished ones; a failed chunk leaves a true mirror', async () => {
+    const native = new RecordingSession();
+    const session = new ContextSession(native, 100_000);
+    const controller = new AbortController();
+    const done: number[] = [];
+    const cancelled = session.prefill(range(0, 5000), {
+      signal: controller.signal,
+      onProgress: (p) => {
+        done.push(p.done);
+        if (done.length === 2) controller.abort();
+      },
+    });
+    await assert.rejects(cancelled, { code: 'E_CANCELLED' });
+    assert.equal(done.length, 2);
+    assert.equal(native.length, done[1]);
+    assert.deepEqual(session.held, range(0, done[1]));
+    native.failNext = true;
+    await assert.rejects(session.prefill(range(0, 5000)), { code: 'E_OUT_OF_MEMORY' });
+    assert.deepEqual(session.held, native.cache);
+    const resumed = await session.prefill(range(0, 5000));
+    assert.equal(resumed.reused, done[1]);
+    assert.deepEqual(native.cache, range(0, 5000));
+  });
+});
