@@ -55,6 +55,13 @@ export interface InitializeParams {
   threads?: number;
   /** CUDA device ordinal (default 0). */
   device?: number;
+  /** Bytes of GPU memory for the KV cache (cuda only); 0 or absent = what the weights leave free, less a reserve. */
+  gpuKvBudget?: number;
+  /**
+   * Attention of the decode steps (default 'dense'): 'hip' prunes keys with HiP sparse attention, 'auto' uses HiP
+   * once the context is long enough for it to pay off (README, `--attention`).
+   */
+  attention?: 'dense' | 'hip' | 'auto';
 }
 
 export interface ModelInfo {

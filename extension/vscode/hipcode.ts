@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { ModelChoice, WebviewMessage } from '../../webview/protocol';
 import { ChatController } from './chat';
 import { EngineRequestError } from './engine-client';
+import { LiveWorkspace } from './live-workspace';
 import { discoverModels } from './models';
 import { openReference } from './references';
 import {
@@ -76,6 +77,7 @@ export class HipCode implements vscode.Disposable {
       }),
       vscode.workspace.onDidGrantWorkspaceTrust(() => void this.boot()),
       vscode.workspace.onDidChangeWorkspaceFolders(() => void this.reingest()),
+      new LiveWorkspace((changes) => this.supervisor.notifyChanges(changes)),
     );
   }
 

@@ -4,6 +4,8 @@
 import {
   AnswerDeltaNotification,
   AskRequest,
+  ContextChangedNotification,
+  DidChangeFilesNotification,
   InitializeRequest,
   ProgressNotification,
   StatusRequest,
@@ -11,7 +13,9 @@ import {
   type AnswerDeltaParams,
   type AskParams,
   type AskResult,
+  type ContextChangedParams,
   type ContextReport,
+  type DidChangeFilesParams,
   type InitializeResult,
   type ProgressParams,
   type StatusResult,
@@ -167,6 +171,8 @@ export class Supervisor {
         backend: settings.backend,
         device: settings.device,
         threads: settings.threads,
+        gpuKvBudget: settings.gpuKvBudget,
+        attention: settings.attention,
       });
     } catch (error) {
       if (client !== this.client) return;
@@ -176,6 +182,7 @@ export class Supervisor {
     if (client !== this.client) return;
     this.setState({ phase: 'ready', ...this.modelState() });
     this.scheduleHealth();
+    void this.status().catch(() => undefined);
     if (settings.autoIngest && config.roots.length > 0) await this.sync().catch(() => undefined);
   }
 
@@ -188,9 +195,25 @@ export class Supervisor {
     });
     this.client = client;
     this.healthFailures = 0;
-    client.onNotification(ProgressNotification, (params) => this.onProgress.fire(ingestProgress(params)));
+    client.onNotification(ProgressNotification, (params) => {
+      if (params.method !== AskRequest.method) this.onProgress.fire(ingestProgress(params));
+    });
+    client.onNotification(ContextChangedNotification, (params) => this.contextChanged(params));
     client.onNotification(AnswerDeltaNotification, (delta) => this.deltas.fire(delta));
     return client;
+  }
+
+  /** A sync or a file change gave a new context (its prefill follows). */
+  private contextChanged(params: ContextChangedParams): void {
+    if (params.error) this.options.log(`[client] the context could not be updated: ${params.error.message}`);
+    this.report = params.report;
+    this.onReport.fire(params.report);
+    this.patchState({ contextTokens: params.report.totals.tokens });
+  }
+
+  /** Tells the engine what changed in the workspace (ignored until the first sync). */
+  notifyChanges(params: DidChangeFilesParams): void {
+    if (this.client && this.model) this.client.notify(DidChangeFilesNotification, params);
   }
 
   private async failedLoad(error: unknown): Promise<void> {
@@ -279,8 +302,8 @@ export class Supervisor {
   }
 
   private applyStatus(status: StatusResult): void {
-    const gpu = (status as StatusResult & { gpuMemory?: EngineState['gpuMemory'] }).gpuMemory;
-    if (gpu) this.patchState({ gpuMemory: gpu });
+    if (status.gpu)
+      this.patchState({ gpuMemory: { used: status.gpu.usedBytes, total: status.gpu.totalBytes } });
   }
 
   /** The engine's status, or undefined when none runs. */

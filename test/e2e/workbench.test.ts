@@ -204,12 +204,29 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await screenshot(page, ARTIFACTS, '5-ask-about-selection');
     });
 
+    it('keeps the context live: unsaved editor text reaches the engine', async () => {
+      const before = await statusItem(page, READY);
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type('\ndef sub(a, b):\n    return a - b\n');
+      const deadline = Date.now() + 30_000;
+      let now = before;
+      while (now === before && Date.now() < deadline) {
+        await page.waitForTimeout(250);
+        now = await statusItem(page, READY);
+      }
+      assert.notEqual(now, before, `the context stayed at '${before}'`);
+      const tokens = (text: string): number => Number(/(\d+) tokens/.exec(text.replace(/\s/g, ' '))?.[1]);
+      assert.ok(tokens(now) > tokens(before), `${now} is not more than ${before}`);
+      await screenshot(page, ARTIFACTS, '6-live-edit');
+    });
+
     it('recovers when the engine process is killed', async () => {
       const [pid] = enginePids(workbench.extensionsDir);
       assert.ok(pid, 'no engine process found');
       process.kill(pid, 'SIGKILL');
       await notification(page, /HiPCode engine was killed \(SIGKILL\)/);
-      await screenshot(page, ARTIFACTS, '6-engine-killed');
+      await screenshot(page, ARTIFACTS, '7-engine-killed');
       await statusItem(page, READY, 60_000);
       const [restarted] = enginePids(workbench.extensionsDir);
       assert.ok(restarted && restarted !== pid, 'the engine was not restarted');

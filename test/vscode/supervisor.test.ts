@@ -43,7 +43,10 @@ function harness(settings: Partial<Settings>, root: string, policy?: RestartPoli
   });
   const phases: EngineState['phase'][] = [];
   const crashes: Crash[] = [];
-  supervisor.onState.add((state) => phases.push(state.phase));
+  // Phases as they change (a state update within a phase is not a new phase).
+  supervisor.onState.add((state) => {
+    if (phases.at(-1) !== state.phase) phases.push(state.phase);
+  });
   supervisor.onCrash.add((crash) => crashes.push(crash));
   supervisor.configure({
     settings: { ...DEFAULT_SETTINGS, modelPath: modelDir('qwen3'), backend: 'cpu', threads: 2, ...settings },
@@ -106,6 +109,20 @@ describe('engine supervisor (real engine process)', function () {
     await h.supervisor.stop();
     assert.equal(h.supervisor.state.phase, 'stopped');
     assert.deepEqual(h.crashes, [], 'a requested stop is no crash');
+  });
+
+  it('sends file changes to the engine and reports the updated context', async () => {
+    const root = makeRepo({ 'a.py': 'a=1\n' });
+    const h = track(harness({}, root));
+    await h.supervisor.start();
+    const before = h.supervisor.lastReport!.totals.tokens;
+    const reports: number[] = [];
+    h.supervisor.onReport.add((report) => reports.push(report.totals.tokens));
+    h.supervisor.notifyChanges({ buffers: { [join(root, 'a.py')]: 'a=1\nb=2\n' } });
+    const deadline = Date.now() + 10_000;
+    while (reports.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(reports[0] > before, `the context went from ${before} to ${reports[0]} tokens`);
+    assert.equal(h.supervisor.state.contextTokens, reports[0]);
   });
 
   it('restarts a crashed engine after the backoff delay, with the reason', async () => {

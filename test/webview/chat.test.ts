@@ -77,7 +77,7 @@ describe('chat webview', () => {
     const done = turn({
       id: 't1',
       answer: 'Done.',
-      usage: { contextTokens: 5000, promptTokens: 5100, generatedTokens: 250 },
+      usage: { contextTokens: 5000, promptTokens: 5100, cachedTokens: 5000, generatedTokens: 250 },
       timings: {
         firstTokenSeconds: 1.25,
         prefillTokensPerSecond: 9000,

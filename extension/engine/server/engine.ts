@@ -36,7 +36,7 @@ import { answerTokens, contextBudget } from './budgets';
 import { ChangeQueue, type PendingChanges } from './change-queue';
 import { fitHistory, historyParam } from './history';
 import type { Logger } from './log';
-import { optionalInt, stringList } from './params';
+import { optionalChoice, optionalInt, stringList } from './params';
 import { contextReport, prefillProgress, type ProgressBase } from './report';
 import { gpuStatus, memoryStatus } from './status';
 import { Turns } from './turns';
@@ -160,23 +160,22 @@ export class Engine {
     if (typeof params?.modelDir !== 'string' || params.modelDir === '') {
       throw new HipError('E_INVALID_ARGUMENT', 'initialize needs modelDir, a Hugging Face model folder');
     }
-    const backend = params.backend ?? 'auto';
-    if (!['cpu', 'cuda', 'auto'].includes(backend)) {
-      throw new HipError(
-        'E_INVALID_ARGUMENT',
-        `backend must be cpu, cuda or auto, got ${JSON.stringify(backend)}`,
-      );
-    }
+    const backend = optionalChoice(params.backend, 'backend', ['cpu', 'cuda', 'auto'] as const) ?? 'auto';
+    const attention =
+      optionalChoice(params.attention, 'attention', ['dense', 'hip', 'auto'] as const) ?? 'dense';
+    const gpuKvBudget = optionalInt(params.gpuKvBudget, 'gpuKvBudget', 0);
     const threads = optionalInt(params.threads, 'threads', 0);
     const device = optionalInt(params.device, 'device', 0);
     this.checkIdle('initialize');
     return this.exclusive('initialize', async () => {
-      this.log.info(`loading ${resolve(params.modelDir)} (backend ${backend})`);
+      this.log.info(`loading ${resolve(params.modelDir)} (backend ${backend}, attention ${attention})`);
       const files = readModelFiles(params.modelDir);
       const model = await loadModelFiles(files, {
         backend,
         threads,
         device,
+        gpuKvBudget,
+        attention,
         log: (line) => this.log.warn(line),
       });
       const tokenizer = model.tokenizer;

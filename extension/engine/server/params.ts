@@ -19,3 +19,17 @@ export function stringList(value: unknown, name: string): string[] | undefined {
   }
   return value as string[];
 }
+
+/** An optional value that must be one of `choices`. */
+export function optionalChoice<T extends string>(
+  value: unknown,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (choices.includes(value as T)) return value as T;
+  throw new HipError(
+    'E_INVALID_ARGUMENT',
+    `${name} must be ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+  );
+}
