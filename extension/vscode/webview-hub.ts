@@ -14,15 +14,8 @@ import type {
 } from '../../webview/protocol';
 import { makeNonce, webviewHtml } from '../../webview/html';
 
-/** The state all views share. */
-export interface UiState {
-  engine: EngineState;
-  turns: Turn[];
-  report?: ContextReport;
-  progress?: IngestProgress;
-  models?: ModelChoice[];
-  gpuNote?: string;
-}
+/** The state all views share: a view's state without its kind. */
+export type UiState = Omit<ViewState, 'view'>;
 
 export const CHAT_VIEW_ID = 'hipcode.chat';
 export const CONTEXT_VIEW_ID = 'hipcode.context';

@@ -32,6 +32,7 @@ import {
   startWorkbench,
   type CodeServerInstall,
   type Workbench,
+  type WorkbenchOptions,
 } from '../../e2e/code-server';
 import { REPO_ROOT } from '../helpers/cli';
 
@@ -95,6 +96,11 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
   let model: string;
   let browser: Browser;
 
+  interface Session {
+    workbench: Workbench;
+    page: Page;
+  }
+
   before(async () => {
     assert.ok(
       existsSync(CHROMIUM),
@@ -113,172 +119,163 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
     rmSync(home, { recursive: true, force: true });
   });
 
+  /** A workbench started before the tests of the enclosing describe, stopped after them. */
+  function workbenchSession(options: () => Omit<WorkbenchOptions, 'install' | 'vsix'>): Session {
+    const session = {} as Session;
+    before(async () => {
+      session.workbench = await startWorkbench({ install, vsix, ...options() });
+      session.page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await session.page.goto(session.workbench.url);
+      await waitForWorkbench(session.page, 'a.py');
+    });
+    afterEach(async function () {
+      const test = this.currentTest;
+      if (test?.state === 'failed') await screenshot(session.page, ARTIFACTS, `failed-${test.title}`);
+    });
+    after(async () => {
+      await session.page?.close();
+      await session.workbench?.stop();
+    });
+    return session;
+  }
+
   describe('a trusted workspace', () => {
-    let workbench: Workbench;
-    let page: Page;
+    const session = workbenchSession(() => ({
+      home: join(home, 'trusted'),
+      workspace: makeRepo(mkdtempSync(join(home, 'repo-'))),
+      trust: false,
+      settings: {
+        'hipcode.modelPath': model,
+        'hipcode.backend': 'cpu',
+        'hipcode.threads': 2,
+        'hipcode.generation.maxTokens': 48,
+      },
+    }));
     let chat: Frame;
 
-    before(async () => {
-      workbench = await startWorkbench({
-        install,
-        vsix,
-        home: join(home, 'trusted'),
-        workspace: makeRepo(mkdtempSync(join(home, 'repo-'))),
-        trust: false,
-        settings: {
-          'hipcode.modelPath': model,
-          'hipcode.backend': 'cpu',
-          'hipcode.threads': 2,
-          'hipcode.generation.maxTokens': 48,
-        },
-      });
-      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(workbench.url);
-      await waitForWorkbench(page, 'a.py');
-    });
-
-    afterEach(async function () {
-      if (this.currentTest?.state === 'failed')
-        await screenshot(page, ARTIFACTS, `failed-${this.currentTest.title}`);
-    });
-
-    after(async () => {
-      await page?.close();
-      await workbench?.stop();
-    });
-
     it('ingests the workspace on open and reports what the model sees', async () => {
-      await openSidebar(page);
-      const text = await statusItem(page, READY);
+      await openSidebar(session.page);
+      const text = await statusItem(session.page, READY);
       assert.match(text, /tokens/);
-      const context = await webviewFrame(page, CONTEXT);
+      const context = await webviewFrame(session.page, CONTEXT);
       await context.locator('.files-table', { hasText: 'a.py' }).waitFor({ timeout: 30_000 });
       await context.locator('.files-table', { hasText: 'src/util.ts' }).waitFor();
       await context.locator('.excluded-path', { hasText: 'secret.txt' }).waitFor({ state: 'attached' });
-      await screenshot(page, ARTIFACTS, '1-ingested');
+      await screenshot(session.page, ARTIFACTS, '1-ingested');
     });
 
     it('streams an answer in the sidebar with a citation that opens the file at the line', async () => {
-      chat = await webviewFrame(page, CHAT);
+      chat = await webviewFrame(session.page, CHAT);
       await ask(chat, 'Where is add defined?');
       const turn = chat.locator('article.turn').last();
       await turn.locator('.answer', { hasText: 'In a.py:1' }).waitFor({ timeout: 60_000 });
       await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
-      await screenshot(page, ARTIFACTS, '2-answer');
+      await screenshot(session.page, ARTIFACTS, '2-answer');
       await turn.locator('.references a.reference.verified', { hasText: 'a.py:1' }).dispatchEvent('click');
-      await page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor({ timeout: 30_000 });
-      await statusItem(page, /Ln 1, Col \d+ \(\d+ selected\)/, 30_000);
-      await screenshot(page, ARTIFACTS, '3-citation-opened');
+      await session.page
+        .locator('.tabs-container .tab.active', { hasText: 'a.py' })
+        .waitFor({ timeout: 30_000 });
+      await statusItem(session.page, /Ln 1, Col \d+ \(\d+ selected\)/, 30_000);
+      await screenshot(session.page, ARTIFACTS, '3-citation-opened');
     });
 
     it('stops a generation', async () => {
-      setUserSettings(workbench, { 'hipcode.generation.maxTokens': 2000 });
-      await openSidebar(page);
-      chat = await webviewFrame(page, CHAT);
+      setUserSettings(session.workbench, { 'hipcode.generation.maxTokens': 2000 });
+      await openSidebar(session.page);
+      chat = await webviewFrame(session.page, CHAT);
       await ask(chat, 'Explain the whole repository in detail.');
       const turn = chat.locator('article.turn').last();
       await turn.locator('.answer', { hasText: 'In' }).waitFor({ timeout: 60_000 });
       await chat.getByRole('button', { name: 'Stop generating' }).dispatchEvent('click');
       await chat.locator('article.turn[data-status="stopped"]').last().waitFor({ timeout: 30_000 });
-      await screenshot(page, ARTIFACTS, '4-stopped');
-      setUserSettings(workbench, { 'hipcode.generation.maxTokens': 48 });
+      await screenshot(session.page, ARTIFACTS, '4-stopped');
+      setUserSettings(session.workbench, { 'hipcode.generation.maxTokens': 48 });
     });
 
     it('asks about the selection from the command palette', async () => {
-      await page.keyboard.press('Control+P');
-      await page.locator('.quick-input-widget input[type="text"]').fill('a.py');
-      await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'a.py' }).first().waitFor();
-      await page.keyboard.press('Enter');
-      await page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor();
-      await page.locator('.monaco-editor .view-lines').first().click();
-      await page.keyboard.press('Control+A');
-      await runCommand(page, 'HiPCode: Ask about Selection');
-      const input = page.locator('.quick-input-widget input[type="text"]');
+      await session.page.keyboard.press('Control+P');
+      await session.page.locator('.quick-input-widget input[type="text"]').fill('a.py');
+      await session.page
+        .locator('.quick-input-widget .monaco-list-row', { hasText: 'a.py' })
+        .first()
+        .waitFor();
+      await session.page.keyboard.press('Enter');
+      await session.page.locator('.tabs-container .tab.active', { hasText: 'a.py' }).waitFor();
+      await session.page.locator('.monaco-editor .view-lines').first().click();
+      await session.page.keyboard.press('Control+A');
+      await runCommand(session.page, 'HiPCode: Ask about Selection');
+      const input = session.page.locator('.quick-input-widget input[type="text"]');
       await input.waitFor({ state: 'visible' });
       await input.fill('What does this return?');
-      await page.keyboard.press('Enter');
-      chat = await webviewFrame(page, CHAT);
+      await session.page.keyboard.press('Enter');
+      chat = await webviewFrame(session.page, CHAT);
       const turn = chat.locator('article.turn').last();
       await turn.locator('.question', { hasText: 'The code, from a.py:1-2' }).waitFor({ timeout: 30_000 });
       await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
-      await screenshot(page, ARTIFACTS, '5-ask-about-selection');
+      await screenshot(session.page, ARTIFACTS, '5-ask-about-selection');
     });
 
     it('keeps the context live: unsaved editor text reaches the engine', async () => {
-      const before = await statusItem(page, READY);
-      await page.locator('.monaco-editor .view-lines').first().click();
-      await page.keyboard.press('Control+End');
-      await page.keyboard.type('\ndef sub(a, b):\n    return a - b\n');
+      const before = await statusItem(session.page, READY);
+      await session.page.locator('.monaco-editor .view-lines').first().click();
+      await session.page.keyboard.press('Control+End');
+      await session.page.keyboard.type('\ndef sub(a, b):\n    return a - b\n');
       const deadline = Date.now() + 30_000;
       let now = before;
       while (now === before && Date.now() < deadline) {
-        await page.waitForTimeout(250);
-        now = await statusItem(page, READY);
+        await session.page.waitForTimeout(250);
+        now = await statusItem(session.page, READY);
       }
       assert.notEqual(now, before, `the context stayed at '${before}'`);
       const tokens = (text: string): number => Number(/(\d+) tokens/.exec(text.replace(/\s/g, ' '))?.[1]);
       assert.ok(tokens(now) > tokens(before), `${now} is not more than ${before}`);
-      await screenshot(page, ARTIFACTS, '6-live-edit');
+      await screenshot(session.page, ARTIFACTS, '6-live-edit');
     });
 
     it('recovers when the engine process is killed', async () => {
-      const [pid] = enginePids(workbench.extensionsDir);
+      const [pid] = enginePids(session.workbench.extensionsDir);
       assert.ok(pid, 'no engine process found');
       process.kill(pid, 'SIGKILL');
-      await notification(page, /HiPCode engine was killed \(SIGKILL\)/);
-      await screenshot(page, ARTIFACTS, '7-engine-killed');
-      await statusItem(page, READY, 60_000);
-      const [restarted] = enginePids(workbench.extensionsDir);
+      await notification(session.page, /HiPCode engine was killed \(SIGKILL\)/);
+      await screenshot(session.page, ARTIFACTS, '7-engine-killed');
+      await statusItem(session.page, READY, 60_000);
+      const [restarted] = enginePids(session.workbench.extensionsDir);
       assert.ok(restarted && restarted !== pid, 'the engine was not restarted');
-      chat = await webviewFrame(page, CHAT);
+      chat = await webviewFrame(session.page, CHAT);
       await ask(chat, 'Where is add defined?');
       await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
-      await screenshot(page, ARTIFACTS, '7-recovered');
+      await screenshot(session.page, ARTIFACTS, '7-recovered');
     });
   });
 
   describe('the first run, without a model', () => {
-    let workbench: Workbench;
-    let page: Page;
-    let snapshot: string;
-
-    before(async () => {
+    const cache = (): string => join(home, 'hf-cache');
+    const snapshot = (): string => join(cache(), 'models--hipcode--citing-demo', 'snapshots', '0123abc');
+    const session = workbenchSession(() => {
       // A Hugging Face hub cache holding the fixture model, as `hf download` lays it out.
-      const cache = join(home, 'hf-cache');
-      snapshot = join(cache, 'models--hipcode--citing-demo', 'snapshots', '0123abc');
-      mkdirSync(snapshot, { recursive: true });
-      for (const file of readdirSync(model)) symlinkSync(join(model, file), join(snapshot, file));
-      workbench = await startWorkbench({
-        install,
-        vsix,
+      mkdirSync(snapshot(), { recursive: true });
+      for (const file of readdirSync(model)) symlinkSync(join(model, file), join(snapshot(), file));
+      return {
         home: join(home, 'first-run'),
         workspace: makeRepo(mkdtempSync(join(home, 'fresh-'))),
         trust: false,
-        env: { HF_HUB_CACHE: cache },
+        env: { HF_HUB_CACHE: cache() },
         settings: { 'hipcode.backend': 'cpu', 'hipcode.generation.maxTokens': 24 },
-      });
-      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(workbench.url);
-      await waitForWorkbench(page, 'a.py');
-    });
-
-    after(async () => {
-      await page?.close();
-      await workbench?.stop();
+      };
     });
 
     it('lists the models found, and choosing one saves it in the user settings and starts the engine', async () => {
-      await statusItem(page, 'HiPCode: no model');
-      await openSidebar(page);
-      const chat = await webviewFrame(page, '.banner-no-model');
+      await statusItem(session.page, 'HiPCode: no model');
+      await openSidebar(session.page);
+      const chat = await webviewFrame(session.page, '.banner-no-model');
       await chat.locator('.model-name', { hasText: 'hipcode/citing-demo' }).waitFor();
-      await screenshot(page, ARTIFACTS, '8-first-run');
+      await screenshot(session.page, ARTIFACTS, '8-first-run');
       await chat.getByRole('button', { name: 'Use hipcode/citing-demo' }).dispatchEvent('click');
-      await statusItem(page, READY, 120_000);
-      const settings = JSON.parse(readFileSync(workbench.settingsFile, 'utf8'));
-      assert.equal(settings['hipcode.modelPath'], snapshot);
+      await statusItem(session.page, READY, 120_000);
+      const settings = JSON.parse(readFileSync(session.workbench.settingsFile, 'utf8'));
+      assert.equal(settings['hipcode.modelPath'], snapshot());
       assert.deepEqual(
-        readdirSync(workbench.workspace).sort(),
+        readdirSync(session.workbench.workspace).sort(),
         Object.keys(REPO)
           .filter((p) => !p.includes('/'))
           .concat('src')
@@ -288,35 +285,20 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
   });
 
   describe('Restricted Mode', () => {
-    let workbench: Workbench;
-    let page: Page;
-
-    before(async () => {
-      workbench = await startWorkbench({
-        install,
-        vsix,
-        home: join(home, 'restricted'),
-        workspace: makeRepo(mkdtempSync(join(home, 'untrusted-'))),
-        trust: true,
-        settings: { 'hipcode.modelPath': model, 'hipcode.backend': 'cpu' },
-      });
-      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(workbench.url);
-      await waitForWorkbench(page, 'a.py');
-    });
-
-    after(async () => {
-      await page?.close();
-      await workbench?.stop();
-    });
+    const session = workbenchSession(() => ({
+      home: join(home, 'restricted'),
+      workspace: makeRepo(mkdtempSync(join(home, 'untrusted-'))),
+      trust: true,
+      settings: { 'hipcode.modelPath': model, 'hipcode.backend': 'cpu' },
+    }));
 
     it('reads nothing and starts no engine, and says how to trust the folder', async () => {
-      await statusItem(page, 'HiPCode: restricted');
-      await openSidebar(page);
-      const chat = await webviewFrame(page, '.banner-restricted');
+      await statusItem(session.page, 'HiPCode: restricted');
+      await openSidebar(session.page);
+      const chat = await webviewFrame(session.page, '.banner-restricted');
       await chat.locator('.banner-restricted', { hasText: /trust/i }).waitFor();
-      assert.deepEqual(enginePids(workbench.extensionsDir), []);
-      await screenshot(page, ARTIFACTS, '9-restricted');
+      assert.deepEqual(enginePids(session.workbench.extensionsDir), []);
+      await screenshot(session.page, ARTIFACTS, '9-restricted');
     });
   });
 });
