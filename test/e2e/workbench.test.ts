@@ -260,11 +260,12 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
         workspace: makeRepo(mkdtempSync(join(home, 'fresh-'))),
         trust: false,
         env: { HF_HUB_CACHE: cache() },
-        settings: { 'hipcode.backend': 'cpu', 'hipcode.generation.maxTokens': 24 },
+        // backend auto on a machine without a GPU: the engine falls back to the CPU and the chat says so.
+        settings: { 'hipcode.backend': 'auto', 'hipcode.generation.maxTokens': 24 },
       };
     });
 
-    it('lists the models found, and choosing one saves it in the user settings and starts the engine', async () => {
+    it('lists the models found; choosing one saves it in the user settings and starts the engine, on the CPU without a GPU', async () => {
       await statusItem(session.page, 'HiPCode: no model');
       await openSidebar(session.page);
       const chat = await webviewFrame(session.page, '.banner-no-model');
@@ -272,6 +273,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await screenshot(session.page, ARTIFACTS, '8-first-run');
       await chat.getByRole('button', { name: 'Use hipcode/citing-demo' }).dispatchEvent('click');
       await statusItem(session.page, READY, 120_000);
+      await chat.locator('.gpu-note', { hasText: 'No usable NVIDIA GPU was found' }).waitFor();
       const settings = JSON.parse(readFileSync(session.workbench.settingsFile, 'utf8'));
       assert.equal(settings['hipcode.modelPath'], snapshot());
       assert.deepEqual(
