@@ -169,7 +169,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await ask(chat, 'Where is add defined?');
       const turn = chat.locator('article.turn').last();
       await turn.locator('.answer', { hasText: 'In a.py:1' }).waitFor({ timeout: 60_000 });
-      await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
+      await chat.locator('article.turn:last-of-type[data-status="done"]').waitFor({ timeout: 120_000 });
       await screenshot(session.page, ARTIFACTS, '2-answer');
       await turn.locator('.references a.reference.verified', { hasText: 'a.py:1' }).dispatchEvent('click');
       await session.page
@@ -187,7 +187,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       const turn = chat.locator('article.turn').last();
       await turn.locator('.answer', { hasText: 'In' }).waitFor({ timeout: 60_000 });
       await chat.getByRole('button', { name: 'Stop generating' }).dispatchEvent('click');
-      await chat.locator('article.turn[data-status="stopped"]').last().waitFor({ timeout: 30_000 });
+      await chat.locator('article.turn:last-of-type[data-status="stopped"]').waitFor({ timeout: 30_000 });
       await screenshot(session.page, ARTIFACTS, '4-stopped');
       setUserSettings(session.workbench, { 'hipcode.generation.maxTokens': 48 });
     });
@@ -211,7 +211,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       chat = await webviewFrame(session.page, CHAT);
       const turn = chat.locator('article.turn').last();
       await turn.locator('.question', { hasText: 'The code, from a.py:1-2' }).waitFor({ timeout: 30_000 });
-      await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
+      await chat.locator('article.turn:last-of-type[data-status="done"]').waitFor({ timeout: 120_000 });
       await screenshot(session.page, ARTIFACTS, '5-ask-about-selection');
     });
 
@@ -243,7 +243,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       assert.ok(restarted && restarted !== pid, 'the engine was not restarted');
       chat = await webviewFrame(session.page, CHAT);
       await ask(chat, 'Where is add defined?');
-      await chat.locator('article.turn[data-status="done"]').last().waitFor({ timeout: 120_000 });
+      await chat.locator('article.turn:last-of-type[data-status="done"]').waitFor({ timeout: 120_000 });
       await screenshot(session.page, ARTIFACTS, '7-recovered');
     });
   });

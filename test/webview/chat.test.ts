@@ -50,6 +50,20 @@ describe('chat webview', () => {
     assert.equal(await page.getByRole('button', { name: 'Send question' }).isVisible(), true);
   });
 
+  it('follows a new question and its streaming answer to the bottom of a long conversation', async () => {
+    const webview = await open('chat');
+    const long = Array.from({ length: 40 }, (_, i) => `Paragraph ${i}.`).join('\n\n');
+    const turns = [turn({ id: 't1', answer: long }), turn({ id: 't2', answer: long })];
+    await webview.send({ type: 'state', state: viewState('chat', { turns }) });
+    const list = webview.page.locator('.turns');
+    await list.evaluate((el) => (el.scrollTop = 0));
+    await webview.send({ type: 'turnStart', turn: turn({ id: 't3', status: 'streaming' }) });
+    await webview.send({ type: 'turnDelta', id: 't3', text: long });
+    await webview.page.locator('[data-turn-id="t3"] .answer-body p', { hasText: 'Paragraph 39.' }).waitFor();
+    const gap = await list.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    assert.ok(gap < 24, `the newest answer is ${gap}px below the view`);
+  });
+
   it('keeps unchanged blocks in place while the last one streams', async () => {
     const webview = await open('chat');
     await webview.send({ type: 'state', state: viewState('chat') });

@@ -36,6 +36,11 @@ export class TurnList {
     this.element.replaceChildren();
     for (const turn of turns) this.add(turn);
     if (turns.length === 0) this.element.append(welcome());
+    this.toBottom();
+  }
+
+  private toBottom(): void {
+    this.element.scrollTop = this.element.scrollHeight;
   }
 
   /** Adds a turn, or replaces it when its id is known (turnStart, turnEnd). */
@@ -78,6 +83,8 @@ export class TurnList {
     this.views.set(turn.id, view);
     this.element.append(article);
     this.paint(view);
+    // A question just asked is followed; its answer keeps the view at the bottom while it streams.
+    if (turn.status === 'streaming') this.toBottom();
   }
 
   private flush(): void {
