@@ -73,10 +73,28 @@ function enginePids(extensionsDir: string): number[] {
     .map(Number);
 }
 
-/** Changes user settings while the workbench runs (VS Code watches the file). */
-function setUserSettings(workbench: Workbench, changes: Record<string, unknown>): void {
-  const settings = JSON.parse(readFileSync(workbench.settingsFile, 'utf8'));
-  writeFileSync(workbench.settingsFile, JSON.stringify({ ...settings, ...changes }, null, 2));
+/** Changes a HiPCode setting in the Settings editor, as a user does (found by its description). */
+async function changeSetting(page: Page, description: string, value: string, close = true): Promise<void> {
+  await runCommand(page, 'HiPCode: Open Settings');
+  const item = page.locator('.setting-item-contents', { hasText: description });
+  await item.waitFor({ timeout: 30_000 });
+  const select = item.locator('select');
+  if ((await select.count()) > 0) await select.selectOption(value);
+  else {
+    const input = item.locator('input');
+    await input.fill(value);
+    await input.press('Enter');
+  }
+  if (close) await closeSettings(page);
+}
+
+/** The Settings editor opens as a modal over the workbench: Escape closes it (and any notification toast). */
+async function closeSettings(page: Page): Promise<void> {
+  const item = page.locator('.setting-item-contents').first();
+  for (let attempt = 0; attempt < 3 && (await item.isVisible()); attempt++) {
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(300);
+  }
 }
 
 async function openSidebar(page: Page): Promise<void> {
@@ -180,7 +198,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
     });
 
     it('stops a generation', async () => {
-      setUserSettings(session.workbench, { 'hipcode.generation.maxTokens': 2000 });
+      await changeSetting(session.page, 'Most tokens of an answer', '2000');
       await openSidebar(session.page);
       chat = await webviewFrame(session.page, CHAT);
       await ask(chat, 'Explain the whole repository in detail.');
@@ -189,7 +207,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await chat.getByRole('button', { name: 'Stop generating' }).dispatchEvent('click');
       await chat.locator('article.turn:last-of-type[data-status="stopped"]').waitFor({ timeout: 30_000 });
       await screenshot(session.page, ARTIFACTS, '4-stopped');
-      setUserSettings(session.workbench, { 'hipcode.generation.maxTokens': 48 });
+      await changeSetting(session.page, 'Most tokens of an answer', '48');
     });
 
     it('asks about the selection from the command palette', async () => {
@@ -213,6 +231,27 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await turn.locator('.question', { hasText: 'The code, from a.py:1-2' }).waitFor({ timeout: 30_000 });
       await chat.locator('article.turn:last-of-type[data-status="done"]').waitFor({ timeout: 120_000 });
       await screenshot(session.page, ARTIFACTS, '5-ask-about-selection');
+    });
+
+    it('prefills "Where is…", re-ingests, and offers a restart when a restart setting changes', async () => {
+      await runCommand(session.page, 'HiPCode: Where Is…');
+      chat = await webviewFrame(session.page, CHAT);
+      await chat.locator(`${CHAT}:focus`).waitFor();
+      assert.equal(await chat.locator(CHAT).inputValue(), 'Where is ');
+      await chat.locator(CHAT).fill('');
+      await runCommand(session.page, 'HiPCode: Re-ingest Workspace');
+      await statusItem(session.page, READY, 60_000);
+      const [pid] = enginePids(session.workbench.extensionsDir);
+      await changeSetting(session.page, 'Attention mode of the engine', 'dense', false);
+      const offer = session.page.locator('.notification-list-item', { hasText: 'hipcode.attention' });
+      await offer
+        .locator('.notification-list-item-message', { hasText: 'takes effect when the engine restarts' })
+        .waitFor();
+      await screenshot(session.page, ARTIFACTS, '6-restart-offered');
+      await offer.getByRole('button', { name: 'Restart engine' }).click();
+      await closeSettings(session.page);
+      await statusItem(session.page, READY, 60_000);
+      assert.notDeepEqual(enginePids(session.workbench.extensionsDir), [pid], 'the engine was not restarted');
     });
 
     it('keeps the context live: unsaved editor text reaches the engine', async () => {
