@@ -23,6 +23,7 @@ import {
   type EngineProcess,
 } from '../helpers/engine';
 import { referenceAnswer, referencePrompt } from '../helpers/reference';
+import { makeSlowModel } from '../helpers/slow-model';
 
 const REPO_FILES = {
   'src/a.ts': 'export const a = 1;\n',
@@ -112,5 +113,32 @@ describe('engine KV snapshots (restart, corrupt file)', function () {
     assert.ok(prefillsOf(engine).length > 0, 'the context was prefilled');
     await waitUntil(() => /snapshot: saved \d+ tokens/.test(engine.stderr()), 'a new snapshot');
     assert.notDeepEqual(readFileSync(path), bytes);
+  });
+
+  describe('on a model whose snapshot takes a while to write', () => {
+    let slowModel = '';
+    before(() => {
+      slowModel = makeSlowModel();
+    });
+    after(() => rmSync(slowModel, { recursive: true, force: true }));
+
+    it('an ask right after a sync takes the session from the snapshot save, which runs again after it', async () => {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 6; i++) files[`src/m${i}.ts`] = `export const v${i} = [${'1, '.repeat(40)}];\n`;
+      rmSync(repo, { recursive: true, force: true });
+      repo = makeRepo(files, 'hipcode-snap-repo-');
+      const engine = start();
+      await initialize(engine, slowModel);
+      await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      const asked = performance.now();
+      const result = await engine.connection.sendRequest(AskRequest, { question: 'v3?', maxTokens: 2 });
+      const askMs = performance.now() - asked;
+      assert.equal(result.usage.generatedTokens, 2);
+      await waitUntil(() => /snapshot: saved \d+ tokens/.test(engine.stderr()), 'the snapshot after the ask');
+      const log = engine.stderr();
+      const takenOver = log.indexOf('snapshot: taken over by a request; saved later');
+      assert.ok(takenOver >= 0, `the save was not preempted (ask ${askMs.toFixed(0)} ms)`);
+      assert.ok(log.indexOf('snapshot: saved') > takenOver);
+    });
   });
 });
