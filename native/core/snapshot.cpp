@@ -19,6 +19,7 @@ constexpr char kMagic[8] = {'H', 'I', 'P', 'C', 'S', 'N', 'A', 'P'};
 // magic, version, dtype, layers, kv heads, head_dim, tokens, chunk tokens, fingerprint bytes
 constexpr uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 * 5 + 4;
 constexpr uint32_t kMaxFingerprintBytes = 1 << 16;
+constexpr int64_t kMaxDimension = 1 << 16;  // layers, KV heads, head_dim: anything larger is a damaged header
 constexpr size_t kHashBlockBytes = 8 << 20;
 
 EngineError snapshot_error(const std::string& path, const std::string& what) {
@@ -172,12 +173,76 @@ void write_body(int fd, const std::string& path, const SnapshotHeader& header,
   if (!write_all(fd, trailer.data(), trailer.size())) throw io_error(path, "writing the checksum");
 }
 
-void check_header_values(const std::string& path, const SnapshotHeader& header) {
-  const SnapshotShape& s = header.shape;
-  if (s.num_layers <= 0 || s.num_kv_heads <= 0 || s.head_dim <= 0 || header.chunk_tokens <= 0 ||
-      s.num_layers > (1 << 16) || s.num_kv_heads > (1 << 16) || s.head_dim > (1 << 16)) {
-    throw snapshot_error(path, "corrupt header (impossible sizes)");
+// The fixed part of a header, decoded and checked for plausibility.
+struct FixedHeader {
+  SnapshotHeader header;  // shape and chunk_tokens
+  uint64_t tokens;
+  uint32_t fingerprint_bytes;
+};
+
+FixedHeader decode_fixed_header(const uint8_t* fixed, uint64_t file_size, const std::string& path) {
+  if (std::memcmp(fixed, kMagic, 8) != 0) throw snapshot_error(path, "not a snapshot (bad magic)");
+  const uint32_t version = get_u32(fixed + 8);
+  if (version != kSnapshotFormatVersion) {
+    throw snapshot_error(path, "format version " + std::to_string(version) + ", this engine reads " +
+                                   std::to_string(kSnapshotFormatVersion));
   }
+  FixedHeader head{};
+  SnapshotShape& shape = head.header.shape;
+  if (!dtype_from_code(get_u32(fixed + 12), &shape.kv_dtype))
+    throw snapshot_error(path, "corrupt header (KV dtype)");
+  shape.num_layers = int64_t(get_u64(fixed + 16));
+  shape.num_kv_heads = int64_t(get_u64(fixed + 24));
+  shape.head_dim = int64_t(get_u64(fixed + 32));
+  head.tokens = get_u64(fixed + 40);
+  head.header.chunk_tokens = int64_t(get_u64(fixed + 48));
+  head.fingerprint_bytes = get_u32(fixed + 56);
+  const bool plausible = shape.num_layers > 0 && shape.num_layers <= kMaxDimension &&
+                         shape.num_kv_heads > 0 && shape.num_kv_heads <= kMaxDimension &&
+                         shape.head_dim > 0 && shape.head_dim <= kMaxDimension &&
+                         head.header.chunk_tokens > 0 && head.fingerprint_bytes <= kMaxFingerprintBytes &&
+                         head.tokens <= file_size;
+  if (!plausible) throw snapshot_error(path, "corrupt header (impossible sizes)");
+  return head;
+}
+
+// Throws E_SNAPSHOT unless the header is what the session accepts.
+void check_expected(const std::string& path, const SnapshotHeader& header,
+                    const SnapshotExpectation& expected) {
+  if (header.fingerprint != expected.fingerprint) {
+    throw snapshot_error(path, "made for another model or engine (fingerprint '" + header.fingerprint +
+                                   "', expected '" + expected.fingerprint + "')");
+  }
+  if (!(header.shape == expected.shape)) {
+    throw snapshot_error(path, "its K/V shape (" + std::string(dtype_name(header.shape.kv_dtype)) + ", " +
+                                   std::to_string(header.shape.num_layers) +
+                                   " layers) differs from the session's");
+  }
+  if (int64_t(header.ids.size()) > expected.max_tokens) {
+    throw snapshot_error(path, "holds " + std::to_string(header.ids.size()) +
+                                   " tokens, more than the session's capacity of " +
+                                   std::to_string(expected.max_tokens));
+  }
+  for (size_t i = 0; i < header.ids.size(); ++i) {
+    if (header.ids[i] < 0 || header.ids[i] >= expected.vocab_size) {
+      throw snapshot_error(path, "corrupt: ids[" + std::to_string(i) +
+                                     "] = " + std::to_string(header.ids[i]) + " lies outside the vocabulary");
+    }
+  }
+}
+
+// XXH64 of the file's bytes [0, bytes).
+uint64_t hash_file(int fd, uint64_t bytes, const std::string& path, const SnapshotCancelled& cancelled) {
+  Xxh64 hash;
+  std::vector<uint8_t> block(kHashBlockBytes);
+  for (uint64_t offset = 0; offset < bytes;) {
+    if (cancelled && cancelled()) throw cancelled_error(path);
+    const auto count = size_t(std::min<uint64_t>(block.size(), bytes - offset));
+    if (!read_at(fd, block.data(), count, offset)) throw io_error(path, "reading");
+    hash.update(block.data(), count);
+    offset += count;
+  }
+  return hash.digest();
 }
 
 }  // namespace
@@ -222,75 +287,33 @@ SnapshotReader::SnapshotReader(const std::string& path, const SnapshotExpectatio
   struct stat info {};
   if (::fstat(file.fd(), &info) != 0) throw io_error(path, "cannot stat");
   const auto size = uint64_t(info.st_size);
-
   uint8_t fixed[kFixedHeaderBytes];
   if (size < kFixedHeaderBytes + 8 || !read_at(file.fd(), fixed, sizeof fixed, 0)) {
     throw snapshot_error(path, "truncated (" + std::to_string(size) + " bytes, shorter than a header)");
   }
-  if (std::memcmp(fixed, kMagic, 8) != 0) throw snapshot_error(path, "not a snapshot (bad magic)");
-  const uint32_t version = get_u32(fixed + 8);
-  if (version != kSnapshotFormatVersion) {
-    throw snapshot_error(path, "format version " + std::to_string(version) + ", this engine reads " +
-                                   std::to_string(kSnapshotFormatVersion));
-  }
-  if (!dtype_from_code(get_u32(fixed + 12), &header_.shape.kv_dtype))
-    throw snapshot_error(path, "corrupt header (KV dtype)");
-  header_.shape.num_layers = int64_t(get_u64(fixed + 16));
-  header_.shape.num_kv_heads = int64_t(get_u64(fixed + 24));
-  header_.shape.head_dim = int64_t(get_u64(fixed + 32));
-  const uint64_t tokens = get_u64(fixed + 40);
-  header_.chunk_tokens = int64_t(get_u64(fixed + 48));
-  const uint32_t fingerprint_bytes = get_u32(fixed + 56);
-  check_header_values(path, header_);
-  if (fingerprint_bytes > kMaxFingerprintBytes || tokens > size)
-    throw snapshot_error(path, "corrupt header (sizes)");
-  header_bytes_ = kFixedHeaderBytes + fingerprint_bytes + 4 * tokens;
-  const uint64_t expected_size = header_bytes_ + kv_bytes(header_.shape, int64_t(tokens)) + 8;
+  const FixedHeader head = decode_fixed_header(fixed, size, path);
+  header_ = head.header;
+  header_bytes_ = kFixedHeaderBytes + head.fingerprint_bytes + 4 * head.tokens;
+  const uint64_t expected_size = header_bytes_ + kv_bytes(header_.shape, int64_t(head.tokens)) + 8;
   if (size != expected_size) {
     throw snapshot_error(path, (size < expected_size ? "truncated: " : "corrupt: ") + std::to_string(size) +
                                    " bytes, its header describes " + std::to_string(expected_size));
   }
-
   std::vector<uint8_t> rest(size_t(header_bytes_ - kFixedHeaderBytes));
   if (!read_at(file.fd(), rest.data(), rest.size(), kFixedHeaderBytes))
     throw io_error(path, "reading the header");
-  header_.fingerprint.assign(reinterpret_cast<const char*>(rest.data()), fingerprint_bytes);
-  if (header_.fingerprint != expected.fingerprint) {
-    throw snapshot_error(path, "made for another model or engine (fingerprint '" + header_.fingerprint +
-                                   "', expected '" + expected.fingerprint + "')");
-  }
-  if (!(header_.shape == expected.shape)) {
-    throw snapshot_error(path, "its K/V shape (" + std::string(dtype_name(header_.shape.kv_dtype)) + ", " +
-                                   std::to_string(header_.shape.num_layers) +
-                                   " layers) differs from the session's");
-  }
-  if (int64_t(tokens) > expected.max_tokens) {
-    throw snapshot_error(path, "holds " + std::to_string(tokens) +
-                                   " tokens, more than the session's capacity of " +
-                                   std::to_string(expected.max_tokens));
-  }
-  header_.ids.resize(size_t(tokens));
+  header_.fingerprint.assign(reinterpret_cast<const char*>(rest.data()), head.fingerprint_bytes);
+  header_.ids.resize(size_t(head.tokens));
   for (size_t i = 0; i < header_.ids.size(); ++i) {
-    header_.ids[i] = int32_t(get_u32(rest.data() + fingerprint_bytes + 4 * i));
-    if (header_.ids[i] < 0 || header_.ids[i] >= expected.vocab_size) {
-      throw snapshot_error(path, "corrupt: ids[" + std::to_string(i) + "] = " +
-                                     std::to_string(header_.ids[i]) + " lies outside the vocabulary");
-    }
+    header_.ids[i] = int32_t(get_u32(rest.data() + head.fingerprint_bytes + 4 * i));
   }
-
-  Xxh64 hash;
-  std::vector<uint8_t> block(kHashBlockBytes);
-  for (uint64_t offset = 0; offset < size - 8;) {
-    if (cancelled && cancelled()) throw cancelled_error(path);
-    const auto bytes = size_t(std::min<uint64_t>(block.size(), size - 8 - offset));
-    if (!read_at(file.fd(), block.data(), bytes, offset)) throw io_error(path, "reading");
-    hash.update(block.data(), bytes);
-    offset += bytes;
-  }
+  check_expected(path, header_, expected);
   uint8_t trailer[8];
   if (!read_at(file.fd(), trailer, 8, size - 8)) throw io_error(path, "reading the checksum");
   checksum_ = get_u64(trailer);
-  if (hash.digest() != checksum_) throw snapshot_error(path, "corrupt (checksum mismatch)");
+  if (hash_file(file.fd(), size - 8, path, cancelled) != checksum_) {
+    throw snapshot_error(path, "corrupt (checksum mismatch)");
+  }
   fd_ = file.release();
 }
 

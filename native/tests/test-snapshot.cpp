@@ -219,6 +219,14 @@ TEST(snapshot_damaged_files_are_refused_and_leave_the_session) {
   check_refused(f, f.folder + "/header-only", "model-a", "truncated");
   write_file(f.folder + "/not-a-snapshot", std::string(bytes.size(), 'x'));
   check_refused(f, f.folder + "/not-a-snapshot", "model-a", "magic");
+  std::string newer = bytes;
+  newer[8] = 2;  // the format version
+  write_file(f.folder + "/newer", newer);
+  check_refused(f, f.folder + "/newer", "model-a", "format version 2");
+  std::string huge = bytes;
+  huge[23] = 1;  // layers >= 2^56
+  write_file(f.folder + "/huge", huge);
+  check_refused(f, f.folder + "/huge", "model-a", "impossible sizes");
   check_refused(f, f.path, "model-b", "fingerprint");
   check_refused(f, f.folder + "/missing", "model-a", "cannot open");
   Session small(f.model, {100, 0});
