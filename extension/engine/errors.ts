@@ -18,6 +18,7 @@ export type HipErrorCode =
   | 'E_BUSY'
   | 'E_CONTEXT_FULL'
   | 'E_DISPOSED'
+  | 'E_SNAPSHOT'
   | 'E_WORKSPACE'
   | 'E_INTERNAL';
 

@@ -167,11 +167,27 @@ export interface NativeSession {
   step(ids: Int32Array, sampling: SamplingParams): Promise<number>;
   /** Drops every token at position >= length from the KV cache. */
   truncate(length: number): void;
+  /**
+   * Saves the K/V of positions [0, tokens) and their ids with `fingerprint` to `path`: written to a temporary file in
+   * the same folder, fsynced and renamed over `path`, with an XXH64 checksum. Rejects with E_SNAPSHOT (I/O),
+   * E_CANCELLED (cancelSnapshot) or E_BUSY; a failed save leaves no file behind.
+   */
+  saveSnapshot(path: string, fingerprint: string, tokens: number): Promise<void>;
+  /**
+   * Replaces the session's contents with the snapshot at `path` and resolves to its ids. The whole file is checked
+   * first (header, `fingerprint`, K/V shape, size, checksum): a missing, partial, corrupt or mismatched file rejects
+   * with E_SNAPSHOT and leaves the session as it was. E_CANCELLED after cancelSnapshot.
+   */
+  loadSnapshot(path: string, fingerprint: string): Promise<Int32Array>;
+  /** Makes the saveSnapshot / loadSnapshot in flight stop at its next chunk (it rejects with E_CANCELLED). */
+  cancelSnapshot(): void;
   dispose(): void;
 }
 
 export interface NativeModel {
   readonly backend: BackendName;
+  /** The dtype the KV cache stores ('f32' on the CPU, 'bf16' on CUDA): part of a snapshot's identity. */
+  readonly kvDtype: WeightDType;
   createSession(options: SessionOptions): NativeSession;
   dispose(): void;
 }
@@ -233,6 +249,8 @@ export type NativeErrorCode =
   | 'E_BUSY'
   | 'E_CONTEXT_FULL'
   | 'E_DISPOSED'
+  | 'E_SNAPSHOT'
+  | 'E_CANCELLED'
   | 'E_INTERNAL';
 
 let cached: NativeAddon | undefined;

@@ -13,6 +13,15 @@
 // Work on the session (a sync's prefill, an ask, a didChangeFiles update) runs one at a time, in arrival order;
 // a request waiting for its turn can be cancelled. A second ask (or sync) while one is in flight is E_BUSY.
 //
+// KV snapshots (protocol 3): after a sync's prefill the engine saves the context's stable prefix (its KV, token ids
+// and a fingerprint of the model, backend and KV dtype) to the user's cache folder ($XDG_CACHE_HOME/hipcode/
+// snapshots or ~/.cache/hipcode/snapshots; HIPCODE_SNAPSHOT_DIR overrides it, 'off' disables them), one file per
+// set of roots, in the background: a request arriving meanwhile takes over and the save runs again after it. A
+// later sync of the same roots (after an editor restart, say) loads that file when it shares more of the new
+// prompt than the session holds and prefills only the rest (ContextReport.restoredTokens). Files are written to a
+// temporary and renamed, and checked whole (checksum, fingerprint, sizes) before a load: a bad one is logged,
+// deleted and ignored.
+//
 // stdout carries protocol messages only; the engine logs to stderr, one line each, prefixed `[info]`, `[warn]`
 // or `[error]`.
 //
@@ -29,9 +38,9 @@ import type { HipErrorCode } from './errors';
 import type { ExcludeCode } from './workspace/types';
 
 /** Version of this protocol, returned by initialize; bumped on every change (2: KV prefix reuse, prefill progress
- * with rates and ETA, usage.cachedTokens, didChangeFiles and contextChanged). Changes so far only add fields and
- * messages. */
-export const PROTOCOL_VERSION = 2;
+ * with rates and ETA, usage.cachedTokens, didChangeFiles and contextChanged; 3: KV snapshots and
+ * ContextReport.restoredTokens). Changes so far only add fields and messages. */
+export const PROTOCOL_VERSION = 3;
 
 /** JSON-RPC error code of a request ended by `$/cancelRequest` (the LSP value). */
 export const REQUEST_CANCELLED = -32800;
@@ -142,6 +151,11 @@ export interface ContextReport {
     /** The model's context in tokens. */
     modelContext: number;
   };
+  /**
+   * Tokens of the context's KV loaded from the snapshot of these roots instead of prefilled (syncWorkspace's result
+   * only; absent when none was). Protocol 3.
+   */
+  restoredTokens?: number;
 }
 
 export const SyncWorkspaceRequest = new RequestType<SyncWorkspaceParams, ContextReport, EngineErrorData>(

@@ -33,6 +33,7 @@ Napi::Function ModelObject::define(Napi::Env env) {
   return DefineClass(env, "NativeModel",
                      {
                          InstanceAccessor<&ModelObject::backend>("backend"),
+                         InstanceAccessor<&ModelObject::kv_dtype>("kvDtype"),
                          InstanceMethod<&ModelObject::create_session>("createSession"),
                          InstanceMethod<&ModelObject::dispose>("dispose"),
                      });
@@ -49,10 +50,15 @@ ModelObject::ModelObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mode
   }
   model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
   backend_name_ = model_->backend().name();
+  kv_dtype_ = dtype_name(model_->backend().kv_dtype());
 }
 
 Napi::Value ModelObject::backend(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), backend_name_);
+}
+
+Napi::Value ModelObject::kv_dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), kv_dtype_);
 }
 
 Napi::Value ModelObject::create_session(const Napi::CallbackInfo& info) {
@@ -76,6 +82,9 @@ Napi::Function SessionObject::define(Napi::Env env) {
                          InstanceMethod<&SessionObject::forward>("forward"),
                          InstanceMethod<&SessionObject::step>("step"),
                          InstanceMethod<&SessionObject::truncate>("truncate"),
+                         InstanceMethod<&SessionObject::save_snapshot>("saveSnapshot"),
+                         InstanceMethod<&SessionObject::load_snapshot>("loadSnapshot"),
+                         InstanceMethod<&SessionObject::cancel_snapshot>("cancelSnapshot"),
                          InstanceMethod<&SessionObject::dispose>("dispose"),
                      });
 }
@@ -101,8 +110,8 @@ std::shared_ptr<Session> SessionObject::live(const char* method) const {
 std::shared_ptr<Session> SessionObject::claim(const char* method) const {
   std::shared_ptr<Session> session = live(method);
   if (!session->try_begin()) {
-    throw EngineError(ErrorCode::BUSY, std::string("session.") + method +
-                                           ": another forward/step call on this session is still running");
+    throw EngineError(ErrorCode::BUSY,
+                      std::string("session.") + method + ": another call on this session is still running");
   }
   return session;
 }
@@ -162,6 +171,58 @@ void SessionObject::truncate(const Napi::CallbackInfo& info) {
     }
     session->end();
   });
+}
+
+Napi::Value SessionObject::save_snapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    std::string path = read_argument_string(info[0], "path");
+    std::string fingerprint = read_argument_string(info[1], "fingerprint");
+    std::shared_ptr<Session> session = live("saveSnapshot");
+    const double tokens = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+    if (!(tokens >= 0 && tokens <= double(session->length())) || double(int64_t(tokens)) != tokens) {
+      throw EngineError(ErrorCode::INVALID_ARGUMENT, "saveSnapshot(tokens): expected an integer in [0, " +
+                                                         std::to_string(session->length()) + "]");
+    }
+    claim("saveSnapshot");
+    session->reset_cancel();
+    return PromiseWorker<bool>::start(
+        env,
+        [session, path = std::move(path), fingerprint = std::move(fingerprint), tokens] {
+          session->save_snapshot(path, fingerprint, int64_t(tokens));
+          return true;
+        },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); }, [session] { session->end(); });
+  } catch (const EngineError& error) {
+    return rejected_promise(env, error);
+  }
+}
+
+Napi::Value SessionObject::load_snapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    std::string path = read_argument_string(info[0], "path");
+    std::string fingerprint = read_argument_string(info[1], "fingerprint");
+    std::shared_ptr<Session> session = claim("loadSnapshot");
+    session->reset_cancel();
+    return PromiseWorker<std::vector<int32_t>>::start(
+        env,
+        [session, path = std::move(path), fingerprint = std::move(fingerprint)] {
+          return session->load_snapshot(path, fingerprint);
+        },
+        [](Napi::Env env, std::vector<int32_t>& ids) -> Napi::Value {
+          auto array = Napi::Int32Array::New(env, ids.size());
+          if (!ids.empty()) std::memcpy(array.Data(), ids.data(), ids.size() * sizeof(int32_t));
+          return array;
+        },
+        [session] { session->end(); });
+  } catch (const EngineError& error) {
+    return rejected_promise(env, error);
+  }
+}
+
+void SessionObject::cancel_snapshot(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] { live("cancelSnapshot")->cancel(); });
 }
 
 void SessionObject::dispose(const Napi::CallbackInfo&) {

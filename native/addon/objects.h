@@ -20,14 +20,16 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
 
  private:
   Napi::Value backend(const Napi::CallbackInfo& info);
+  Napi::Value kv_dtype(const Napi::CallbackInfo& info);
   Napi::Value create_session(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Model> model_;
   std::string backend_name_;
+  std::string kv_dtype_;
 };
 
-// NativeSession: forward/step run on the libuv pool; one call at a time.
+// NativeSession: forward/step and snapshot saves/loads run on the libuv pool; one call at a time.
 class SessionObject : public Napi::ObjectWrap<SessionObject> {
  public:
   static Napi::Function define(Napi::Env env);
@@ -39,6 +41,9 @@ class SessionObject : public Napi::ObjectWrap<SessionObject> {
   Napi::Value forward(const Napi::CallbackInfo& info);
   Napi::Value step(const Napi::CallbackInfo& info);
   void truncate(const Napi::CallbackInfo& info);
+  Napi::Value save_snapshot(const Napi::CallbackInfo& info);
+  Napi::Value load_snapshot(const Napi::CallbackInfo& info);
+  void cancel_snapshot(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
   // The live session; throws E_DISPOSED after dispose().
   std::shared_ptr<Session> live(const char* method) const;

@@ -328,4 +328,11 @@ std::vector<int32_t> read_ids(const Napi::Value& value) {
   return std::vector<int32_t>(ids.Data(), ids.Data() + ids.ElementLength());
 }
 
+std::string read_argument_string(const Napi::Value& value, const char* name) {
+  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) {
+    throw invalid(name, "a non-empty string", value);
+  }
+  return value.As<Napi::String>().Utf8Value();
+}
+
 }  // namespace hipcode::addon

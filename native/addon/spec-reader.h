@@ -33,6 +33,8 @@ SyntheticModelSpec read_synthetic_model_spec(const Napi::Value& value);
 SessionOptions read_session_options(const Napi::Value& value);
 SamplingParams read_sampling(const Napi::Value& value);
 LogitsMode read_logits_mode(const Napi::Value& value);
+// A non-empty string argument `name`.
+std::string read_argument_string(const Napi::Value& value, const char* name);
 // Copies an Int32Array of token ids (range checks happen in the session).
 std::vector<int32_t> read_ids(const Napi::Value& value);
 

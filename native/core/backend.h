@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/hip-mask-state.h"
 #include "core/kv-cache.h"
 #include "core/rope.h"
@@ -46,6 +47,15 @@ struct KvPages {
   const KvLayout* layout;
   const std::vector<int32_t>* page_table;  // page ids covering positions [0, ...)
   int64_t layer;
+};
+
+// Positions [first, first + count) of a cache, every layer (what snapshots copy to and from the host).
+struct KvBlock {
+  KvPageStore* store;
+  const KvLayout* layout;
+  const std::vector<int32_t>* page_table;  // page ids covering positions [0, first + count)
+  int64_t first;
+  int64_t count;
 };
 
 // How precisely an activation is stored. COMPUTE is the backend's working dtype (f32 on the CPU, bf16 on a
@@ -114,6 +124,14 @@ class Backend {
   virtual std::unique_ptr<Weight> random_weight(const std::vector<int64_t>& shape, uint64_t seed, float scale,
                                                 float offset) = 0;
   virtual std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) = 0;
+
+  // ---- KV pages to and from host memory (snapshots)
+  // The dtype the KV pages store (f32 on the CPU, bf16 on a GPU): what read_kv_block writes.
+  virtual DType kv_dtype() const = 0;
+  // host [layers, 2 (K, V), count, kv_heads, head_dim] in kv_dtype() = the block's keys and values
+  virtual void read_kv_block(const KvBlock& block, void* host) = 0;
+  // The block's keys and values = host [layers, 2 (K, V), count, kv_heads, head_dim] in kv_dtype()
+  virtual void write_kv_block(const KvBlock& block, const void* host) = 0;
 
   // ---- ops; shapes in comments are [rows, cols]
   // out [ids, hidden] = table [vocab, hidden] rows `ids` (already range-checked)

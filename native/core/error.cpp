@@ -19,6 +19,10 @@ const char* error_code_name(ErrorCode code) {
       return "E_CONTEXT_FULL";
     case ErrorCode::DISPOSED:
       return "E_DISPOSED";
+    case ErrorCode::SNAPSHOT:
+      return "E_SNAPSHOT";
+    case ErrorCode::CANCELLED:
+      return "E_CANCELLED";
     case ErrorCode::INTERNAL:
       return "E_INTERNAL";
   }

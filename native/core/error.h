@@ -14,6 +14,8 @@ enum class ErrorCode {
   BUSY,
   CONTEXT_FULL,
   DISPOSED,
+  SNAPSHOT,
+  CANCELLED,
   INTERNAL,
 };
 

@@ -208,6 +208,18 @@ int32_t Model::step(KvCache& cache, const std::vector<int32_t>& ids, SampleReque
   return request.token;
 }
 
+void Model::read_kv(KvCache& cache, int64_t first, int64_t count, void* host) {
+  std::lock_guard<std::mutex> lock(forward_mutex_);
+  const KvBlock block{&cache.pool().store(), &cache.pool().layout(), &cache.page_table(), first, count};
+  backend_->read_kv_block(block, host);
+}
+
+void Model::write_kv(KvCache& cache, int64_t first, int64_t count, const void* host) {
+  std::lock_guard<std::mutex> lock(forward_mutex_);
+  const KvBlock block{&cache.pool().store(), &cache.pool().layout(), &cache.page_table(), first, count};
+  backend_->write_kv_block(block, host);
+}
+
 // Kinds of recorded one-token pass: the logits modes, and sampling on the backend.
 constexpr int kSampledStep = 3;
 

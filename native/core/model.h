@@ -47,6 +47,11 @@ class Model {
   std::vector<float> forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode);
   // Runs `ids` like forward, then picks the next token from the last position's logits on the backend.
   int32_t step(KvCache& cache, const std::vector<int32_t>& ids, SampleRequest& request);
+  // host [layers, 2, count, kv_heads, head_dim] in backend().kv_dtype() = the cache's positions
+  // [first, first + count) (all below its length); waits for any forward pass in flight.
+  void read_kv(KvCache& cache, int64_t first, int64_t count, void* host);
+  // The cache's positions [first, first + count) (pages reserved) = host, laid out as read_kv's.
+  void write_kv(KvCache& cache, int64_t first, int64_t count, const void* host);
 
  private:
   struct Linear {

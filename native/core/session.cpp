@@ -1,11 +1,18 @@
 // Session calls: id checks, forward through the model, history bookkeeping and sampling.
 #include "core/session.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
 
 namespace hipcode {
+namespace {
+
+// K/V bytes a snapshot chunk should hold: large sequential writes, bounded host memory.
+constexpr int64_t kSnapshotChunkBytes = 32 << 20;
+
+}  // namespace
 
 Session::Session(std::shared_ptr<Model> model, const SessionOptions& options)
     : model_(std::move(model)), cache_(model_->kv_pool(), options.max_tokens), rng_(options.seed) {
@@ -55,6 +62,52 @@ int32_t Session::step(const std::vector<int32_t>& ids, const SamplingParams& par
 void Session::truncate(int64_t new_length) {
   cache_.truncate(new_length);
   history_.resize(size_t(new_length));
+}
+
+SnapshotShape Session::snapshot_shape() const {
+  const ModelGeometry& g = model_->geometry();
+  return SnapshotShape{model_->backend().kv_dtype(), g.num_layers, g.num_kv_heads, g.head_dim};
+}
+
+void Session::save_snapshot(const std::string& path, const std::string& fingerprint, int64_t tokens) {
+  if (tokens < 0 || tokens > length()) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT,
+                      "saveSnapshot(tokens): expected 0 <= tokens <= " + std::to_string(length()) + ", got " +
+                          std::to_string(tokens));
+  }
+  SnapshotHeader header;
+  header.fingerprint = fingerprint;
+  header.shape = snapshot_shape();
+  const int64_t page_tokens = cache_.pool().layout().page_tokens;
+  const int64_t pages =
+      std::max<int64_t>(1, kSnapshotChunkBytes / (header.shape.token_bytes() * page_tokens));
+  header.chunk_tokens = pages * page_tokens;
+  header.ids.assign(history_.begin(), history_.begin() + tokens);
+  snapshot_save(
+      path, header,
+      [&](int64_t first, int64_t count, void* host) { model_->read_kv(cache_, first, count, host); },
+      [&] { return bool(cancelled_); });
+}
+
+const std::vector<int32_t>& Session::load_snapshot(const std::string& path, const std::string& fingerprint) {
+  const SnapshotExpectation expected{fingerprint, snapshot_shape(), capacity(),
+                                     model_->geometry().vocab_size};
+  const auto cancelled = [&] { return bool(cancelled_); };
+  SnapshotReader reader(path, expected, cancelled);
+  const std::vector<int32_t>& ids = reader.header().ids;
+  truncate(0);
+  try {
+    cache_.reserve(int64_t(ids.size()));
+    reader.read_kv(
+        [&](int64_t first, int64_t count, const void* host) { model_->write_kv(cache_, first, count, host); },
+        cancelled);
+  } catch (...) {
+    truncate(0);
+    throw;
+  }
+  cache_.commit(int64_t(ids.size()));
+  history_ = ids;
+  return history_;
 }
 
 }  // namespace hipcode

@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/kv-cache.h"
 #include "core/model.h"
 #include "core/sampler.h"
+#include "core/snapshot.h"
 
 namespace hipcode {
 
@@ -39,15 +41,30 @@ class Session {
   int32_t step(const std::vector<int32_t>& ids, const SamplingParams& params);
   // Drops positions >= new_length from the cache and the history.
   void truncate(int64_t new_length);
+  const std::vector<int32_t>& history() const { return history_; }
+
+  // Saves positions [0, tokens) (K/V, ids) with `fingerprint` to `path` atomically (core/snapshot.h).
+  // E_INVALID_ARGUMENT for tokens outside [0, length], E_SNAPSHOT on I/O errors, E_CANCELLED after cancel().
+  void save_snapshot(const std::string& path, const std::string& fingerprint, int64_t tokens);
+  // Replaces the session's contents with a snapshot made with `fingerprint` and returns its ids. The file is
+  // checked whole first: E_SNAPSHOT for a missing, partial, corrupt or mismatched one leaves the session as
+  // it was. A failure while copying it in (or E_CANCELLED) leaves the session empty.
+  const std::vector<int32_t>& load_snapshot(const std::string& path, const std::string& fingerprint);
+  // Makes the snapshot call in flight (or the next one, until reset_cancel()) stop at its next chunk.
+  void cancel() { cancelled_ = true; }
+  void reset_cancel() { cancelled_ = false; }
 
  private:
   void check_ids(const std::vector<int32_t>& ids) const;
+  // The K/V layout snapshots of this session's model have.
+  SnapshotShape snapshot_shape() const;
 
   std::shared_ptr<Model> model_;
   KvCache cache_;
   std::vector<int32_t> history_;  // [length] every token the cache holds
   std::mt19937_64 rng_;
   std::atomic<bool> busy_{false};
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace hipcode

@@ -55,6 +55,20 @@ void attend_one(const KvView& kv, int64_t kv_head, const float* query, float sca
   for (int64_t d = 0; d < head_dim; ++d) out[d] = acc[d] / denominator;
 }
 
+// Calls visit(row, kv_head, key, value) with the cache's [head_dim] key and value slices of positions
+// first_position + row, row < n.
+template <typename Visit>
+void for_each_kv_head(const KvView& kv, int64_t first_position, int64_t n, Visit visit) {
+  for (int64_t row = 0; row < n; ++row) {
+    const int64_t position = first_position + row;
+    const int64_t page = position / kv.page_tokens;
+    const int64_t slot = position % kv.page_tokens;
+    for (int64_t h = 0; h < kv.num_kv_heads; ++h) {
+      visit(row, h, kv.keys(page, h) + slot * kv.head_dim, kv.values(page, h) + slot * kv.head_dim);
+    }
+  }
+}
+
 }  // namespace
 
 int64_t kv_page_floats(int64_t num_layers, int64_t num_kv_heads, int64_t page_tokens, int64_t head_dim) {
@@ -64,16 +78,19 @@ int64_t kv_page_floats(int64_t num_layers, int64_t num_kv_heads, int64_t page_to
 void kv_write(const KvView& kv, int64_t first_position, int64_t n, const float* k, const float* v) {
   const int64_t row_floats = kv.num_kv_heads * kv.head_dim;
   const auto head_bytes = size_t(kv.head_dim) * sizeof(float);
-  for (int64_t row = 0; row < n; ++row) {
-    const int64_t position = first_position + row;
-    const int64_t page = position / kv.page_tokens;
-    const int64_t slot = position % kv.page_tokens;
-    for (int64_t h = 0; h < kv.num_kv_heads; ++h) {
-      std::memcpy(kv.keys(page, h) + slot * kv.head_dim, k + row * row_floats + h * kv.head_dim, head_bytes);
-      std::memcpy(kv.values(page, h) + slot * kv.head_dim, v + row * row_floats + h * kv.head_dim,
-                  head_bytes);
-    }
-  }
+  for_each_kv_head(kv, first_position, n, [&](int64_t row, int64_t h, float* key, float* value) {
+    std::memcpy(key, k + row * row_floats + h * kv.head_dim, head_bytes);
+    std::memcpy(value, v + row * row_floats + h * kv.head_dim, head_bytes);
+  });
+}
+
+void kv_read(const KvView& kv, int64_t first_position, int64_t n, float* k, float* v) {
+  const int64_t row_floats = kv.num_kv_heads * kv.head_dim;
+  const auto head_bytes = size_t(kv.head_dim) * sizeof(float);
+  for_each_kv_head(kv, first_position, n, [&](int64_t row, int64_t h, const float* key, const float* value) {
+    std::memcpy(k + row * row_floats + h * kv.head_dim, key, head_bytes);
+    std::memcpy(v + row * row_floats + h * kv.head_dim, value, head_bytes);
+  });
 }
 
 void attention_forward(ThreadPool& pool, const KvView& kv, const AttentionShape& shape,

@@ -34,6 +34,9 @@ int64_t kv_page_floats(int64_t num_layers, int64_t num_kv_heads, int64_t page_to
 // Stores k, v [n, kv_heads * head_dim] at positions first_position + row.
 void kv_write(const KvView& kv, int64_t first_position, int64_t n, const float* k, const float* v);
 
+// k, v [n, kv_heads * head_dim] = the keys and values at positions first_position + row.
+void kv_read(const KvView& kv, int64_t first_position, int64_t n, float* k, float* v);
+
 // out [n, heads * head_dim] = softmax(q kᵀ / sqrt(head_dim)) v for q [n, heads * head_dim] at positions
 // first_position + row; query head h reads KV head h / (heads / kv_heads); keys at positions <= the
 // query's, and > query - sliding_window when a window is set.

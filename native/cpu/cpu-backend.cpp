@@ -176,6 +176,26 @@ class CpuBackend : public Backend {
     return std::make_unique<CpuKvStore>(layout);
   }
 
+  DType kv_dtype() const override { return DType::F32; }
+
+  void read_kv_block(const KvBlock& block, void* host) override {
+    auto* out = static_cast<float*>(host);
+    const int64_t plane = block.count * block.layout->num_kv_heads * block.layout->head_dim;
+    for (int64_t layer = 0; layer < block.layout->num_layers; ++layer) {
+      const KvView view = resolve(KvPages{block.store, block.layout, block.page_table, layer});
+      kv_read(view, block.first, block.count, out + 2 * layer * plane, out + (2 * layer + 1) * plane);
+    }
+  }
+
+  void write_kv_block(const KvBlock& block, const void* host) override {
+    const auto* in = static_cast<const float*>(host);
+    const int64_t plane = block.count * block.layout->num_kv_heads * block.layout->head_dim;
+    for (int64_t layer = 0; layer < block.layout->num_layers; ++layer) {
+      const KvView view = resolve(KvPages{block.store, block.layout, block.page_table, layer});
+      kv_write(view, block.first, block.count, in + 2 * layer * plane, in + (2 * layer + 1) * plane);
+    }
+  }
+
   void embed(const Weight& table, const std::vector<int32_t>& ids, Activation& out) override {
     const Tensor& view = view_of(table);
     const int64_t hidden = view.cols();

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "cuda/cuda-backend.h"
 #include "cuda/device-memory.h"
+#include "cuda/kv-host-copy.h"
 #include "cuda/op-profiler.h"
 #include "cuda/step-graph.h"
 #include "kernels/attention-decode.cuh"
@@ -288,6 +289,16 @@ class CudaBackend : public Backend {
               " bytes, 0 = automatic); free GPU memory, use a smaller model, or use --backend cpu");
     }
     return std::make_unique<CudaKvStore>(layout, pages);
+  }
+
+  DType kv_dtype() const override { return DType::BF16; }
+
+  void read_kv_block(const KvBlock& block, void* host) override {
+    copy_kv_block(block, host, cudaMemcpyDeviceToHost);
+  }
+
+  void write_kv_block(const KvBlock& block, const void* host) override {
+    copy_kv_block(block, const_cast<void*>(host), cudaMemcpyHostToDevice);
   }
 
   void embed(const Weight& table, const std::vector<int32_t>& ids, Activation& out) override {
@@ -670,6 +681,25 @@ class CudaBackend : public Backend {
     std::vector<int32_t> positions(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) positions[size_t(i)] = int32_t(first_position + i);
     return graphing() ? steps_->positions(positions) : positions_.upload(positions, stream_);
+  }
+
+  // The block's K and V <-> host [layers, 2, count, kv_heads, head_dim] (`kind` gives the direction; the host
+  // side is only read for cudaMemcpyHostToDevice).
+  void copy_kv_block(const KvBlock& block, void* host, cudaMemcpyKind kind) {
+    auto lock = bind();
+    const auto& store = static_cast<const CudaKvStore&>(*block.store);
+    const KvLayout& layout = *block.layout;
+    const std::vector<KvRun> runs = kv_runs(*block.page_table, layout.page_tokens, block.first, block.count);
+    const size_t row_bytes = size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    const size_t plane_bytes = size_t(block.count) * row_bytes;
+    for (int64_t layer = 0; layer < layout.num_layers; ++layer) {
+      for (int kind_index = 0; kind_index < 2; ++kind_index) {
+        char* plane = static_cast<char*>(host) + size_t(2 * layer + kind_index) * plane_bytes;
+        kv_copy_runs(store.layer_pages(layer, kind_index == 1), runs, block.first, row_bytes, plane, kind,
+                     stream_);
+      }
+    }
+    check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
   }
 
   PagedKv paged(const KvPages& pages) {

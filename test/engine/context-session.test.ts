@@ -42,6 +42,29 @@ class RecordingSession implements NativeSession {
     this.cache.length = length;
   }
 
+  /** Snapshots by path; a save or load waits for `release` when set, and rejects once cancelSnapshot was called. */
+  readonly snapshots = new Map<string, number[]>();
+  cancels = 0;
+  release: Promise<void> | undefined;
+
+  async saveSnapshot(path: string, _fingerprint: string, tokens: number): Promise<void> {
+    await this.release;
+    if (this.cancels > 0) throw new HipError('E_CANCELLED', 'cancelled');
+    this.snapshots.set(path, this.cache.slice(0, tokens));
+  }
+
+  async loadSnapshot(path: string): Promise<Int32Array> {
+    await this.release;
+    const ids = this.snapshots.get(path);
+    if (!ids) throw new HipError('E_SNAPSHOT', `snapshot ${path}: cannot open`);
+    this.cache.splice(0, this.cache.length, ...ids);
+    return Int32Array.from(ids);
+  }
+
+  cancelSnapshot(): void {
+    this.cancels++;
+  }
+
   dispose(): void {
     this.cache.length = 0;
   }
@@ -106,5 +129,31 @@ describe('context session', () => {
     const resumed = await session.prefill(range(0, 5000));
     assert.equal(resumed.reused, done[1]);
     assert.deepEqual(native.cache, range(0, 5000));
+  });
+
+  it('a loaded snapshot replaces the mirror; a failed load keeps it; an abort cancels a save in flight', async () => {
+    const native = new RecordingSession();
+    const session = new ContextSession(native, 1000);
+    await session.prefill(range(0, 50));
+    await session.saveSnapshot('/snap', 'f', 40);
+    assert.deepEqual(native.snapshots.get('/snap'), range(0, 40));
+    await session.prefill([7, 8, 9]);
+    await assert.rejects(session.loadSnapshot('/missing', 'f'), { code: 'E_SNAPSHOT' });
+    assert.deepEqual(session.held, [7, 8, 9]);
+    assert.deepEqual([...(await session.loadSnapshot('/snap', 'f'))], range(0, 40));
+    assert.deepEqual(session.held, range(0, 40));
+    const result = await session.prefill(range(0, 45));
+    assert.deepEqual([result.reused, result.prefilled], [40, 5]);
+
+    let release!: () => void;
+    native.release = new Promise<void>((resolve) => (release = resolve));
+    const abort = new AbortController();
+    const saving = session.saveSnapshot('/other', 'f', 45, abort.signal);
+    abort.abort();
+    release();
+    await assert.rejects(saving, { code: 'E_CANCELLED' });
+    assert.equal(native.cancels, 1);
+    await assert.rejects(session.saveSnapshot('/other', 'f', 45, abort.signal), { code: 'E_CANCELLED' });
+    assert.equal(native.snapshots.has('/other'), false);
   });
 });

@@ -17,8 +17,15 @@ function session(vocab: number): NativeSession {
     },
     step: (ids: Int32Array) => Promise.resolve((ids[ids.length - 1] + 1) % vocab),
     truncate: () => undefined,
+    saveSnapshot: () => Promise.reject(unsupported()),
+    loadSnapshot: () => Promise.reject(unsupported()),
+    cancelSnapshot: () => undefined,
     dispose: () => undefined,
   };
+}
+
+function unsupported(): Error {
+  return Object.assign(new Error('the fake addon keeps no snapshots'), { code: 'E_SNAPSHOT' });
 }
 
 const addon: NativeAddon = {
@@ -29,12 +36,14 @@ const addon: NativeAddon = {
   loadModel: (spec: NativeModelSpec) =>
     Promise.resolve({
       backend: spec.backend,
+      kvDtype: 'f32',
       createSession: () => session(spec.geometry.vocabSize),
       dispose: () => undefined,
     }),
   createSyntheticModel: (spec: NativeSyntheticModelSpec) =>
     Promise.resolve({
       backend: spec.backend,
+      kvDtype: 'f32',
       createSession: () => session(spec.geometry.vocabSize),
       dispose: () => undefined,
     }),

@@ -17,7 +17,7 @@ describe('turns', () => {
       });
     assert.deepEqual(await Promise.all([job('a'), job('b'), job('c')]), ['a', 'b', 'c']);
     assert.deepEqual(log, ['a start', 'a end', 'b start', 'b end', 'c start', 'c end']);
-    assert.equal(turns.busy, false);
+    assert.equal(turns.pending, 0);
   });
 
   it('a caller cancelled while waiting gives up its turn at once; the next still waits for the first', async () => {
@@ -30,7 +30,7 @@ describe('turns', () => {
     const third = turns.run(undefined, 'third', async () => {
       thirdRan = true;
     });
-    assert.equal(turns.busy, true);
+    assert.equal(turns.pending, 3);
     controller.abort();
     await assert.rejects(second, { code: 'E_CANCELLED', message: 'the second was cancelled' });
     await tick();

@@ -1,7 +1,7 @@
 // Spawns the engine process (dist/engine.js) and drives it with vscode-jsonrpc's client side, as the extension does.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -37,8 +37,18 @@ export interface EngineProcess {
   exited: Promise<number | null>;
 }
 
-export function startEngine(): EngineProcess {
-  const child = spawn(process.execPath, [ENGINE], { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Spawns the engine. Its KV snapshots go to `snapshotDir` (share one folder between engines to test restores), by
+ * default a fresh folder of its own, removed by stopEngine.
+ */
+export function startEngine(snapshotDir?: string): EngineProcess {
+  const ownSnapshots = snapshotDir === undefined;
+  const snapshots = snapshotDir ?? mkdtempSync(join(tmpdir(), 'hipcode-snapshots-'));
+  const child = spawn(process.execPath, [ENGINE], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, HIPCODE_SNAPSHOT_DIR: snapshots },
+  });
+  if (ownSnapshots) child.on('exit', () => rmSync(snapshots, { recursive: true, force: true }));
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

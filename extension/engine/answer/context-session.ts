@@ -86,9 +86,46 @@ export class ContextSession implements NativeSession {
     this.ids.length = length;
   }
 
+  /** Saves the K/V and ids of positions [0, tokens) (NativeSession.saveSnapshot); `signal` cancels between chunks. */
+  saveSnapshot(path: string, fingerprint: string, tokens: number, signal?: AbortSignal): Promise<void> {
+    return this.cancellable(signal, () => this.native.saveSnapshot(path, fingerprint, tokens));
+  }
+
+  /**
+   * Replaces what the session holds with the snapshot at `path` (NativeSession.loadSnapshot, which checks the whole
+   * file first); `signal` cancels it between chunks. On failure the mirror follows what the cache holds.
+   */
+  async loadSnapshot(path: string, fingerprint: string, signal?: AbortSignal): Promise<Int32Array> {
+    try {
+      const ids = await this.cancellable(signal, () => this.native.loadSnapshot(path, fingerprint));
+      this.ids.length = 0;
+      for (const id of ids) this.ids.push(id);
+      return ids;
+    } catch (error) {
+      this.resync();
+      throw error;
+    }
+  }
+
+  cancelSnapshot(): void {
+    this.native.cancelSnapshot();
+  }
+
   dispose(): void {
     this.native.dispose();
     this.ids.length = 0;
+  }
+
+  /** Runs a snapshot call that `signal` cancels (E_CANCELLED) through cancelSnapshot. */
+  private async cancellable<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw new HipError('E_CANCELLED', 'the snapshot was cancelled');
+    const onAbort = () => this.native.cancelSnapshot();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await call();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Runs a call that appends `ids`; on failure the mirror follows what the cache really holds. */

@@ -38,6 +38,7 @@ import { fitHistory, historyParam } from './history';
 import type { Logger } from './log';
 import { optionalChoice, optionalInt, stringList } from './params';
 import { contextReport, prefillProgress, type ProgressBase } from './report';
+import { Snapshots } from './snapshots';
 import { gpuStatus, memoryStatus } from './status';
 import { Turns } from './turns';
 
@@ -51,6 +52,8 @@ interface Loaded {
   info: ModelInfo;
   /** The one KV session, sized to the model's context; replaced when an ask gives a seed. */
   session: ContextSession;
+  /** Where the context's KV is saved after a sync and restored from at the next; undefined when off. */
+  snapshots: Snapshots | undefined;
 }
 
 /** The synced workspace: its context, its prompt, and the options it was read with (updates read with the same). */
@@ -112,8 +115,12 @@ export class Engine {
   /** Turns on the KV session and the context: a sync's commit and prefill, an ask, an update. */
   private readonly turns = new Turns();
   private readonly changes = new ChangeQueue(() => void this.applyChanges());
-  /** Aborts the prefill of an update, which any request takes over. */
+  /** Aborts the prefill of an update or a snapshot save, which any request takes over. */
   private background = new AbortController();
+  /** A sync's context still to be saved as a snapshot (retried after a request took the session over). */
+  private snapshotDue = false;
+  /** Snapshot saves running or waiting for their turn (background work: status does not count them as busy). */
+  private snapshotTurns = 0;
 
   constructor(
     private readonly log: Logger,
@@ -196,10 +203,32 @@ export class Engine {
         vocabSize: model.config.vocabSize,
       };
       const session = openSession(model, 0);
-      this.loaded = { model, tokenizer, prompt, backend: loadedBackend, device: device ?? 0, info, session };
+      const snapshots = this.openSnapshots(model);
+      this.loaded = {
+        model,
+        tokenizer,
+        prompt,
+        backend: loadedBackend,
+        device: device ?? 0,
+        info,
+        session,
+        snapshots,
+      };
       this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
       return { protocolVersion: PROTOCOL_VERSION, model: info, backend: loadedBackend };
     });
+  }
+
+  /** The model's snapshot folder, or undefined (logged) when snapshots are off or the folder is unusable. */
+  private openSnapshots(model: LoadedModel): Snapshots | undefined {
+    try {
+      const snapshots = Snapshots.open(model);
+      this.log.info(snapshots ? `snapshots: ${snapshots.dir}` : 'snapshots: off');
+      return snapshots;
+    } catch (error) {
+      this.log.warn(`snapshots: off (${toHipError(error).message})`);
+      return undefined;
+    }
   }
 
   /**
@@ -259,12 +288,52 @@ export class Engine {
     );
     this.preempt();
     const report = contextReport(context, loaded.model.config.maxPositionEmbeddings);
+    let restoredTokens = 0;
     await this.turns.run(signal, 'the workspace sync', async () => {
       this.workspace = { context, prompt, options };
       this.events.contextChanged({ ...base, report });
+      restoredTokens = await this.restoreContext(loaded, this.workspace, signal);
       await this.prefillContext(loaded, this.workspace, base, signal);
     });
-    return report;
+    this.snapshotDue = loaded.snapshots !== undefined;
+    this.saveSnapshotSoon();
+    return restoredTokens > 0 ? { ...report, restoredTokens } : report;
+  }
+
+  /** Restores the workspace's stable prefix from its roots' snapshot when that gives more than the session holds. */
+  private restoreContext(loaded: Loaded, workspace: Workspace, signal: AbortSignal): Promise<number> {
+    if (!loaded.snapshots) return Promise.resolve(0);
+    const prefix = this.stablePrefix(workspace.prompt);
+    return loaded.snapshots.restore(loaded.session, workspace.options.roots, prefix, signal, this.log);
+  }
+
+  /**
+   * Saves the synced context's stable prefix as its roots' snapshot in a turn of its own, in the background: a
+   * request preempts it (the save stops at its next chunk, leaving the last snapshot) and it runs again after.
+   */
+  private saveSnapshotSoon(): void {
+    const loaded = this.loaded;
+    const workspace = this.workspace;
+    if (!this.snapshotDue || !loaded?.snapshots || !workspace) return;
+    const signal = this.background.signal;
+    this.snapshotTurns++;
+    this.turns
+      .run(signal, 'the snapshot', () => this.saveSnapshot(loaded, workspace, signal))
+      .catch((error: unknown) => {
+        const e = toHipError(error);
+        if (e.code === 'E_CANCELLED') this.log.info('snapshot: taken over by a request; saved later');
+        else this.log.warn(`snapshot not saved: [${e.code}] ${e.message}`);
+      })
+      .finally(() => this.snapshotTurns--);
+  }
+
+  private async saveSnapshot(loaded: Loaded, workspace: Workspace, signal: AbortSignal): Promise<void> {
+    const snapshots = loaded.snapshots;
+    if (this.loaded !== loaded || this.workspace !== workspace || !snapshots) return;
+    const prefix = this.stablePrefix(workspace.prompt);
+    if (commonPrefixLength(loaded.session.held, prefix) < prefix.length) return; // a cancelled prefill
+    await snapshots.save(loaded.session, workspace.options.roots, prefix, signal, this.log);
+    this.snapshotDue = false;
   }
 
   /** The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). */
@@ -362,9 +431,13 @@ export class Engine {
   async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
     const loaded = this.requireModel();
     const request = askRequest(params);
-    return this.exclusive('ask', () => {
+    return this.exclusive('ask', async () => {
       this.preempt();
-      return this.turns.run(signal, 'the answer', () => this.answer(loaded, request, signal, delta));
+      try {
+        return await this.turns.run(signal, 'the answer', () => this.answer(loaded, request, signal, delta));
+      } finally {
+        this.saveSnapshotSoon();
+      }
     });
   }
 
@@ -443,7 +516,7 @@ export class Engine {
       modelDir: loaded?.model.dir ?? null,
       contextTokens: this.context?.tokens ?? 0,
       files: this.context?.included.length ?? 0,
-      busy: this.running.size > 0 || this.turns.busy,
+      busy: this.running.size > 0 || this.turns.pending > this.snapshotTurns,
       model: loaded?.info ?? null,
       memory: memoryStatus(),
       kv: loaded ? { heldTokens: loaded.session.length, capacityTokens: loaded.session.capacity } : null,
@@ -462,6 +535,7 @@ export class Engine {
   /** Disposes the KV session and the native model (if any) and drops the context and pending changes. */
   dispose(): void {
     this.preempt();
+    this.snapshotDue = false;
     this.changes.clear();
     this.workspace = undefined;
     const loaded = this.loaded;

@@ -6,9 +6,9 @@ export class Turns {
   private tail: Promise<void> = Promise.resolve();
   private waiting = 0;
 
-  /** Whether work runs or waits. */
-  get busy(): boolean {
-    return this.waiting > 0;
+  /** How many callers run or wait. */
+  get pending(): number {
+    return this.waiting;
   }
 
   /** Runs `work` once every earlier caller is done; E_CANCELLED when `signal` aborts first. */

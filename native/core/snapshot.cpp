@@ -1,0 +1,345 @@
+// Snapshot files: header encoding, the atomic write (temporary file, fsync, rename) and the checked read.
+#include "core/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/xxhash64.h"
+
+namespace hipcode {
+namespace {
+
+constexpr char kMagic[8] = {'H', 'I', 'P', 'C', 'S', 'N', 'A', 'P'};
+// magic, version, dtype, layers, kv heads, head_dim, tokens, chunk tokens, fingerprint bytes
+constexpr uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 * 5 + 4;
+constexpr uint32_t kMaxFingerprintBytes = 1 << 16;
+constexpr int64_t kMaxDimension = 1 << 16;  // layers, KV heads, head_dim: anything larger is a damaged header
+constexpr size_t kHashBlockBytes = 8 << 20;
+
+EngineError snapshot_error(const std::string& path, const std::string& what) {
+  return EngineError(ErrorCode::SNAPSHOT, "snapshot " + path + ": " + what);
+}
+
+EngineError io_error(const std::string& path, const std::string& what) {
+  return snapshot_error(path, what + " (" + std::strerror(errno) + ")");
+}
+
+EngineError cancelled_error(const std::string& path) {
+  return EngineError(ErrorCode::CANCELLED, "snapshot " + path + ": cancelled");
+}
+
+uint32_t dtype_code(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+      return 1;
+    case DType::BF16:
+      return 2;
+    case DType::F16:
+      return 3;
+  }
+  return 0;
+}
+
+bool dtype_from_code(uint32_t code, DType* dtype) {
+  if (code < 1 || code > 3) return false;
+  *dtype = code == 1 ? DType::F32 : code == 2 ? DType::BF16 : DType::F16;
+  return true;
+}
+
+void put_u32(std::vector<uint8_t>& out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(value >> (8 * i)));
+}
+
+void put_u64(std::vector<uint8_t>& out, uint64_t value) {
+  for (int i = 0; i < 8; ++i) out.push_back(uint8_t(value >> (8 * i)));
+}
+
+uint32_t get_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+uint64_t get_u64(const uint8_t* p) {
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
+
+std::vector<uint8_t> encode_header(const SnapshotHeader& header) {
+  std::vector<uint8_t> out(kMagic, kMagic + 8);
+  put_u32(out, kSnapshotFormatVersion);
+  put_u32(out, dtype_code(header.shape.kv_dtype));
+  put_u64(out, uint64_t(header.shape.num_layers));
+  put_u64(out, uint64_t(header.shape.num_kv_heads));
+  put_u64(out, uint64_t(header.shape.head_dim));
+  put_u64(out, uint64_t(header.ids.size()));
+  put_u64(out, uint64_t(header.chunk_tokens));
+  put_u32(out, uint32_t(header.fingerprint.size()));
+  out.insert(out.end(), header.fingerprint.begin(), header.fingerprint.end());
+  for (int32_t id : header.ids) put_u32(out, uint32_t(id));
+  return out;
+}
+
+// A file descriptor closed on scope exit.
+class File {
+ public:
+  File(const std::string& path, int flags, mode_t mode = 0)
+      : fd_(::open(path.c_str(), flags | O_CLOEXEC, mode)) {}
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File() { close(); }
+  int fd() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  bool close() {
+    const bool ok = fd_ < 0 || ::close(fd_) == 0;
+    fd_ = -1;
+    return ok;
+  }
+
+ private:
+  int fd_;
+};
+
+bool write_all(int fd, const void* data, size_t size) {
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t written = ::write(fd, bytes, size);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return false;
+    bytes += written;
+    size -= size_t(written);
+  }
+  return true;
+}
+
+// Reads exactly `size` bytes at `offset`; false at an early end of file or an error.
+bool read_at(int fd, void* data, size_t size, uint64_t offset) {
+  auto* bytes = static_cast<uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t got = ::pread(fd, bytes, size, off_t(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    bytes += got;
+    size -= size_t(got);
+    offset += uint64_t(got);
+  }
+  return true;
+}
+
+std::string folder_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string temporary_path(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+// Bytes of K/V data for `tokens` positions.
+uint64_t kv_bytes(const SnapshotShape& shape, int64_t tokens) {
+  return uint64_t(shape.token_bytes()) * uint64_t(tokens);
+}
+
+// Writes header, chunks and checksum to `fd`.
+void write_body(int fd, const std::string& path, const SnapshotHeader& header,
+                const SnapshotChunkSource& source, const SnapshotCancelled& cancelled) {
+  Xxh64 hash;
+  const std::vector<uint8_t> head = encode_header(header);
+  hash.update(head.data(), head.size());
+  if (!write_all(fd, head.data(), head.size())) throw io_error(path, "writing the header");
+  const auto tokens = int64_t(header.ids.size());
+  std::vector<uint8_t> chunk(size_t(kv_bytes(header.shape, std::min(tokens, header.chunk_tokens))));
+  for (int64_t first = 0; first < tokens; first += header.chunk_tokens) {
+    if (cancelled && cancelled()) throw cancelled_error(path);
+    const int64_t count = std::min(header.chunk_tokens, tokens - first);
+    const auto bytes = size_t(kv_bytes(header.shape, count));
+    source(first, count, chunk.data());
+    hash.update(chunk.data(), bytes);
+    if (!write_all(fd, chunk.data(), bytes)) throw io_error(path, "writing K/V data");
+  }
+  std::vector<uint8_t> trailer;
+  put_u64(trailer, hash.digest());
+  if (!write_all(fd, trailer.data(), trailer.size())) throw io_error(path, "writing the checksum");
+}
+
+// The fixed part of a header, decoded and checked for plausibility.
+struct FixedHeader {
+  SnapshotHeader header;  // shape and chunk_tokens
+  uint64_t tokens;
+  uint32_t fingerprint_bytes;
+};
+
+FixedHeader decode_fixed_header(const uint8_t* fixed, uint64_t file_size, const std::string& path) {
+  if (std::memcmp(fixed, kMagic, 8) != 0) throw snapshot_error(path, "not a snapshot (bad magic)");
+  const uint32_t version = get_u32(fixed + 8);
+  if (version != kSnapshotFormatVersion) {
+    throw snapshot_error(path, "format version " + std::to_string(version) + ", this engine reads " +
+                                   std::to_string(kSnapshotFormatVersion));
+  }
+  FixedHeader head{};
+  SnapshotShape& shape = head.header.shape;
+  if (!dtype_from_code(get_u32(fixed + 12), &shape.kv_dtype))
+    throw snapshot_error(path, "corrupt header (KV dtype)");
+  shape.num_layers = int64_t(get_u64(fixed + 16));
+  shape.num_kv_heads = int64_t(get_u64(fixed + 24));
+  shape.head_dim = int64_t(get_u64(fixed + 32));
+  head.tokens = get_u64(fixed + 40);
+  head.header.chunk_tokens = int64_t(get_u64(fixed + 48));
+  head.fingerprint_bytes = get_u32(fixed + 56);
+  const bool plausible = shape.num_layers > 0 && shape.num_layers <= kMaxDimension &&
+                         shape.num_kv_heads > 0 && shape.num_kv_heads <= kMaxDimension &&
+                         shape.head_dim > 0 && shape.head_dim <= kMaxDimension &&
+                         head.header.chunk_tokens > 0 && head.fingerprint_bytes <= kMaxFingerprintBytes &&
+                         head.tokens <= file_size;
+  if (!plausible) throw snapshot_error(path, "corrupt header (impossible sizes)");
+  return head;
+}
+
+// Throws E_SNAPSHOT unless the header is what the session accepts.
+void check_expected(const std::string& path, const SnapshotHeader& header,
+                    const SnapshotExpectation& expected) {
+  if (header.fingerprint != expected.fingerprint) {
+    throw snapshot_error(path, "made for another model or engine (fingerprint '" + header.fingerprint +
+                                   "', expected '" + expected.fingerprint + "')");
+  }
+  if (!(header.shape == expected.shape)) {
+    throw snapshot_error(path, "its K/V shape (" + std::string(dtype_name(header.shape.kv_dtype)) + ", " +
+                                   std::to_string(header.shape.num_layers) +
+                                   " layers) differs from the session's");
+  }
+  if (int64_t(header.ids.size()) > expected.max_tokens) {
+    throw snapshot_error(path, "holds " + std::to_string(header.ids.size()) +
+                                   " tokens, more than the session's capacity of " +
+                                   std::to_string(expected.max_tokens));
+  }
+  for (size_t i = 0; i < header.ids.size(); ++i) {
+    if (header.ids[i] < 0 || header.ids[i] >= expected.vocab_size) {
+      throw snapshot_error(path, "corrupt: ids[" + std::to_string(i) +
+                                     "] = " + std::to_string(header.ids[i]) + " lies outside the vocabulary");
+    }
+  }
+}
+
+// XXH64 of the file's bytes [0, bytes).
+uint64_t hash_file(int fd, uint64_t bytes, const std::string& path, const SnapshotCancelled& cancelled) {
+  Xxh64 hash;
+  std::vector<uint8_t> block(kHashBlockBytes);
+  for (uint64_t offset = 0; offset < bytes;) {
+    if (cancelled && cancelled()) throw cancelled_error(path);
+    const auto count = size_t(std::min<uint64_t>(block.size(), bytes - offset));
+    if (!read_at(fd, block.data(), count, offset)) throw io_error(path, "reading");
+    hash.update(block.data(), count);
+    offset += count;
+  }
+  return hash.digest();
+}
+
+}  // namespace
+
+int64_t SnapshotShape::token_bytes() const {
+  return 2 * num_layers * num_kv_heads * head_dim * int64_t(dtype_size(kv_dtype));
+}
+
+bool SnapshotShape::operator==(const SnapshotShape& other) const {
+  return kv_dtype == other.kv_dtype && num_layers == other.num_layers && num_kv_heads == other.num_kv_heads &&
+         head_dim == other.head_dim;
+}
+
+void snapshot_save(const std::string& path, const SnapshotHeader& header, const SnapshotChunkSource& source,
+                   const SnapshotCancelled& cancelled) {
+  if (header.chunk_tokens <= 0)
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "snapshot chunk_tokens must be > 0");
+  const std::string temporary = temporary_path(path);
+  File file(temporary, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (file.fd() < 0) throw io_error(path, "creating " + temporary);
+  try {
+    write_body(file.fd(), path, header, source, cancelled);
+    if (::fsync(file.fd()) != 0) throw io_error(path, "flushing to disk");
+    if (!file.close()) throw io_error(path, "closing");
+    if (cancelled && cancelled()) throw cancelled_error(path);
+    if (::rename(temporary.c_str(), path.c_str()) != 0) throw io_error(path, "renaming " + temporary);
+  } catch (...) {
+    file.close();
+    ::unlink(temporary.c_str());
+    throw;
+  }
+  // The rename itself is durable once the folder is flushed.
+  File folder(folder_of(path), O_RDONLY | O_DIRECTORY);
+  if (folder.fd() >= 0) ::fsync(folder.fd());
+}
+
+SnapshotReader::SnapshotReader(const std::string& path, const SnapshotExpectation& expected,
+                               const SnapshotCancelled& cancelled)
+    : path_(path) {
+  File file(path, O_RDONLY);
+  if (file.fd() < 0) throw io_error(path, "cannot open");
+  struct stat info {};
+  if (::fstat(file.fd(), &info) != 0) throw io_error(path, "cannot stat");
+  const auto size = uint64_t(info.st_size);
+  uint8_t fixed[kFixedHeaderBytes];
+  if (size < kFixedHeaderBytes + 8 || !read_at(file.fd(), fixed, sizeof fixed, 0)) {
+    throw snapshot_error(path, "truncated (" + std::to_string(size) + " bytes, shorter than a header)");
+  }
+  const FixedHeader head = decode_fixed_header(fixed, size, path);
+  header_ = head.header;
+  header_bytes_ = kFixedHeaderBytes + head.fingerprint_bytes + 4 * head.tokens;
+  const uint64_t expected_size = header_bytes_ + kv_bytes(header_.shape, int64_t(head.tokens)) + 8;
+  if (size != expected_size) {
+    throw snapshot_error(path, (size < expected_size ? "truncated: " : "corrupt: ") + std::to_string(size) +
+                                   " bytes, its header describes " + std::to_string(expected_size));
+  }
+  std::vector<uint8_t> rest(size_t(header_bytes_ - kFixedHeaderBytes));
+  if (!read_at(file.fd(), rest.data(), rest.size(), kFixedHeaderBytes))
+    throw io_error(path, "reading the header");
+  header_.fingerprint.assign(reinterpret_cast<const char*>(rest.data()), head.fingerprint_bytes);
+  header_.ids.resize(size_t(head.tokens));
+  for (size_t i = 0; i < header_.ids.size(); ++i) {
+    header_.ids[i] = int32_t(get_u32(rest.data() + head.fingerprint_bytes + 4 * i));
+  }
+  check_expected(path, header_, expected);
+  uint8_t trailer[8];
+  if (!read_at(file.fd(), trailer, 8, size - 8)) throw io_error(path, "reading the checksum");
+  checksum_ = get_u64(trailer);
+  if (hash_file(file.fd(), size - 8, path, cancelled) != checksum_) {
+    throw snapshot_error(path, "corrupt (checksum mismatch)");
+  }
+  fd_ = file.release();
+}
+
+SnapshotReader::~SnapshotReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled) {
+  Xxh64 hash;
+  std::vector<uint8_t> head(static_cast<size_t>(header_bytes_));
+  if (!read_at(fd_, head.data(), head.size(), 0)) throw io_error(path_, "reading the header");
+  hash.update(head.data(), head.size());
+  const auto tokens = int64_t(header_.ids.size());
+  std::vector<uint8_t> chunk(size_t(kv_bytes(header_.shape, std::min(tokens, header_.chunk_tokens))));
+  uint64_t offset = header_bytes_;
+  for (int64_t first = 0; first < tokens; first += header_.chunk_tokens) {
+    if (cancelled && cancelled()) throw cancelled_error(path_);
+    const int64_t count = std::min(header_.chunk_tokens, tokens - first);
+    const auto bytes = size_t(kv_bytes(header_.shape, count));
+    if (!read_at(fd_, chunk.data(), bytes, offset)) throw io_error(path_, "reading K/V data");
+    hash.update(chunk.data(), bytes);
+    sink(first, count, chunk.data());
+    offset += bytes;
+  }
+  if (hash.digest() != checksum_)
+    throw snapshot_error(path_, "changed while it was loaded (checksum mismatch)");
+}
+
+}  // namespace hipcode

@@ -1,0 +1,85 @@
+// KV snapshot files: a context's token ids and K/V saved to disk atomically and checked whole before a load.
+//
+// Layout (little-endian):
+//   magic "HIPCSNAP" | u32 format version | u32 kv dtype (1 f32, 2 bf16, 3 f16) | u64 layers | u64 kv heads |
+//   u64 head_dim | u64 tokens n | u64 chunk tokens c | u32 fingerprint bytes f | fingerprint [f] | ids i32
+//   [n] | K/V chunks: for positions [i * c, min(n, (i + 1) * c)): [layers, 2 (K, V), count, kv_heads,
+//   head_dim] | u64 XXH64 (seed 0) of every byte before it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace hipcode {
+
+constexpr uint32_t kSnapshotFormatVersion = 1;
+
+// What the K/V data of a snapshot looks like; a load needs the session's to match exactly.
+struct SnapshotShape {
+  DType kv_dtype = DType::F32;
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+
+  // Bytes of one position's K and V over all layers.
+  int64_t token_bytes() const;
+  bool operator==(const SnapshotShape& other) const;
+};
+
+struct SnapshotHeader {
+  std::string fingerprint;  // the caller's model/config identity; a load compares it byte for byte
+  SnapshotShape shape;
+  int64_t chunk_tokens = 0;
+  std::vector<int32_t> ids;  // [n] the tokens whose K/V follow
+};
+
+// What a load accepts: anything else is E_SNAPSHOT.
+struct SnapshotExpectation {
+  std::string fingerprint;
+  SnapshotShape shape;
+  int64_t max_tokens = 0;  // the session's capacity
+  int64_t vocab_size = 0;  // every id must lie in [0, vocab_size)
+};
+
+// host [layers, 2, count, kv_heads, head_dim] = positions [first, first + count) (saving)
+using SnapshotChunkSource = std::function<void(int64_t first, int64_t count, void* host)>;
+// positions [first, first + count) = host [layers, 2, count, kv_heads, head_dim] (loading)
+using SnapshotChunkSink = std::function<void(int64_t first, int64_t count, const void* host)>;
+// Polled between chunks; true ends the call with E_CANCELLED.
+using SnapshotCancelled = std::function<bool()>;
+
+// Writes the snapshot to a temporary file in path's folder, fsyncs it and renames it over `path`, so `path`
+// is either the old file or the whole new one. Throws E_SNAPSHOT (I/O) or E_CANCELLED, removing the
+// temporary.
+void snapshot_save(const std::string& path, const SnapshotHeader& header, const SnapshotChunkSource& source,
+                   const SnapshotCancelled& cancelled);
+
+// An open snapshot whose header, size and checksum were verified before anything is loaded.
+class SnapshotReader {
+ public:
+  // Reads the header, checks it against `expected` and the file size against it, then hashes the whole file.
+  // Throws E_SNAPSHOT saying what is wrong (missing, truncated, corrupt, another fingerprint or shape).
+  SnapshotReader(const std::string& path, const SnapshotExpectation& expected,
+                 const SnapshotCancelled& cancelled);
+  SnapshotReader(const SnapshotReader&) = delete;
+  SnapshotReader& operator=(const SnapshotReader&) = delete;
+  ~SnapshotReader();
+
+  const SnapshotHeader& header() const { return header_; }
+  // Streams the K/V chunks to `sink` from the same open file, hashing them again: E_SNAPSHOT when the
+  // checksum no longer matches (the caller must then drop what the sink received).
+  void read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled);
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  SnapshotHeader header_;
+  uint64_t header_bytes_ = 0;
+  uint64_t checksum_ = 0;
+};
+
+}  // namespace hipcode

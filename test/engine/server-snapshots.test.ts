@@ -1,0 +1,144 @@
+// KV snapshots across engine processes: a restarted engine restores the synced context from the snapshot the
+// last one saved (nothing prefilled, the same greedy answer as a fresh engine), and ignores and deletes a
+// corrupt snapshot with a log line.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
+import {
+  AskRequest,
+  ExitNotification,
+  ShutdownRequest,
+  SyncWorkspaceRequest,
+  type ContextReport,
+} from '../../extension/engine/protocol';
+import {
+  initialize,
+  makeRepo,
+  MODEL,
+  startEngine,
+  stopEngine,
+  waitUntil,
+  type EngineProcess,
+} from '../helpers/engine';
+import { referenceAnswer, referencePrompt } from '../helpers/reference';
+import { makeSlowModel } from '../helpers/slow-model';
+
+const REPO_FILES = {
+  'src/a.ts': 'export const a = 1;\n',
+  'src/b.py': 'def b():\n    return 2\n',
+  'README.md': '# Repo\n',
+};
+
+describe('engine KV snapshots (restart, corrupt file)', function () {
+  this.timeout(60000);
+  let model: LoadedModel;
+  let repo = '';
+  let snapshots = '';
+  const engines: EngineProcess[] = [];
+
+  before(async () => {
+    model = await loadModel(MODEL, { backend: 'cpu', threads: 2 });
+  });
+  after(() => model.native.dispose());
+  beforeEach(() => {
+    repo = makeRepo(REPO_FILES, 'hipcode-snap-repo-');
+    snapshots = mkdtempSync(join(tmpdir(), 'hipcode-snap-dir-'));
+  });
+  afterEach(() => {
+    for (const engine of engines.splice(0)) stopEngine(engine);
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(snapshots, { recursive: true, force: true });
+  });
+
+  function start(): EngineProcess {
+    const engine = startEngine(snapshots);
+    engines.push(engine);
+    return engine;
+  }
+
+  /** Starts an engine, syncs the repo, waits for its snapshot and shuts it down; returns the tokens saved. */
+  async function syncAndSave(): Promise<{ report: ContextReport; saved: number }> {
+    const engine = start();
+    await initialize(engine);
+    const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    assert.equal(report.restoredTokens, undefined);
+    const saved = /snapshot: saved (\d+) tokens/;
+    await waitUntil(() => saved.test(engine.stderr()), 'the snapshot to be saved');
+    await engine.connection.sendRequest(ShutdownRequest);
+    await engine.connection.sendNotification(ExitNotification);
+    await engine.exited;
+    return { report, saved: Number(saved.exec(engine.stderr())?.[1]) };
+  }
+
+  function prefillsOf(engine: EngineProcess) {
+    return engine.progress.filter((p) => p.phase === 'prefill' && p.method === SyncWorkspaceRequest.method);
+  }
+
+  it('a restarted engine restores the context instead of prefilling it, and answers as a fresh engine', async () => {
+    const { report: first, saved } = await syncAndSave();
+    assert.ok(saved > first.totals.tokens, `saved ${saved} tokens`);
+    assert.deepEqual(readdirSync(snapshots).length, 1);
+    assert.deepEqual(readdirSync(repo).sort(), ['README.md', 'src'], 'nothing is written into the workspace');
+
+    const engine = start();
+    await initialize(engine);
+    const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    assert.equal(report.restoredTokens, saved);
+    assert.deepEqual(prefillsOf(engine), []);
+    assert.match(engine.stderr(), new RegExp(`snapshot: restored ${saved} of the context's ${saved} tokens`));
+    assert.match(engine.stderr(), new RegExp(`prefill: 0 tokens in [\\d.]+ s, ${saved} reused`));
+
+    const question = 'what is a?';
+    const result = await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 });
+    const ids = await referencePrompt(model, repo, report.totals.budget, question);
+    assert.equal(result.answer, await referenceAnswer(model, ids, 12));
+    assert.ok(result.usage.cachedTokens >= saved);
+  });
+
+  it('a corrupt snapshot is logged, deleted and ignored; the context is prefilled and saved again', async () => {
+    await syncAndSave();
+    const [name] = readdirSync(snapshots);
+    const path = join(snapshots, name);
+    const bytes = readFileSync(path);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x40;
+    writeFileSync(path, bytes);
+
+    const engine = start();
+    await initialize(engine);
+    const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+    assert.equal(report.restoredTokens, undefined);
+    assert.match(engine.stderr(), /snapshot ignored and deleted: \[E_SNAPSHOT\] .*checksum/);
+    assert.ok(prefillsOf(engine).length > 0, 'the context was prefilled');
+    await waitUntil(() => /snapshot: saved \d+ tokens/.test(engine.stderr()), 'a new snapshot');
+    assert.notDeepEqual(readFileSync(path), bytes);
+  });
+
+  describe('on a model whose snapshot takes a while to write', () => {
+    let slowModel = '';
+    before(() => {
+      slowModel = makeSlowModel();
+    });
+    after(() => rmSync(slowModel, { recursive: true, force: true }));
+
+    it('an ask right after a sync takes the session from the snapshot save, which runs again after it', async () => {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 6; i++) files[`src/m${i}.ts`] = `export const v${i} = [${'1, '.repeat(40)}];\n`;
+      rmSync(repo, { recursive: true, force: true });
+      repo = makeRepo(files, 'hipcode-snap-repo-');
+      const engine = start();
+      await initialize(engine, slowModel);
+      await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      const asked = performance.now();
+      const result = await engine.connection.sendRequest(AskRequest, { question: 'v3?', maxTokens: 2 });
+      const askMs = performance.now() - asked;
+      assert.equal(result.usage.generatedTokens, 2);
+      await waitUntil(() => /snapshot: saved \d+ tokens/.test(engine.stderr()), 'the snapshot after the ask');
+      const log = engine.stderr();
+      const takenOver = log.indexOf('snapshot: taken over by a request; saved later');
+      assert.ok(takenOver >= 0, `the save was not preempted (ask ${askMs.toFixed(0)} ms)`);
+      assert.ok(log.indexOf('snapshot: saved') > takenOver);
+    });
+  });
+});
