@@ -175,6 +175,11 @@ describe('context webview', () => {
     );
     await webview.page.getByRole('button', { name: 'Re-ingest workspace' }).click();
     assert.deepEqual((await webview.posted()).at(-1), { type: 'reingest' });
+    await webview.send({ type: 'report', report: { ...REPORT, restoredTokens: 23_500 } });
+    assert.equal(
+      await webview.page.locator('.ingest-status').textContent(),
+      '6 files, 24,000 tokens in context. 23,500 tokens were restored from the saved context instead of prefilled.',
+    );
   });
 
   it('keeps a huge workspace to a few shapes: crowded folders are drawn closed, still to scale', async () => {

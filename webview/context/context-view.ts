@@ -93,7 +93,11 @@ export class ContextView {
       return 'The workspace is not trusted: nothing is read in Restricted Mode.';
     if (engine.phase === 'noModel') return 'Choose a model in the chat view to read the workspace.';
     if (!report) return 'The workspace has not been read yet.';
-    return `${formatCount(report.totals.includedFiles)} files, ${formatCount(report.totals.tokens)} tokens in context.`;
+    const summary = `${formatCount(report.totals.includedFiles)} files, ${formatCount(report.totals.tokens)} tokens in context.`;
+    const restored = report.restoredTokens
+      ? ` ${formatCount(report.restoredTokens)} tokens were restored from the saved context instead of prefilled.`
+      : '';
+    return summary + restored;
   }
 
   /** Updates the ingest section in place (its buttons stay, so keyboard focus survives progress ticks). */
