@@ -540,6 +540,35 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
       );
     });
 
+    it('cancels a long prefill within a chunk when its client goes away', async () => {
+      const server = served as Served;
+      const long = (word: string) => ({
+        messages: [{ role: 'user', content: `${word} `.repeat(3500) }],
+        max_tokens: 2,
+        temperature: 0,
+      });
+      const started = performance.now();
+      const whole = await complete(server, long('a'));
+      const prefill = (performance.now() - started) / 1000;
+      assert.ok(whole.usage.prompt_tokens > 3000, `a prompt of ${whole.usage.prompt_tokens} tokens`);
+      const going = new AbortController();
+      const pending = request(`${server.url}/chat/completions`, {
+        method: 'POST',
+        body: long('b'),
+        signal: going.signal,
+      });
+      await delay(Math.min(200, (prefill * 1000) / 4));
+      going.abort();
+      await assert.rejects(pending);
+      const next = performance.now();
+      await complete(server, body(2));
+      const waited = (performance.now() - next) / 1000;
+      assert.ok(
+        waited < prefill / 2,
+        `the next request waited ${waited.toFixed(2)} s; a whole prefill takes ${prefill.toFixed(2)} s`,
+      );
+    });
+
     it('runs one request at a time in arrival order, and answers 429 when the queue is full', async () => {
       const server = served as Served;
       const order: string[] = [];

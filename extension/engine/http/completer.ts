@@ -1,10 +1,12 @@
 // Generates chat completions on the served model. It keeps one KV session between requests: a prompt that shares
-// a prefix with what the session holds (the last prompt and its completion) prefills only the rest.
+// a prefix with what the session holds (the last prompt and its completion) prefills only the rest, in chunks, so
+// a client that goes away during a long prefill cancels it within a chunk.
 import { randomInt } from 'node:crypto';
 import { tokensPerSecond } from '../answer/stream';
 import { toHipError } from '../errors';
 import { generateTokens } from '../generate';
-import type { NativeModel, NativeSession, SamplingParams } from '../native';
+import { ContextSession } from '../answer/context-session';
+import type { NativeModel, SamplingParams } from '../native';
 import type { AskTimings } from '../protocol';
 import { Detokenizer } from '../text/detokenizer';
 import type { TextTokenizer } from '../text/tokenizer';
@@ -33,12 +35,6 @@ export interface Completion {
   timings: AskTimings;
 }
 
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
-  let n = 0;
-  while (n < a.length && n < b.length && a[n] === b[n]) n++;
-  return n;
-}
-
 function timingsOf(prefilled: number, generated: number, first: number, total: number): AskTimings {
   return {
     firstTokenSeconds: first,
@@ -49,9 +45,7 @@ function timingsOf(prefilled: number, generated: number, first: number, total: n
 }
 
 export class Completer {
-  private session: NativeSession | undefined;
-  /** The tokens the session's KV cache holds, in order. */
-  private held: number[] = [];
+  private session: ContextSession | undefined;
 
   constructor(
     private readonly model: NativeModel,
@@ -60,28 +54,22 @@ export class Completer {
     private readonly capacity: number,
   ) {}
 
-  /** Prepares the session for `prompt`; returns how many of its first tokens the session already holds. */
-  private open(prompt: readonly number[], options: CompletionOptions): number {
+  /** The kept session, or a fresh one when the request fixes the sampling seed (or none is kept yet). */
+  private open(options: CompletionOptions): ContextSession {
     const seeded = options.seed !== undefined && options.sampling.temperature > 0;
-    if (this.session && !seeded) {
-      // At least one prompt token goes in, so that the step has logits to sample from.
-      const kept = Math.min(commonPrefix(this.held, prompt), prompt.length - 1);
-      this.session.truncate(kept);
-      this.held.length = kept;
-      return kept;
-    }
+    if (this.session && !seeded) return this.session;
     this.close();
-    this.session = this.model.createSession({
-      maxTokens: this.capacity,
-      seed: options.seed ?? randomInt(2 ** 47),
-    });
-    return 0;
+    const seed = options.seed ?? randomInt(2 ** 47);
+    this.session = new ContextSession(
+      this.model.createSession({ maxTokens: this.capacity, seed }),
+      this.capacity,
+    );
+    return this.session;
   }
 
   /** Generates the completion of `prompt` (ids with the generation prompt), streaming its final text. */
   async complete(prompt: readonly number[], options: CompletionOptions): Promise<Completion> {
-    const cached = this.open(prompt, options);
-    const session = this.session as NativeSession;
+    const session = this.open(options);
     const detokenizer = new Detokenizer((ids) => this.tokenizer.decode(ids));
     const stops = new StopMatcher(options.stop);
     const ids: number[] = [];
@@ -92,9 +80,12 @@ export class Completer {
     };
     const start = performance.now();
     let first = 0;
+    let cached: number;
     const generation = { ...options, stopIds: this.tokenizer.stopIds };
     try {
-      for await (const id of generateTokens(session, prompt.slice(cached), generation)) {
+      // All but the last prompt token go in by chunks; the last one's step samples the first token.
+      cached = (await session.prefill(prompt.slice(0, -1), { signal: options.signal })).reused;
+      for await (const id of generateTokens(session, prompt.slice(-1), generation)) {
         if (ids.push(id) === 1) first = (performance.now() - start) / 1000;
         if (this.tokenizer.stopIds.has(id)) break;
         emit(stops.push(detokenizer.push(id)));
@@ -103,8 +94,6 @@ export class Completer {
     } catch (error) {
       if (toHipError(error).code !== 'E_CANCELLED') this.close();
       throw error;
-    } finally {
-      this.held = [...prompt, ...ids].slice(0, this.session?.length ?? 0);
     }
     const ended = ids.length > 0 && this.tokenizer.stopIds.has(ids[ids.length - 1]);
     if (!stops.stopped) emit(stops.push(detokenizer.flush()) + stops.flush());
@@ -122,6 +111,5 @@ export class Completer {
   close(): void {
     this.session?.dispose();
     this.session = undefined;
-    this.held = [];
   }
 }
