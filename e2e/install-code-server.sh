@@ -11,6 +11,10 @@ if [[ -f "$entry" && -x "$node24" && -f "$cache/.complete" ]]; then
   echo "$cache"
   exit 0
 fi
+# Run from an npm script (npm test), the npm_* variables of that npm (Node 20's user agent among them) would reach
+# code-server's postinstall, which then refuses to run: start from a clean npm environment.
+while read -r name; do unset "$name"; done < <(env | grep -o '^npm_[A-Za-z0-9_]*')
+unset NODE
 rm -rf "$cache"
 mkdir -p "$cache/cs"
 cd "$cache"
