@@ -5,7 +5,13 @@ import { cpSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } fr
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
-import { snapshotDir, snapshotFingerprint, Snapshots } from '../../extension/engine/server/snapshots';
+import {
+  pruneSnapshots,
+  snapshotDir,
+  snapshotFingerprint,
+  snapshotMaxBytes,
+  Snapshots,
+} from '../../extension/engine/server/snapshots';
 import { MODEL } from '../helpers/engine';
 
 describe('engine snapshot store', () => {
@@ -19,6 +25,35 @@ describe('engine snapshot store', () => {
   after(() => {
     model.native.dispose();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the folder under its cap by deleting the least recently used snapshots, never the one just saved', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'hipcode-prune-'));
+    const make = (name: string, bytes: number, ageSeconds: number): string => {
+      const path = join(folder, name);
+      writeFileSync(path, Buffer.alloc(bytes));
+      const when = Date.now() / 1000 - ageSeconds;
+      utimesSync(path, when, when);
+      return path;
+    };
+    make('old.kv', 400, 300);
+    make('older.kv', 300, 400);
+    make('recent.kv', 200, 100);
+    const fresh = make('fresh.kv', 500, 0);
+    make('other.txt', 10_000, 500);
+    // 1400 bytes of snapshots under a 800-byte cap: the two oldest go (older, then old), leaving 700.
+    assert.deepEqual(pruneSnapshots(folder, 800, fresh), [join(folder, 'older.kv'), join(folder, 'old.kv')]);
+    assert.deepEqual(existsSync(join(folder, 'recent.kv')) && existsSync(fresh), true);
+    // The file just written stays even when it alone is over the cap.
+    assert.deepEqual(pruneSnapshots(folder, 100, fresh), [join(folder, 'recent.kv')]);
+    assert.ok(existsSync(fresh) && existsSync(join(folder, 'other.txt')));
+    assert.equal(snapshotMaxBytes({}), 128 * 2 ** 30);
+    assert.equal(snapshotMaxBytes({ HIPCODE_SNAPSHOT_MAX_SIZE: '64G' }), 64 * 2 ** 30);
+    assert.throws(
+      () => snapshotMaxBytes({ HIPCODE_SNAPSHOT_MAX_SIZE: 'lots' }),
+      /HIPCODE_SNAPSHOT_MAX_SIZE must be a size/,
+    );
+    rmSync(folder, { recursive: true, force: true });
   });
 
   it('lives in the user cache folder unless HIPCODE_SNAPSHOT_DIR says otherwise', () => {

@@ -1,5 +1,6 @@
 // Where the engine keeps KV snapshots of synced contexts (the user's cache folder, never the workspace), what
-// identifies the model they were made with, and a look at a snapshot's token ids before loading it.
+// identifies the model they were made with, a look at a snapshot's token ids before loading it, and the folder's
+// size cap (least recently used snapshots go first).
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -10,19 +11,64 @@ import {
   readSync,
   rmSync,
   statSync,
+  utimesSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { commonPrefixLength, type ContextSession } from '../answer/context-session';
-import { toHipError } from '../errors';
+import { HipError, toHipError } from '../errors';
 import { CONFIG_FILE } from '../model/config';
 import type { LoadedModel } from '../model/load';
+import { parseSize } from '../size';
 import type { Logger } from './log';
 
 /** Bumped whenever what the engine puts in a snapshot changes meaning (the prompt format, say). */
 export const SNAPSHOT_VERSION = 1;
 /** Set to a folder to keep snapshots there (tests), or to 'off' to keep none. */
 export const SNAPSHOT_DIR_ENV = 'HIPCODE_SNAPSHOT_DIR';
+/** Cap on the snapshot folder's size, e.g. 64G; beyond it the least recently used snapshots are deleted. */
+export const SNAPSHOT_MAX_BYTES_ENV = 'HIPCODE_SNAPSHOT_MAX_SIZE';
+/** Default cap: room for two million-token contexts of a 7B model (about 57 GB each). */
+export const DEFAULT_SNAPSHOT_MAX_BYTES = 128 * 2 ** 30;
+
+/** The folder's cap from $HIPCODE_SNAPSHOT_MAX_SIZE (a size such as 64G), else the default. */
+export function snapshotMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[SNAPSHOT_MAX_BYTES_ENV];
+  if (!text) return DEFAULT_SNAPSHOT_MAX_BYTES;
+  const bytes = parseSize(text);
+  if (bytes === undefined) {
+    throw new HipError(
+      'E_INVALID_ARGUMENT',
+      `${SNAPSHOT_MAX_BYTES_ENV} must be a size such as 64G or 512M, got '${text}'`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Deletes the least recently used snapshots (by modification time; a restore touches its file) until the folder's
+ * snapshots take at most `maxBytes`; `keep` (the one just written) is never deleted. Returns the deleted paths.
+ */
+export function pruneSnapshots(dir: string, maxBytes: number, keep: string): string[] {
+  const files = readdirSync(dir)
+    .filter((name) => name.endsWith('.kv'))
+    .map((name) => {
+      const path = join(dir, name);
+      const { size, mtimeMs } = statSync(path);
+      return { path, size, mtimeMs };
+    })
+    .sort((a, b) => b.mtimeMs - a.mtimeMs || (a.path < b.path ? -1 : 1));
+  let total = files.reduce((sum, file) => sum + file.size, 0);
+  const deleted: string[] = [];
+  for (const file of files.reverse()) {
+    if (total <= maxBytes) break;
+    if (file.path === keep) continue;
+    rmSync(file.path, { force: true });
+    total -= file.size;
+    deleted.push(file.path);
+  }
+  return deleted;
+}
 
 /** The snapshot folder: $HIPCODE_SNAPSHOT_DIR, else $XDG_CACHE_HOME/hipcode/snapshots, else ~/.cache/…; undefined when off. */
 export function snapshotDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -71,6 +117,7 @@ export class Snapshots {
   constructor(
     readonly dir: string,
     readonly fingerprint: string,
+    readonly maxBytes: number = DEFAULT_SNAPSHOT_MAX_BYTES,
   ) {}
 
   /**
@@ -99,6 +146,8 @@ export class Snapshots {
       return 0;
     }
     this.known.set(path, saved);
+    const now = new Date();
+    utimesSync(path, now, now);
     const seconds = (performance.now() - started) / 1000;
     log.info(
       `snapshot: restored ${offered} of the context's ${prefix.length} tokens from ${path} ` +
@@ -123,6 +172,9 @@ export class Snapshots {
     this.known.set(path, prefix);
     const seconds = (performance.now() - started) / 1000;
     log.info(`snapshot: saved ${prefix.length} tokens to ${path} in ${seconds.toFixed(2)} s`);
+    for (const deleted of pruneSnapshots(this.dir, this.maxBytes, path)) {
+      log.info(`snapshot: deleted ${deleted}, the least recently used, to stay under ${this.maxBytes} bytes`);
+    }
   }
 
   /** The snapshot folder for `model`, created, with temporaries of dead writers removed; undefined when off. */
@@ -131,7 +183,7 @@ export class Snapshots {
     if (!dir) return undefined;
     mkdirSync(dir, { recursive: true });
     removeOrphans(dir);
-    return new Snapshots(dir, snapshotFingerprint(model));
+    return new Snapshots(dir, snapshotFingerprint(model), snapshotMaxBytes(env));
   }
 
   /** The file of the context of `roots` (in any order) with this model: a new save replaces the last one. */
