@@ -9,13 +9,13 @@ import { AskRequest, SyncWorkspaceRequest, type ChatTurn } from '../../extension
 import {
   initialize,
   longContextModel,
-  makeRepo,
   MODEL,
   rejection,
   startEngine,
   stopEngine,
   type EngineProcess,
 } from '../helpers/engine';
+import { makeRepo } from '../helpers/repo';
 import { referenceAnswer, referencePrompt } from '../helpers/reference';
 
 describe('engine multi-turn asks', function () {

@@ -17,7 +17,6 @@ import {
 import {
   initialize,
   longContextModel,
-  makeRepo,
   MODEL,
   rejection,
   startEngine,
@@ -25,6 +24,7 @@ import {
   waitUntil,
   type EngineProcess,
 } from '../helpers/engine';
+import { makeRepo } from '../helpers/repo';
 import { referenceAnswer, referencePrompt } from '../helpers/reference';
 
 function commonPrefix(a: readonly number[], b: readonly number[]): number {

@@ -13,15 +13,8 @@ import {
   SyncWorkspaceRequest,
   type ContextReport,
 } from '../../extension/engine/protocol';
-import {
-  initialize,
-  makeRepo,
-  MODEL,
-  startEngine,
-  stopEngine,
-  waitUntil,
-  type EngineProcess,
-} from '../helpers/engine';
+import { initialize, MODEL, startEngine, stopEngine, waitUntil, type EngineProcess } from '../helpers/engine';
+import { makeRepo } from '../helpers/repo';
 import { referenceAnswer, referencePrompt } from '../helpers/reference';
 import { makeSlowModel } from '../helpers/slow-model';
 

@@ -17,12 +17,12 @@ import {
 import {
   initialize,
   longContextModel,
-  makeRepo,
   startEngine,
   stopEngine,
   waitUntil,
   type EngineProcess,
 } from '../helpers/engine';
+import { makeRepo } from '../helpers/repo';
 import { referenceAnswer, referenceContext, referencePrompt } from '../helpers/reference';
 
 function summary(report: ContextReport) {

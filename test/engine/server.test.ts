@@ -16,15 +16,8 @@ import {
 } from '../../extension/engine/protocol';
 import { loadTokenizer } from '../../extension/engine/text/tokenizer';
 import { buildContext } from '../../extension/engine/workspace';
-import {
-  initialize,
-  makeRepo,
-  MODEL,
-  rejection,
-  startEngine,
-  stopEngine,
-  type EngineProcess,
-} from '../helpers/engine';
+import { initialize, MODEL, rejection, startEngine, stopEngine, type EngineProcess } from '../helpers/engine';
+import { makeRepo } from '../helpers/repo';
 
 describe('engine process (JSON-RPC over stdio)', function () {
   this.timeout(20000);

@@ -5,21 +5,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModelFiles, readModelFiles } from '../../extension/engine/model/load';
-import { fixtureNames, modelDir } from '../helpers/fixtures';
+import { fixtureNames, modelDir, relativeL2 } from '../helpers/fixtures';
 
 const SPLITS = [1, 64, 100, 137, 149];
 /** Relative L2 allowed between split and one-pass logits (the backends are row-independent: 0 is expected). */
 const TOLERANCE = 1e-6;
-
-function relativeL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const argmax = (a: Float32Array): number => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 

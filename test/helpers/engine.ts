@@ -1,9 +1,9 @@
 // Spawns the engine process (dist/engine.js) and drives it with vscode-jsonrpc's client side, as the extension does.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   createMessageConnection,
   ResponseError,
@@ -85,16 +85,6 @@ export async function rejection(promise: Promise<unknown>): Promise<ResponseErro
     return error as ResponseError<EngineErrorData>;
   }
   assert.fail('the request succeeded');
-}
-
-/** Makes a repo in a fresh temporary folder from path → content. */
-export function makeRepo(files: Record<string, string>, prefix = 'hipcode-server-'): string {
-  const root = mkdtempSync(join(tmpdir(), prefix));
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), content);
-  }
-  return root;
 }
 
 /** A copy of a fixture model with a longer context (max_position_embeddings), in a fresh temporary folder. */

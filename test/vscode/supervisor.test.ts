@@ -2,26 +2,23 @@
 // with the CPU backend: start and ingest, streamed asks, a crash and the restart with backoff, a hung engine found
 // by its health checks, giving up after repeated crashes, a model that does not load, and a clean stop.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { EngineState } from '../../webview/protocol';
 import { RestartPolicy } from '../../extension/vscode/restart-policy';
 import { DEFAULT_SETTINGS, type Settings } from '../../extension/vscode/settings';
 import { describeCrash, Supervisor, type Crash } from '../../extension/vscode/supervisor';
 import { REPO_ROOT } from '../helpers/cli';
+import { makeRepo } from '../helpers/repo';
 import { modelDir } from '../helpers/fixtures';
 
 const ENGINE = join(REPO_ROOT, 'dist', 'engine.js');
 const roots: string[] = [];
 
-function makeRepo(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'hipcode-sup-'));
+/** A throwaway workspace, removed after the suite. */
+function workspace(files: Record<string, string>): string {
+  const root = makeRepo(files, 'hipcode-sup-');
   roots.push(root);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
   return root;
 }
 
@@ -87,7 +84,7 @@ describe('engine supervisor (real engine process)', function () {
   after(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
 
   it('starts, ingests the workspace, streams an answer and stops cleanly', async () => {
-    const root = makeRepo({ 'a.py': 'a=1\n' });
+    const root = workspace({ 'a.py': 'a=1\n' });
     const h = track(harness({}, root));
     await h.supervisor.start();
     assert.deepEqual(h.phases, ['stopped', 'starting', 'ready', 'ingesting', 'ready']);
@@ -112,7 +109,7 @@ describe('engine supervisor (real engine process)', function () {
   });
 
   it('sends file changes to the engine and reports the updated context', async () => {
-    const root = makeRepo({ 'a.py': 'a=1\n' });
+    const root = workspace({ 'a.py': 'a=1\n' });
     const h = track(harness({}, root));
     await h.supervisor.start();
     const before = h.supervisor.lastReport!.totals.tokens;
@@ -126,7 +123,7 @@ describe('engine supervisor (real engine process)', function () {
   });
 
   it('restarts a crashed engine after the backoff delay, with the reason', async () => {
-    const root = makeRepo({ 'a.py': 'print(1)\n' });
+    const root = workspace({ 'a.py': 'print(1)\n' });
     const h = track(harness({ autoIngest: false }, root, fastPolicy()));
     await h.supervisor.start();
     const firstPid = h.supervisor.pid;
@@ -140,7 +137,7 @@ describe('engine supervisor (real engine process)', function () {
   });
 
   it('kills and restarts an engine that stops answering its health checks', async () => {
-    const root = makeRepo({ 'a.py': 'print(1)\n' });
+    const root = workspace({ 'a.py': 'print(1)\n' });
     const h = track(harness({ autoIngest: false }, root, fastPolicy()));
     await h.supervisor.start();
     const pid = h.supervisor.pid!;
@@ -153,7 +150,7 @@ describe('engine supervisor (real engine process)', function () {
   });
 
   it('gives up after repeated crashes until the user restarts', async () => {
-    const root = makeRepo({ 'a.py': 'print(1)\n' });
+    const root = workspace({ 'a.py': 'print(1)\n' });
     const h = track(harness({ autoIngest: false }, root, fastPolicy()));
     await h.supervisor.start();
     for (let crash = 1; crash <= 3; crash++) {
@@ -172,7 +169,7 @@ describe('engine supervisor (real engine process)', function () {
   });
 
   it('reports a model that does not load without a crash loop', async () => {
-    const root = makeRepo({ 'a.py': 'print(1)\n' });
+    const root = workspace({ 'a.py': 'print(1)\n' });
     const missing = join(root, 'no-such-model');
     const h = track(harness({ modelPath: missing }, root, fastPolicy()));
     await h.supervisor.start();
