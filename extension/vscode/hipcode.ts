@@ -108,11 +108,7 @@ export class HipCode implements vscode.Disposable {
       );
       return;
     }
-    this.supervisor.configure({
-      settings: this.settings,
-      roots: workspaceRoots(),
-      buffers: () => this.unsavedBuffers(),
-    });
+    this.configureEngine();
     if (this.settings.modelPath === '') {
       await this.supervisor.idle(
         'noModel',
@@ -125,19 +121,32 @@ export class HipCode implements vscode.Disposable {
     this.afterStart();
   }
 
+  /** Gives the supervisor the current settings and folders (read again by every start and sync). */
+  private configureEngine(): void {
+    this.supervisor.configure({
+      settings: this.settings,
+      roots: workspaceRoots(),
+      buffers: () => this.unsavedBuffers(),
+    });
+  }
+
   private afterStart(): void {
     const cpuFallback = this.settings.backend === 'auto' && this.supervisor.state.backend === 'cpu';
     this.hub.setModels(undefined, cpuFallback ? CPU_NOTE : undefined);
   }
 
   private async listModels(): Promise<void> {
+    this.hub.setModels(await this.findModels());
+  }
+
+  /** The models found in the Hugging Face cache and hipcode.modelFolders (none, logged, when discovery fails). */
+  private async findModels(): Promise<ModelChoice[]> {
+    const cli = vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'hipcode.js').fsPath;
     try {
-      const cli = vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'hipcode.js').fsPath;
-      const { models } = await discoverModels(cli, this.settings.modelFolders);
-      this.hub.setModels(models);
+      return await discoverModels(cli, this.settings.modelFolders);
     } catch (error) {
       this.log.warn((error as Error).message);
-      this.hub.setModels([]);
+      return [];
     }
   }
 
@@ -167,7 +176,7 @@ export class HipCode implements vscode.Disposable {
       if (picked) await this.restart();
       return;
     }
-    this.supervisor.configure({ settings, roots: workspaceRoots(), buffers: () => this.unsavedBuffers() });
+    this.configureEngine();
     if (changed.some((key) => REINGEST_SETTINGS.includes(key))) await this.reingest();
   }
 
@@ -254,11 +263,7 @@ export class HipCode implements vscode.Disposable {
       );
       return;
     }
-    this.supervisor.configure({
-      settings: this.settings,
-      roots: workspaceRoots(),
-      buffers: () => this.unsavedBuffers(),
-    });
+    this.configureEngine();
     try {
       await this.supervisor.sync();
     } catch (error) {
@@ -271,23 +276,20 @@ export class HipCode implements vscode.Disposable {
 
   async restart(): Promise<void> {
     if (this.settings.modelPath === '' || !vscode.workspace.isTrusted) return this.boot();
+    this.configureEngine();
     await this.supervisor.restart();
     this.afterStart();
   }
 
   /** Quick pick of the discovered models, plus "Browse…". */
   async selectModel(): Promise<void> {
-    const cli = vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'hipcode.js').fsPath;
-    const discovery = await discoverModels(cli, this.settings.modelFolders).catch((error: Error) => {
-      this.log.warn(error.message);
-      return { cache: '', models: [] };
-    });
+    const models = await this.findModels();
     const browse = {
       label: '$(folder-opened) Browse…',
       description: 'a folder with config.json and *.safetensors',
     };
     const items: (vscode.QuickPickItem & { model?: ModelChoice })[] = [
-      ...discovery.models.map((model) => ({
+      ...models.map((model) => ({
         label: model.problem ? `$(error) ${model.name}` : model.name,
         description: model.problem ? 'not usable' : `${model.architecture}, context ${model.contextLength}`,
         detail: model.problem ?? model.dir,

@@ -5,12 +5,6 @@ import { basename } from 'node:path';
 import type { DiscoveredModel } from '../engine/model/discover';
 import type { ModelChoice } from '../../webview/protocol';
 
-export interface Discovery {
-  /** The Hugging Face hub cache that was searched. */
-  cache: string;
-  models: ModelChoice[];
-}
-
 const DISCOVERY_TIMEOUT_MS = 60_000;
 
 function choice(model: DiscoveredModel): ModelChoice {
@@ -25,7 +19,7 @@ function choice(model: DiscoveredModel): ModelChoice {
 }
 
 /** Lists the models in the Hugging Face cache and in `folders`, usable ones first. */
-export function discoverModels(cli: string, folders: readonly string[]): Promise<Discovery> {
+export function discoverModels(cli: string, folders: readonly string[]): Promise<ModelChoice[]> {
   const args = [cli, 'models', '--json', ...folders.flatMap((folder) => ['--dir', folder])];
   return new Promise((resolve, reject) => {
     execFile(
@@ -42,10 +36,10 @@ export function discoverModels(cli: string, folders: readonly string[]): Promise
           return;
         }
         try {
-          const answer = JSON.parse(stdout) as { cache: string; models: DiscoveredModel[] };
+          const answer = JSON.parse(stdout) as { models: DiscoveredModel[] };
           const models = answer.models.map(choice);
           models.sort((a, b) => Number(a.problem !== undefined) - Number(b.problem !== undefined));
-          resolve({ cache: answer.cache, models });
+          resolve(models);
         } catch (parseError) {
           reject(new Error(`model discovery printed no JSON: ${(parseError as Error).message}`));
         }

@@ -18,7 +18,6 @@ import {
   type DidChangeFilesParams,
   type InitializeResult,
   type ProgressParams,
-  type StatusResult,
 } from '../engine/protocol';
 import type { EngineState, IngestProgress } from '../../webview/protocol';
 import { EngineClient, EngineRequestError, type EngineExit } from './engine-client';
@@ -182,7 +181,7 @@ export class Supervisor {
     if (client !== this.client) return;
     this.setState({ phase: 'ready', ...this.modelState() });
     this.scheduleHealth();
-    void this.status().catch(() => undefined);
+    void this.refreshStatus().catch(() => undefined);
     if (settings.autoIngest && config.roots.length > 0) await this.sync().catch(() => undefined);
   }
 
@@ -286,9 +285,8 @@ export class Supervisor {
     const client = this.client;
     if (!client) return;
     try {
-      const status = await client.request0(StatusRequest, this.options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
+      await this.refreshStatus();
       this.healthFailures = 0;
-      this.applyStatus(status);
     } catch (error) {
       if (client !== this.client || (error as EngineRequestError).code === 'E_ENGINE_EXITED') return;
       this.healthFailures += 1;
@@ -301,18 +299,12 @@ export class Supervisor {
     }
   }
 
-  private applyStatus(status: StatusResult): void {
-    if (status.gpu)
-      this.patchState({ gpuMemory: { used: status.gpu.usedBytes, total: status.gpu.totalBytes } });
-  }
-
-  /** The engine's status, or undefined when none runs. */
-  async status(): Promise<StatusResult | undefined> {
+  /** Asks the engine for its status (the health check) and shows its GPU memory. */
+  private async refreshStatus(): Promise<void> {
     const client = this.client;
-    if (!client) return undefined;
-    const status = await client.request0(StatusRequest, this.options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
-    this.applyStatus(status);
-    return status;
+    if (!client) return;
+    const { gpu } = await client.request0(StatusRequest, this.options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
+    if (gpu) this.patchState({ gpuMemory: { used: gpu.usedBytes, total: gpu.totalBytes } });
   }
 
   private requireClient(what: string): EngineClient {

@@ -3,18 +3,9 @@
 // artifacts/e2e/. code-server is installed from the npm registry on first use (cached, ~4 min).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import {
   CHROMIUM,
@@ -35,6 +26,7 @@ import {
   type WorkbenchOptions,
 } from '../../e2e/code-server';
 import { REPO_ROOT } from '../helpers/cli';
+import { makeRepo } from '../helpers/repo';
 
 const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'e2e');
 const CHAT = 'textarea#question';
@@ -49,14 +41,6 @@ const REPO: Record<string, string> = {
   '.gitignore': 'secret.txt\n',
   'secret.txt': 'not for the model\n',
 };
-
-function makeRepo(root: string): string {
-  for (const [path, text] of Object.entries(REPO)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
 
 /** Pids of engine processes started from `extensionsDir` (the installed extension's dist/engine.js). */
 function enginePids(extensionsDir: string): number[] {
@@ -90,11 +74,12 @@ async function changeSetting(page: Page, description: string, value: string, clo
 
 /** The Settings editor opens as a modal over the workbench: Escape closes it (and any notification toast). */
 async function closeSettings(page: Page): Promise<void> {
-  const item = page.locator('.setting-item-contents').first();
-  for (let attempt = 0; attempt < 3 && (await item.isVisible()); attempt++) {
+  const modal = page.locator('.monaco-modal-editor-block');
+  for (let attempt = 0; attempt < 10 && (await modal.isVisible()); attempt++) {
     await page.keyboard.press('Escape');
     await page.waitForTimeout(300);
   }
+  await modal.waitFor({ state: 'hidden', timeout: 5000 });
 }
 
 async function openSidebar(page: Page): Promise<void> {
@@ -160,7 +145,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
   describe('a trusted workspace', () => {
     const session = workbenchSession(() => ({
       home: join(home, 'trusted'),
-      workspace: makeRepo(mkdtempSync(join(home, 'repo-'))),
+      workspace: makeRepo(REPO, 'repo-', home),
       trust: false,
       settings: {
         'hipcode.modelPath': model,
@@ -252,6 +237,13 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       await closeSettings(session.page);
       await statusItem(session.page, READY, 60_000);
       assert.notDeepEqual(enginePids(session.workbench.extensionsDir), [pid], 'the engine was not restarted');
+      // The new engine loaded the model with the changed setting (its log is the HiPCode Engine output channel).
+      await runCommand(session.page, 'HiPCode: Show Engine Log');
+      await session.page
+        .locator('.part.panel .view-lines', { hasText: 'attention dense' })
+        .waitFor({ timeout: 30_000 });
+      await screenshot(session.page, ARTIFACTS, '6-engine-log');
+      await session.page.keyboard.press('Control+J');
     });
 
     it('keeps the context live: unsaved editor text reaches the engine', async () => {
@@ -296,7 +288,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
       for (const file of readdirSync(model)) symlinkSync(join(model, file), join(snapshot(), file));
       return {
         home: join(home, 'first-run'),
-        workspace: makeRepo(mkdtempSync(join(home, 'fresh-'))),
+        workspace: makeRepo(REPO, 'fresh-', home),
         trust: false,
         env: { HF_HUB_CACHE: cache() },
         // backend auto on a machine without a GPU: the engine falls back to the CPU and the chat says so.
@@ -328,7 +320,7 @@ describe('VS Code extension in a real workbench (code-server + Chromium)', funct
   describe('Restricted Mode', () => {
     const session = workbenchSession(() => ({
       home: join(home, 'restricted'),
-      workspace: makeRepo(mkdtempSync(join(home, 'untrusted-'))),
+      workspace: makeRepo(REPO, 'untrusted-', home),
       trust: true,
       settings: { 'hipcode.modelPath': model, 'hipcode.backend': 'cpu' },
     }));
