@@ -1,16 +1,18 @@
 // The `hipcode.*` settings: read and validated (each problem names the setting and what it expects), and which
 // changes need an engine restart or a re-ingest. No vscode import: the reader is passed in.
+import type { AttentionMode } from '../engine/native';
+import type { BackendChoice } from '../engine/protocol';
 import { parseSize } from '../engine/size';
 
 export interface Settings {
   modelPath: string;
   modelFolders: string[];
-  backend: 'auto' | 'cpu' | 'cuda';
+  backend: BackendChoice;
   device: number;
   threads: number;
   /** Bytes; 0 = what the weights leave free. */
   gpuKvBudget: number;
-  attention: 'auto' | 'dense' | 'hip';
+  attention: AttentionMode;
   /** 0 = the model's context. */
   maxContextTokens: number;
   include: string[];
@@ -38,25 +40,6 @@ export const DEFAULT_SETTINGS: Settings = {
   temperature: 0,
   seed: 0,
   autoIngest: true,
-};
-
-/** The key of each setting under `hipcode.` (the package.json contribution uses the same keys). */
-export const SETTING_KEYS: Record<keyof Settings, string> = {
-  modelPath: 'modelPath',
-  modelFolders: 'modelFolders',
-  backend: 'backend',
-  device: 'device',
-  threads: 'threads',
-  gpuKvBudget: 'gpuKvBudget',
-  attention: 'attention',
-  maxContextTokens: 'maxContextTokens',
-  include: 'include',
-  exclude: 'exclude',
-  maxFileBytes: 'maxFileSize',
-  maxTokens: 'generation.maxTokens',
-  temperature: 'generation.temperature',
-  seed: 'generation.seed',
-  autoIngest: 'autoIngest',
 };
 
 /** Settings that take effect only when the engine restarts (they choose how the model is loaded). */
@@ -107,36 +90,50 @@ const size: Check<number> = (value) => {
 const temperature: Check<number> = (value) =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 
-const CHECKS: { [K in keyof Settings]: [Check<Settings[K]>, string] } = {
-  modelPath: [text, 'a folder path (or empty)'],
-  modelFolders: [globs, 'a list of folder paths'],
-  backend: [oneOf('auto', 'cpu', 'cuda'), '"auto", "cpu" or "cuda"'],
-  device: [integer(0), 'a CUDA device number (0, 1, …)'],
-  threads: [integer(0), 'a number of threads (0 = all)'],
-  gpuKvBudget: [size, 'a size such as "16G" or "512M" (empty = automatic)'],
-  attention: [oneOf('auto', 'dense', 'hip'), '"auto", "dense" or "hip"'],
-  maxContextTokens: [integer(0), 'a number of tokens (0 = the model context)'],
-  include: [globs, 'a list of non-empty globs'],
-  exclude: [globs, 'a list of non-empty globs'],
-  maxFileBytes: [size, 'a size such as "1M" or "256K"'],
-  maxTokens: [integer(1), 'a number of tokens, at least 1'],
-  temperature: [temperature, 'a number >= 0 (0 = greedy)'],
-  seed: [integer(0), 'an integer >= 0'],
-  autoIngest: [flag, 'true or false'],
+/** Each setting: its key under `hipcode.` (as package.json contributes it), its check, and what it expects. */
+const SETTINGS: { [K in keyof Settings]: { key: string; check: Check<Settings[K]>; expected: string } } = {
+  modelPath: { key: 'modelPath', check: text, expected: 'a folder path (or empty)' },
+  modelFolders: { key: 'modelFolders', check: globs, expected: 'a list of folder paths' },
+  backend: { key: 'backend', check: oneOf('auto', 'cpu', 'cuda'), expected: '"auto", "cpu" or "cuda"' },
+  device: { key: 'device', check: integer(0), expected: 'a CUDA device number (0, 1, …)' },
+  threads: { key: 'threads', check: integer(0), expected: 'a number of threads (0 = all)' },
+  gpuKvBudget: {
+    key: 'gpuKvBudget',
+    check: size,
+    expected: 'a size such as "16G" or "512M" (empty = automatic)',
+  },
+  attention: { key: 'attention', check: oneOf('auto', 'dense', 'hip'), expected: '"auto", "dense" or "hip"' },
+  maxContextTokens: {
+    key: 'maxContextTokens',
+    check: integer(0),
+    expected: 'a number of tokens (0 = the model context)',
+  },
+  include: { key: 'include', check: globs, expected: 'a list of non-empty globs' },
+  exclude: { key: 'exclude', check: globs, expected: 'a list of non-empty globs' },
+  maxFileBytes: { key: 'maxFileSize', check: size, expected: 'a size such as "1M" or "256K"' },
+  maxTokens: { key: 'generation.maxTokens', check: integer(1), expected: 'a number of tokens, at least 1' },
+  temperature: { key: 'generation.temperature', check: temperature, expected: 'a number >= 0 (0 = greedy)' },
+  seed: { key: 'generation.seed', check: integer(0), expected: 'an integer >= 0' },
+  autoIngest: { key: 'autoIngest', check: flag, expected: 'true or false' },
 };
+
+/** The key of each setting under `hipcode.`. */
+export const SETTING_KEYS = Object.fromEntries(
+  Object.entries(SETTINGS).map(([name, { key }]) => [name, key]),
+) as Record<keyof Settings, string>;
 
 function readOne<K extends keyof Settings>(
   key: K,
   get: (key: string) => unknown,
   problems: string[],
 ): Settings[K] {
-  const [check, expected] = CHECKS[key];
-  const raw = get(SETTING_KEYS[key]);
+  const { key: name, check, expected } = SETTINGS[key];
+  const raw = get(name);
   if (raw === undefined || raw === null) return DEFAULT_SETTINGS[key];
   const value = check(raw);
   if (value !== undefined) return value;
   problems.push(
-    `hipcode.${SETTING_KEYS[key]} must be ${expected}, got ${JSON.stringify(raw)}; using the default ` +
+    `hipcode.${name} must be ${expected}, got ${JSON.stringify(raw)}; using the default ` +
       `${JSON.stringify(DEFAULT_SETTINGS[key])}. Fix it in the settings.`,
   );
   return DEFAULT_SETTINGS[key];
@@ -146,7 +143,7 @@ function readOne<K extends keyof Settings>(
 export function readSettings(get: (key: string) => unknown): ReadSettings {
   const problems: string[] = [];
   const settings = Object.fromEntries(
-    (Object.keys(CHECKS) as (keyof Settings)[]).map((key) => [key, readOne(key, get, problems)]),
+    (Object.keys(SETTINGS) as (keyof Settings)[]).map((key) => [key, readOne(key, get, problems)]),
   ) as unknown as Settings;
   return { settings, problems };
 }
