@@ -179,6 +179,18 @@ describe('engine process (JSON-RPC over stdio)', function () {
   it('bad params get an error with a code, not a crash', async () => {
     const error = await rejection(engine.connection.sendRequest(AskRequest, { question: 'x' }));
     assert.equal(error.data?.code, 'E_INVALID_ARGUMENT');
+    const bad: [object, RegExp][] = [
+      [{ attention: 'sparse' }, /^attention must be dense, hip, auto, got "sparse"$/],
+      [{ backend: 'tpu' }, /^backend must be cpu, cuda, auto, got "tpu"$/],
+      [{ gpuKvBudget: -1 }, /^gpuKvBudget must be an integer >= 0, got -1$/],
+    ];
+    for (const [params, message] of bad) {
+      const init = await rejection(
+        engine.connection.sendRequest(InitializeRequest, { modelDir: MODEL, ...params }),
+      );
+      assert.equal(init.data?.code, 'E_INVALID_ARGUMENT');
+      assert.match(init.message, message);
+    }
     await initialize(engine);
     const sync = await rejection(engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [] }));
     assert.equal(sync.code, ErrorCodes.InvalidParams);

@@ -168,6 +168,22 @@ describe('engine supervisor (real engine process)', function () {
     assert.equal(h.supervisor.state.phase, 'ready');
   });
 
+  it('refuses an ask or an ingest without an engine, saying what it is doing', async () => {
+    const h = track(harness({}, workspace({ 'a.py': 'a=1\n' })));
+    const signal = new AbortController().signal;
+    await assert.rejects(
+      h.supervisor.ask({ question: 'a?' }, () => {}, signal),
+      {
+        code: 'E_NOT_READY',
+        message: 'cannot answer: the engine is stopped',
+      },
+    );
+    await assert.rejects(h.supervisor.sync(), {
+      code: 'E_NOT_READY',
+      message: 'cannot ingest the workspace: the engine is stopped',
+    });
+  });
+
   it('reports a model that does not load without a crash loop', async () => {
     const root = workspace({ 'a.py': 'print(1)\n' });
     const missing = join(root, 'no-such-model');
