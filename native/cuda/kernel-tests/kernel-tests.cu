@@ -1107,6 +1107,75 @@ static void bench_hip() {
   }
 }
 
+// One decode step's per-layer kernels of the Qwen2.5-7B geometry (28 layers, context `keys`) captured in a
+// CUDA graph, as the engine records them: the in-graph time of everything but the embedding and the LM head.
+// With gemv_only, only the four GEMVs per layer (the weight-read floor's share).
+static double time_decode_layers(int keys, bool gemv_only) {
+  const int H = 3584, NH = 28, NKV = 4, D = 128, I = 18944, L = 28, page = 64, pages = keys / page + 1;
+  const int QKV = (NH + 2 * NKV) * D;
+  Dev<bf16> w_qkv((size_t)L * QKV * H), w_o((size_t)L * H * H), w_gu((size_t)L * 2 * I * H),
+      w_down((size_t)L * H * I), norm((size_t)H);
+  for (Dev<bf16>* w : {&w_qkv, &w_o, &w_gu, &w_down, &norm}) fill_random_device(*w);
+  Dev<float> residual((size_t)H), inv_freq((size_t)D / 2);
+  fill_random_device(residual);
+  fill_random_device(inv_freq);
+  Dev<bf16> normed((size_t)H), qkv((size_t)QKV), att((size_t)NH * D), gu((size_t)2 * I), act((size_t)I);
+  Dev<bf16> kp((size_t)pages * page * NKV * D), vp((size_t)pages * page * NKV * D);
+  fill_random_device(kp);
+  fill_random_device(vp);
+  std::vector<int32_t> table(pages);
+  std::iota(table.begin(), table.end(), 0);
+  Dev<int32_t> d_table(table), position(std::vector<int32_t>{keys - 1}), n_keys(std::vector<int32_t>{keys});
+  const PagedKv kv{kp.p, vp.p, d_table.p, pages, page, pages, NKV, D};
+  const int splits = attention_decode_splits(NH, NKV, pages * page);
+  Dev<float> ws(attention_decode_workspace_bytes(NH, D, splits) / sizeof(float));
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  auto layer = [&](int l) {
+    bf16 *q = qkv.p, *k = qkv.p + NH * D, *v = k + NKV * D;
+    if (!gemv_only) add_rms_norm(residual.p, nullptr, norm.p, normed.p, 1, H, 1e-6f, stream);
+    const GemvSegment qkv_segments[] = {
+        {w_qkv.p + (size_t)l * QKV * H, nullptr, q, NH * D},
+        {w_qkv.p + ((size_t)l * QKV + NH * D) * H, nullptr, k, NKV * D},
+        {w_qkv.p + ((size_t)l * QKV + (NH + NKV) * D) * H, nullptr, v, NKV * D}};
+    gemv(normed.p, qkv_segments, 3, H, GemvOutput::BF16, stream);
+    if (!gemv_only) {
+      rope(q, k, position.p, inv_freq.p, 1.f, 1, NH, NKV, D, stream);
+      kv_write(kv, k, v, position.p, 1, stream);
+      attention_decode(q, kv, att.p, NH, keys, n_keys.p, 0, 0.088f, splits, ws.p, ws.n * sizeof(float),
+                       stream);
+    }
+    gemv(att.p, w_o.p + (size_t)l * H * H, nullptr, residual.p, H, H, GemvOutput::F32_ADD, stream);
+    if (!gemv_only) add_rms_norm(residual.p, nullptr, norm.p, normed.p, 1, H, 1e-6f, stream);
+    const GemvSegment gu_segments[] = {{w_gu.p + (size_t)l * 2 * I * H, nullptr, gu.p, I},
+                                       {w_gu.p + ((size_t)l * 2 * I + I) * H, nullptr, gu.p + I, I}};
+    gemv(normed.p, gu_segments, 2, H, GemvOutput::BF16, stream);
+    if (!gemv_only) swiglu(gu.p, gu.p + I, I, act.p, 1, I, stream);
+    gemv(act.p, w_down.p + (size_t)l * H * I, nullptr, residual.p, H, I, GemvOutput::F32_ADD, stream);
+  };
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  for (int l = 0; l < L; ++l) layer(l);
+  CK(cudaStreamEndCapture(stream, &graph));
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  const double us = time_us([&] { CK(cudaGraphLaunch(exec, 0)); }, 30);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  return us;
+}
+
+static void bench_decode_layers() {
+  const double weight_bytes = 28.0 * 2 * 3584 * ((28 + 8) * 128 + 3584 + 3 * 18944);
+  std::printf("-- decode step layers in a CUDA graph (qwen2.5-7b, 28 layers, %.2f GB of weights; PDL %s)\n",
+              weight_bytes * 1e-9, std::getenv("HIPCODE_PDL") ? std::getenv("HIPCODE_PDL") : "default");
+  const double gemv_us = time_decode_layers(8192, true);
+  const double all_us = time_decode_layers(8192, false);
+  std::printf("4 GEMVs x 28 %8.1f us (%5.0f GB/s) | all layer kernels at 8K keys %8.1f us\n", gemv_us,
+              weight_bytes / gemv_us * 1e-3, all_us);
+}
+
 static void bench() {
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -1149,6 +1218,7 @@ static void bench() {
     std::printf("SKIP gemm bench: %s\n", g_gemm_reason.c_str());
   }
 
+  bench_decode_layers();
   std::printf("-- gemv (decode, n=1)\n");
   {
     struct Shape {
@@ -1283,9 +1353,10 @@ static void bench() {
 // ---------------------------------------------------------------------------------------------
 
 int main(int argc, char** argv) {
-  bool do_bench = false;
+  bool do_bench = false, do_bench_decode = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--bench") == 0) do_bench = true;
+    if (std::strcmp(argv[i], "--bench-decode") == 0) do_bench_decode = true;
   }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -1317,6 +1388,7 @@ int main(int argc, char** argv) {
   test_gemv(37, 3584, GemvOutput::F32, false);
   test_gemv(45, 18944, GemvOutput::F32_ADD, true);
   test_gemv(513, 8192, GemvOutput::BF16, false);
+  test_gemv(7, 32768, GemvOutput::F32_ADD, false);
   test_kv_write(4, 128, 64);
   test_kv_write(2, 24, 16);
   test_kv_write(3, 20, 8);
@@ -1374,6 +1446,7 @@ int main(int argc, char** argv) {
 
   test_hip();
 
+  if (do_bench_decode) bench_decode_layers();
   if (do_bench) {
     try {
       bench();

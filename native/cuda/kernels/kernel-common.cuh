@@ -8,8 +8,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace hipcode::cuda {
 
@@ -110,6 +113,59 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   __syncthreads();
   v = lane < n_warps ? scratch[lane] : -INFINITY;
   return warp_max(v);
+}
+
+// ---- Programmatic dependent launch (Hopper and newer)
+// A kernel launched with launch_dependent() may start while the kernel before it on the stream is still
+// running. It must call pdl_wait() before it reads anything that kernel (or any earlier one) wrote and before
+// it writes anything they read: until then it may only read constant data such as weights. Every thread that
+// goes on past pdl_wait() sees all earlier kernels complete. pdl_launch_dependents() lets the next kernel
+// start early. Both are no-ops when the kernel was launched normally or the device predates sm_90.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Whether launch_dependent() asks for programmatic dependent launch: on devices of compute capability 9.0
+// and newer, unless HIPCODE_PDL=0 (cached per device).
+inline bool pdl_enabled() {
+  static int cached[64] = {0};  // 0 unknown, 1 on, 2 off
+  int dev = 0;
+  cudaGetDevice(&dev);
+  if (dev < 0 || dev >= 64) return false;
+  if (cached[dev] == 0) {
+    int major = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    const char* flag = std::getenv("HIPCODE_PDL");
+    const bool off = flag && std::strcmp(flag, "0") == 0;
+    cached[dev] = major >= 9 && !off ? 1 : 2;
+  }
+  return cached[dev] == 1;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent launch when pdl_enabled(): the
+// kernel must follow the pdl_wait() contract above.
+template <typename... Params, typename... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                      Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = pdl_enabled() ? 1 : 0;
+  cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
 
 }  // namespace hipcode::cuda

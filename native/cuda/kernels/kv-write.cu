@@ -9,6 +9,8 @@ template <bool kVec>
 static __global__ void kv_write_kernel(PagedKv cache, const __nv_bfloat16* __restrict__ k,
                                        const __nv_bfloat16* __restrict__ v,
                                        const int32_t* __restrict__ positions) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t t = blockIdx.x;
   const int pos = positions[t];
   if (pos < 0) return;
@@ -55,9 +57,9 @@ void kv_write(const PagedKv& cache, const __nv_bfloat16* k, const __nv_bfloat16*
   const int work = vec ? row / 8 : row;
   const int threads = work >= 256 ? 256 : ((work + 31) / 32) * 32;
   if (vec) {
-    kv_write_kernel<true><<<n, threads, 0, stream>>>(cache, k, v, positions);
+    launch_dependent(kv_write_kernel<true>, dim3(n), dim3(threads), 0, stream, cache, k, v, positions);
   } else {
-    kv_write_kernel<false><<<n, threads, 0, stream>>>(cache, k, v, positions);
+    launch_dependent(kv_write_kernel<false>, dim3(n), dim3(threads), 0, stream, cache, k, v, positions);
   }
   check_launch("kv_write");
 }

@@ -10,6 +10,8 @@ static __global__ void rms_norm_kernel(const __nv_bfloat16* __restrict__ x,
                                        const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ out,
                                        int hidden, float eps) {
   __shared__ float scratch[32];
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const __nv_bfloat16* xr = x + row * hidden;
   __nv_bfloat16* yr = out + row * hidden;
@@ -53,6 +55,8 @@ static __global__ void add_rms_norm_kernel(float* __restrict__ residual, const _
                                            const __nv_bfloat16* __restrict__ w,
                                            __nv_bfloat16* __restrict__ out, int hidden, float eps) {
   __shared__ float scratch[32];
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   float* rr = residual + row * hidden;
   const __nv_bfloat16* xr = x ? x + row * hidden : nullptr;
@@ -106,6 +110,8 @@ static __global__ void add_rms_norm_kernel(float* __restrict__ residual, const _
 static __global__ void rms_norm_heads_kernel(__nv_bfloat16* __restrict__ x,
                                              const __nv_bfloat16* __restrict__ w, int64_t rows, int head_dim,
                                              float eps) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (row >= rows) return;
@@ -145,9 +151,9 @@ void rms_norm(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* out
   const bool vec = hidden % 8 == 0 && is_aligned(x, 16) && is_aligned(w, 16) && is_aligned(out, 16);
   const int threads = row_threads(hidden, vec);
   if (vec) {
-    rms_norm_kernel<true><<<n, threads, 0, stream>>>(x, w, out, hidden, eps);
+    launch_dependent(rms_norm_kernel<true>, dim3(n), dim3(threads), 0, stream, x, w, out, hidden, eps);
   } else {
-    rms_norm_kernel<false><<<n, threads, 0, stream>>>(x, w, out, hidden, eps);
+    launch_dependent(rms_norm_kernel<false>, dim3(n), dim3(threads), 0, stream, x, w, out, hidden, eps);
   }
   check_launch("rms_norm");
 }
@@ -160,9 +166,11 @@ void add_rms_norm(float* residual, const __nv_bfloat16* x, const __nv_bfloat16* 
                    is_aligned(w, 16) && is_aligned(out, 16);
   const int threads = row_threads(hidden, vec);
   if (vec) {
-    add_rms_norm_kernel<true><<<n, threads, 0, stream>>>(residual, x, w, out, hidden, eps);
+    launch_dependent(add_rms_norm_kernel<true>, dim3(n), dim3(threads), 0, stream, residual, x, w, out,
+                     hidden, eps);
   } else {
-    add_rms_norm_kernel<false><<<n, threads, 0, stream>>>(residual, x, w, out, hidden, eps);
+    launch_dependent(add_rms_norm_kernel<false>, dim3(n), dim3(threads), 0, stream, residual, x, w, out,
+                     hidden, eps);
   }
   check_launch("add_rms_norm");
 }
@@ -176,8 +184,8 @@ void rms_norm_heads(__nv_bfloat16* x, const __nv_bfloat16* w, int n, int n_heads
   if (n == 0) return;
   const int64_t rows = (int64_t)n * n_heads;
   const int warps = 8;
-  rms_norm_heads_kernel<<<(unsigned)ceil_div(rows, warps), warps * 32, 0, stream>>>(x, w, rows, head_dim,
-                                                                                    eps);
+  launch_dependent(rms_norm_heads_kernel, dim3((unsigned)ceil_div(rows, warps)), dim3(warps * 32), 0, stream,
+                   x, w, rows, head_dim, eps);
   check_launch("rms_norm_heads");
 }
 

@@ -9,6 +9,8 @@ static __global__ void rope_kernel(__nv_bfloat16* __restrict__ q, __nv_bfloat16*
                                    const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
                                    float attention_scale, int n_heads, int n_kv_heads, int head_dim) {
   extern __shared__ float cs[];  // [2][half]: cos then sin
+  pdl_wait();
+  pdl_launch_dependents();
   const int half = head_dim / 2;
   const int64_t t = blockIdx.x;
   const float pos = (float)positions[t];
@@ -49,8 +51,8 @@ void rope(__nv_bfloat16* q, __nv_bfloat16* k, const int32_t* positions, const fl
   if (n == 0) return;
   const int pairs = (n_heads + (k ? n_kv_heads : 0)) * (head_dim / 2);
   const int threads = pairs >= 256 ? 256 : ((pairs + 31) / 32) * 32;
-  rope_kernel<<<n, threads, head_dim * sizeof(float), stream>>>(q, k, positions, inv_freq, attention_scale,
-                                                                n_heads, n_kv_heads, head_dim);
+  launch_dependent(rope_kernel, dim3(n), dim3(threads), head_dim * sizeof(float), stream, q, k, positions,
+                   inv_freq, attention_scale, n_heads, n_kv_heads, head_dim);
   check_launch("rope");
 }
 

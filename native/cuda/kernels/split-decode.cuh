@@ -58,6 +58,8 @@ __global__ void __launch_bounds__(kSplitDecodeWarps * 32)
   __nv_bfloat16* sQ = reinterpret_cast<__nv_bfloat16*>(smem_raw);  // [16][kStride]
   __nv_bfloat16* sK = sQ + 16 * kStride;                           // [2][kBN][kStride]
   __nv_bfloat16* sV = sK + 2 * kBN * kStride;                      // [2][kBN][kStride]
+  pdl_wait();
+  pdl_launch_dependents();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int split = blockIdx.x;
@@ -233,6 +235,8 @@ static __global__ void split_decode_combine_kernel(const float* __restrict__ par
                                                    int head_dim) {
   extern __shared__ float weights[];  // [n_splits]
   __shared__ float scratch[32];
+  pdl_wait();
+  pdl_launch_dependents();
   const int head = blockIdx.x;
   const float* ml = part_ml + (int64_t)head * n_splits * 2;
   float m_local = -INFINITY;
@@ -268,11 +272,11 @@ void launch_split_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bflo
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), op,
              "cannot raise the shared-memory limit");
   const dim3 grid((unsigned)n_splits, (unsigned)(cache.n_kv_heads * ((group + 15) / 16)));
-  kernel<<<grid, kSplitDecodeWarps * 32, smem, stream>>>(
-      q, cache, params, part_o, part_ml, group, scale * kLog2e, page_shift_of(cache.page_size), n_splits);
+  launch_dependent(kernel, grid, dim3(kSplitDecodeWarps * 32), smem, stream, q, cache, params, part_o,
+                   part_ml, group, scale * kLog2e, page_shift_of(cache.page_size), n_splits);
   check_launch(op);
-  split_decode_combine_kernel<<<n_heads, kD, n_splits * sizeof(float), stream>>>(part_o, part_ml, out,
-                                                                                 n_splits, kD);
+  launch_dependent(split_decode_combine_kernel, dim3(n_heads), dim3(kD), n_splits * sizeof(float), stream,
+                   part_o, part_ml, out, n_splits, kD);
   check_launch(op);
 }
 

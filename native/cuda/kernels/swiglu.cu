@@ -13,6 +13,8 @@ template <bool kVec>
 static __global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate,
                                      const __nv_bfloat16* __restrict__ up, int64_t in_stride,
                                      __nv_bfloat16* __restrict__ out, int inter) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const __nv_bfloat16* g = gate + row * in_stride;
   const __nv_bfloat16* u = up + row * in_stride;
@@ -45,9 +47,9 @@ void swiglu(const __nv_bfloat16* gate, const __nv_bfloat16* up, int64_t in_strid
   const int work = vec ? inter / 8 : inter;
   const dim3 grid((unsigned)n, (unsigned)ceil_div(work, threads));
   if (vec) {
-    swiglu_kernel<true><<<grid, threads, 0, stream>>>(gate, up, in_stride, out, inter);
+    launch_dependent(swiglu_kernel<true>, grid, dim3(threads), 0, stream, gate, up, in_stride, out, inter);
   } else {
-    swiglu_kernel<false><<<grid, threads, 0, stream>>>(gate, up, in_stride, out, inter);
+    launch_dependent(swiglu_kernel<false>, grid, dim3(threads), 0, stream, gate, up, in_stride, out, inter);
   }
   check_launch("swiglu");
 }
