@@ -70,11 +70,6 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Slot i is key i: a contiguous range of keys.
-struct IdentityKeys {
-  __device__ int key(int slot) const { return slot; }
-};
-
 // Key policy of the prefill kernels (attention-prefill-mma.cuh, attention-prefill-sm90-pipeline.cuh): which
 // key every slot of the walked key list holds, and which (row, slot) pairs are masked.
 //   int load(int stage, int row, int slot, bool record) const
@@ -141,6 +136,15 @@ __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* 
     cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
     cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
   }
+}
+
+// The physical page of `key`, or -1 for a masked slot (key -1), a key past the page table or an unmapped
+// page.
+__device__ __forceinline__ int kv_page(const PagedKv& cache, int page_shift, int key) {
+  if (key < 0) return -1;
+  const int logical = key >> page_shift;
+  const int page = logical < cache.max_pages_per_seq ? __ldg(cache.page_table + logical) : -1;
+  return page >= 0 && page < cache.num_pages ? page : -1;
 }
 
 inline int page_shift_of(int page_size) {

@@ -29,27 +29,37 @@ constexpr int prefill_smem_bytes() {
 }
 
 // Copies the K/V rows of slots [slot0, slot0 + kPrefillBN) (buffer `stage`) of kv head `kvh` into sK / sV
-// (row stride kD + 8); slots the policy masks and unmapped pages are zero-filled.
+// (row stride kD + 8); slots the policy masks and unmapped pages are zero-filled. Thread (rsub, c) copies
+// chunk c of rows rsub + kRowsPerPass * i; each row's key and page are resolved once, by thread
+// (rsub, c = i), and shared within the warp by shuffles (the lookups of a tile overlap instead of queueing
+// behind each other).
 template <int kD, int kThreads, typename Keys>
 __device__ __forceinline__ void load_prefill_tile(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
                                                   int page_shift, int kvh, const Keys& keys, int stage,
                                                   int slot0) {
-  constexpr int kChunks = kD / 8;
-  constexpr int kStride = kD + 8;
-  const int row_elems = cache.n_kv_heads * kD;
-  for (int idx = threadIdx.x; idx < kPrefillBN * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const int key = keys.load(stage, r, slot0 + r, c == 0);
-    bool valid = key >= 0;
-    int64_t off = 0;
-    if (valid) {
-      const int logical = key >> page_shift;
-      const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-      valid = page >= 0 && page < cache.num_pages;
-      off = valid ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD +
-                        c * 8
-                  : 0;
-    }
+  constexpr int kChunks = kD / 8, kStride = kD + 8;
+  constexpr int kRowsPerPass = kThreads / kChunks, kPasses = kPrefillBN / kRowsPerPass;
+  static_assert(32 % kChunks == 0 && kPasses <= kChunks && kPasses * kRowsPerPass == kPrefillBN,
+                "a warp holds whole rows, and every row has a resolving thread");
+  const int rsub = threadIdx.x / kChunks, c = threadIdx.x % kChunks;
+  int my_key = -1, my_page = -1;
+  if (c < kPasses) {
+    const int r = rsub + kRowsPerPass * c;
+    my_key = keys.load(stage, r, slot0 + r, true);
+    my_page = kv_page(cache, page_shift, my_key);
+  }
+  const int lane0 = (int)(threadIdx.x % 32) - c;
+  const int64_t row_elems = (int64_t)cache.n_kv_heads * kD;
+#pragma unroll
+  for (int i = 0; i < kPasses; ++i) {
+    const int r = rsub + kRowsPerPass * i;
+    const int key = __shfl_sync(0xffffffffu, my_key, lane0 + i);
+    const int page = __shfl_sync(0xffffffffu, my_page, lane0 + i);
+    const bool valid = page >= 0;
+    const int64_t off =
+        valid
+            ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD + c * 8
+            : 0;
     cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
     cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
   }

@@ -195,7 +195,8 @@ __device__ __forceinline__ float fast_exp2(float x) {
 }
 
 // Producer warpgroup: Q rows [row0, row_end) with tile 0, then every K/V tile into its ring stage. Thread
-// tid copies the 16-byte chunk (tid % 16) of rows tid / 16 + 8 i (i < 16), so its swizzled column is fixed.
+// tid = 16 rsub + chunk copies the 16-byte chunk `chunk` of rows rsub + 8 i (i < 16), so its swizzled column
+// is fixed.
 template <typename Keys>
 __device__ __forceinline__ void producer(const __nv_bfloat16* __restrict__ q, const PagedKv& cache,
                                          int n_heads, int group, int kvh, int row0, int row_end,
@@ -219,22 +220,22 @@ __device__ __forceinline__ void producer(const __nv_bfloat16* __restrict__ q, co
   const int64_t row_elems = (int64_t)cache.n_kv_heads * kD;
   const int page_mask = cache.page_size - 1;
   const int64_t col_off = (int64_t)kvh * kD + chunk * 8;
+  const int lane0 = tid & 16;  // lane of (rsub, chunk 0) in this warp
   for (int j = 0; j < n_tiles; ++j) {
     const int s = j % kStages;
     if (j >= kStages) mbar_wait(empty_bar + 8 * s, ((j / kStages) + 1) & 1);
     const uint32_t sK = sKV + s * kStageBytes, sV = sK + kTileBytes;
+    // This thread resolves row rsub + 8 chunk (key and page, one lookup chain per thread instead of 16
+    // queued ones); the 16 threads of row group rsub (one half warp) share them by shuffles.
+    const int my_key = keys.load(s, rsub + 8 * chunk, j * kBN + rsub + 8 * chunk, true);
+    const int my_page = attn::kv_page(cache, page_shift, my_key);
 #pragma unroll 4
     for (int i = 0; i < 16; ++i) {
-      const int row = rsub + 8 * i;
-      const int key = keys.load(s, row, j * kBN + row, chunk == 0);
-      bool valid = key >= 0;
-      int64_t off = 0;
-      if (valid) {
-        const int logical = key >> page_shift;
-        const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-        valid = page >= 0 && page < cache.num_pages;
-        if (valid) off = ((int64_t)page * cache.page_size + (key & page_mask)) * row_elems + col_off;
-      }
+      const int key = __shfl_sync(0xffffffffu, my_key, lane0 + i);
+      const int page = __shfl_sync(0xffffffffu, my_page, lane0 + i);
+      const bool valid = page >= 0;
+      const int64_t off =
+          valid ? ((int64_t)page * cache.page_size + (key & page_mask)) * row_elems + col_off : 0;
       cp_async_16_to(sK + dst0 + i * 8 * kRowBytes, cache.k_pages + off, valid);
       cp_async_16_to(sV + dst0 + i * 8 * kRowBytes, cache.v_pages + off, valid);
     }
@@ -462,14 +463,12 @@ __device__ __forceinline__ void run_pipeline(const __nv_bfloat16* __restrict__ q
   }
   __syncthreads();
 
-  // 56 registers keep HiP's slot arithmetic in the producer free of spills; 128 * 56 + 256 * 224 = the
-  // 384 * 168 registers of the launch.
   if (threadIdx.x < 128) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     producer(q, cache, n_heads, group, kvh, row0, row_end, keys, n_tiles, page_shift, sQ, sKV, full_bar,
              empty_bar);
   } else if (threadIdx.x < 128 * (consumers + 1)) {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
     consumer(out, n_heads, group, kvh, row0, row_end, pos0, scale_log2, keys, n_tiles, sQ, sKV, full_bar,
              empty_bar);
   }
