@@ -1,6 +1,7 @@
 // Device helpers shared by the attention kernels: cp.async copies, ldmatrix / mma.sync m16n8k16
-// (bf16 in, f32 accumulate) wrappers, and the loader of K/V rows from the paged cache into shared
-// memory. Included only by the attention kernels (attention-*.cu, split-decode.cuh).
+// (bf16 in, f32 accumulate) wrappers, the loader of K/V rows from the paged cache into shared memory,
+// and the key policy of the dense prefill kernels. Included only by the attention kernels (attention-*.cu,
+// hip-*.cu and their .cuh helpers).
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16, g = lane / 4, t = lane % 4):
 //   A 16x16 (row-major): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..)
@@ -69,9 +70,44 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Slot i is key i: a contiguous range of keys (prefill tiles).
-struct IdentityKeys {
-  __device__ int key(int slot) const { return slot; }
+// Key policy of the prefill kernels (attention-prefill-mma.cuh, attention-prefill-sm90-pipeline.cuh): which
+// key every slot of the walked key list holds, and which (row, slot) pairs are masked.
+//   int load(int stage, int row, int slot, bool record) const
+//       the logical key of `slot` (row `row` of the tile loaded into buffer `stage`), or -1 when no row
+//       attends it (the slot is zero-filled); exactly one caller per slot gets record = true and may leave
+//       what the mask needs in shared memory (read after the barrier that publishes the tile).
+//   struct Rows; Rows rows(int qpos_a, int qpos_b, int pos_min, int pos_max) const
+//       a thread's two query rows (positions) and the position range of the rows that share its tiles'
+//       masking decision (a warp or a warpgroup).
+//   bool need_mask(const Rows&, int slot0, int n_slots, int stage) const
+//       false when every row of that range attends every slot of the tile [slot0, slot0 + n_slots).
+//   void keep(const Rows&, int slot0, int stage, int column, bool& keep_a, bool& keep_b) const
+//       whether rows a and b attend slot slot0 + column.
+//
+// CausalKeys: the dense causal prefill, slot i = key k_begin + i, keys < k_end loaded; query at q attends
+// keys (q - window, q] (window 0: all keys <= q).
+struct CausalKeys {
+  int k_begin, k_end, window;
+
+  struct Rows {
+    int qpos_a, qpos_b, pos_min, pos_max;
+  };
+  __device__ int load(int, int, int slot, bool) const {
+    const int key = k_begin + slot;
+    return key < k_end ? key : -1;
+  }
+  __device__ Rows rows(int qpos_a, int qpos_b, int pos_min, int pos_max) const {
+    return {qpos_a, qpos_b, pos_min, pos_max};
+  }
+  __device__ bool need_mask(const Rows& r, int slot0, int n_slots, int) const {
+    const int key0 = k_begin + slot0;
+    return key0 + n_slots - 1 > r.pos_min || (window > 0 && key0 <= r.pos_max - window);
+  }
+  __device__ void keep(const Rows& r, int slot0, int, int column, bool& keep_a, bool& keep_b) const {
+    const int key = k_begin + slot0 + column;
+    keep_a = key <= r.qpos_a && (window == 0 || key > r.qpos_a - window);
+    keep_b = key <= r.qpos_b && (window == 0 || key > r.qpos_b - window);
+  }
 };
 
 // Copies the K/V rows of slots [slot0, slot0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8).
@@ -100,6 +136,15 @@ __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* 
     cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
     cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
   }
+}
+
+// The physical page of `key`, or -1 for a masked slot (key -1), a key past the page table or an unmapped
+// page.
+__device__ __forceinline__ int kv_page(const PagedKv& cache, int page_shift, int key) {
+  if (key < 0) return -1;
+  const int logical = key >> page_shift;
+  const int page = logical < cache.max_pages_per_seq ? __ldg(cache.page_table + logical) : -1;
+  return page >= 0 && page < cache.num_pages ? page : -1;
 }
 
 inline int page_shift_of(int page_size) {
