@@ -232,12 +232,18 @@ std::vector<double> time_stages(const std::function<void(const cudaEvent_t*)>& c
   return medians;
 }
 
-// Tensor-core work of one stage if every query block scores all its chunks: chunks x heads x probes x rows x
-// d x 2 FLOP (probes = 2 log2(chunk)).
-double stage_flop(const HipMaskConfig& mc, int stage, int n_q, int pos0, int n_heads, int head_dim) {
+// What the scoring kernel of one stage does if every query block scores all its chunks (a bound: a block
+// whose chunks fit in keep scores none): per chunk and q head it loads 2 log2(chunk) probe keys (8 keys, the
+// whole chunk, for chunks of at most 8 keys) and multiplies them with the padded scoring rows.
+struct StageWork {
+  double flop;
+  double key_bytes;
+};
+
+StageWork stage_work(const HipMaskConfig& mc, int stage, int n_q, int pos0, int n_heads, int head_dim) {
   const HipMaskStage& s = mc.stages[stage];
-  const int rows = mc.block_q / s.query_stride;
-  const double probes = 2.0 * std::log2((double)s.chunk_size);
+  const int rows = (mc.block_q / s.query_stride + 15) / 16 * 16;
+  const double keys = s.chunk_size <= 8 ? 8.0 : 2.0 * std::ceil(std::log2((double)s.chunk_size));
   double chunks = 0;
   for (int first = 0; first < n_q; first += mc.block_q) {
     const int64_t last = (int64_t)pos0 + std::min(n_q, first + mc.block_q) - 1;
@@ -245,13 +251,14 @@ double stage_flop(const HipMaskConfig& mc, int stage, int n_q, int pos0, int n_h
     int64_t n = (range + mc.stages[0].chunk_size - 1) / mc.stages[0].chunk_size;
     for (int i = 1; i <= stage; ++i) {
       const HipMaskStage& p = mc.stages[i - 1];
-      n = std::min<int64_t>(
-          std::min<int64_t>(n, p.keep_tokens / p.chunk_size) * (p.chunk_size / mc.stages[i].chunk_size),
-          (range + mc.stages[i].chunk_size - 1) / mc.stages[i].chunk_size);
+      const int64_t split =
+          std::min<int64_t>(n, p.keep_tokens / p.chunk_size) * (p.chunk_size / mc.stages[i].chunk_size);
+      n = std::min<int64_t>(split, (range + mc.stages[i].chunk_size - 1) / mc.stages[i].chunk_size);
     }
     if (n > s.keep_tokens / s.chunk_size) chunks += (double)n;
   }
-  return chunks * n_heads * probes * rows * head_dim * 2.0;
+  const double loads = chunks * n_heads * keys;
+  return {loads * rows * head_dim * 2.0, loads * head_dim * 2.0};
 }
 
 }  // namespace
@@ -288,9 +295,9 @@ void bench_hip_mask_prefill() {
       std::printf("hip_mask_prefill keys=%-8d n_q=%-6d total %8.2f ms (%.1f blocks/qblock) |", n_keys, n_q,
                   ms[mc.n_stages], mean_blocks);
       for (int s = 0; s < mc.n_stages; ++s) {
-        const double tflop = stage_flop(mc, s, n_q, pos0, NH, D) * 1e-12;
-        std::printf(" stage %d %7.2f ms (%.2f TFLOP, %5.1f TFLOP/s)", s, ms[s], tflop,
-                    tflop / (ms[s] * 1e-3));
+        const StageWork w = stage_work(mc, s, n_q, pos0, NH, D);
+        std::printf(" stage %d %7.2f ms (%.2f TFLOP %5.1f TFLOP/s, %5.1f GB of keys %5.1f TB/s)", s, ms[s],
+                    w.flop * 1e-12, w.flop * 1e-9 / ms[s], w.key_bytes * 1e-9, w.key_bytes * 1e-9 / ms[s]);
       }
       std::printf("\n");
     }
