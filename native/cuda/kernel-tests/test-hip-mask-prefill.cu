@@ -203,6 +203,7 @@ void test_hip_mask_prefill() {
   // Ordinary random bf16: f32 tensor-core sums vs the f64 reference; report the agreement.
   check_prefill_mask({"small", small, 28, 4, 128, 64, 1000, 20000, In::Random});
   check_prefill_mask({"default", dflt, 28, 4, 128, 64, 256, 65536 - 11, In::Random});
+  check_prefill_mask({"default", dflt, 28, 4, 128, 64, 1024, 131072 - 1024, In::Random});
   check_prefill_mask({"small", small, 8, 8, 64, 32, 300, 8000, In::Random});
   check_prefill_rejects();
 }

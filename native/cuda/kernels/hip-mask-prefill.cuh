@@ -16,14 +16,17 @@
 //   result      the last stage's survivors, ascending: starts of block_k = stages.back().chunk_size key
 //   blocks.
 //
-// Precision: the dot products run on tensor cores (bf16 x bf16 products, f32 accumulation in an unspecified
-// order, mma.sync m16n8k16), where the reference sums in f64 and rounds to f32. Both see the same bf16
-// scoring rows and keys, so the masks are bit-identical whenever every partial sum of every dot product is
-// exact in f32 (e.g. rows and keys that are small multiples of 1/8 or 1/16: each sum is then a small multiple
-// of 2^-8 well inside f32's 24 bits, whatever the order). On ordinary bf16 data an f32 sum can differ from
-// the f64 one in its last bits; after rounding to bf16 that changes a comparison only when two probes land on
-// the same bf16 boundary, so a few chunks can differ (measured in the kernel tests). Only bf16_scoring = true
-// is supported (the tensor cores need bf16 scoring rows).
+// Precision: the dot products run on tensor cores (mma.sync m16n8k16: exact bf16 x bf16 products, summed in
+// f32 in an order and with intermediate alignment the hardware chooses), where the reference sums in f64 and
+// rounds to f32. Both see the same bf16 scoring rows (the same f32 sums and division) and keys, so the masks
+// are bit-identical whenever every product and partial sum of every dot product is exact in f32, i.e. they
+// are all multiples of some 2^-e with magnitudes well below 2^(23 - e): then every order and alignment gives
+// the exact sum. Example (the kernel tests): rows and keys that are multiples of 1/8 up to 3/8; the bf16
+// means (strides 1 to 4) are then multiples of 2^-12, every product a multiple of 2^-15 and every sum below
+// 20, so 20 bits suffice. On ordinary bf16 data an f32 sum can differ from the f64 one in its last bits;
+// after rounding to bf16 that flips a comparison only when a score sits on a bf16 rounding boundary or two
+// probes tie, so an occasional block can differ (the kernel tests report the identical fraction on random
+// data). Only bf16_scoring = true is supported (the tensor cores need bf16 scoring rows).
 //
 // Launches per stage that may score (some query block has more chunks than keep): a scoring-row kernel
 // (strides > 1; stride 1 reads q itself), a memset of the scores and the scoring kernel (grid: query blocks x
