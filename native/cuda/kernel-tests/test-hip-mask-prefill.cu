@@ -234,8 +234,8 @@ std::vector<double> time_stages(const std::function<void(const cudaEvent_t*)>& c
 }
 
 // What the scoring kernel of one stage does if every query block scores all its chunks (a bound: a block
-// whose chunks fit in keep scores none): per chunk and q head it loads 2 log2(chunk) probe keys (8 keys, the
-// whole chunk, for chunks of at most 8 keys) and multiplies them with the padded scoring rows.
+// whose chunks fit in keep scores none): per chunk and q head it loads the 2 probes of each of its
+// ceil(log2(chunk)) steps (a one-key chunk: its key twice) and multiplies them with the padded scoring rows.
 struct StageWork {
   double flop;
   double key_bytes;
@@ -244,7 +244,7 @@ struct StageWork {
 StageWork stage_work(const HipMaskConfig& mc, int stage, int n_q, int pos0, int n_heads, int head_dim) {
   const HipMaskStage& s = mc.stages[stage];
   const int rows = (mc.block_q / s.query_stride + 15) / 16 * 16;
-  const double keys = s.chunk_size <= 8 ? 8.0 : 2.0 * std::ceil(std::log2((double)s.chunk_size));
+  const double keys = std::max(2.0, 2.0 * std::ceil(std::log2((double)s.chunk_size)));
   double chunks = 0;
   for (int first = 0; first < n_q; first += mc.block_q) {
     const int64_t last = (int64_t)pos0 + std::min(n_q, first + mc.block_q) - 1;

@@ -5,17 +5,16 @@
 // order-preserving uint32 encodings, so the max over heads is an atomicMax; 0 = below every score); per
 // stride > 1 of a scoring stage the scoring rows [n_qblocks * block_q / stride, n_heads, head_dim] bf16.
 //
-// hip_mask_prefill_score_kernel<kD, kMTiles, kDense>: block = one query block x (up to 8) q heads of one kv
-// head, one warp each; blockIdx.z picks a range of kChunksPerCta chunks. A warp keeps its scoring rows
-// (kMTiles m16 tiles x kD) as mma A fragments in registers; key rows are B fragments (column g = lane / 4)
-// loaded straight from the paged cache with 16-byte loads (the warps of one CTA, and of the CTAs next to it,
-// read the same chunks, so most loads hit L1 / L2). A tile's kD / 16 mma per m-tile, the max over valid rows
-// (xor butterfly over g) and the bf16 rounding give each column's key score (tile_column_max).
-//   probe mode (chunks > 8 keys): kProbeTiles x 4 chunks per step, each n8 tile holding the 2 probes of 4
-//   chunks; lane t applies the step to its chunks 4u + t, whose two probe scores land in its columns.
-//   dense mode (chunks <= 8 keys, where a bisection probes 6 of 8 keys anyway): one n8 tile of all the
-//   chunk's keys, kDenseTiles chunks per iteration with no load waiting on a comparison; the bisection then
-//   runs on the tile's scores.
+// hip_mask_prefill_score_kernel<kD, kMTiles>: block = one query block x (up to 8) q heads of one kv head, one
+// warp each; blockIdx.z picks a range of kChunksPerCta chunks. A warp keeps its scoring rows (kMTiles m16
+// tiles x kD) as mma A fragments in registers and bisects kProbeTiles x 4 chunks per step: each n8 tile holds
+// the 2 probes of 4 chunks as B fragments (column g = lane / 4), loaded straight from the paged cache with
+// 16-byte loads (the warps of one CTA, and of the CTAs next to it, probe the same chunks, so most loads hit
+// L1 / L2). A tile's kD / 16 mma per m-tile, the max over valid rows (xor butterfly over g) and the bf16
+// rounding give every column's key score (tile_column_max); lane t applies the step to its chunks 4u + t,
+// whose two probe scores land in its columns. (Loading the whole chunk as one tile when it has at most 8 keys
+// avoids the dependent loads of its 3 steps but was 1.9x slower on the default last stage: 8 / 6 the loads
+// with 4 chunks of key words in flight at 224 registers.)
 // The dot-product dims are permuted identically in A and B (lane t's k pairs of k-steps 2p, 2p + 1 are dims
 // p * 32 + t * 8 .. + 8), so each lane reads 16 contiguous bytes per row / key. Chunk scores are max-reduced
 // in shared memory, then atomicMax'ed globally.
@@ -36,9 +35,10 @@ namespace {
 
 using namespace hip_mask;
 
+// Chunks per score CTA, and n8 tiles (4 chunks each) per bisection step: on the H100, 2 tiles beat 1 and 4
+// (1.5x / 1.1x faster stage 0 at 1M keys) and 64 chunks per CTA did as well as 128.
 constexpr int kChunksPerCta = 64;
-constexpr int kProbeTiles = 2;  // probe mode: n8 tiles (4 chunks each) per bisection step
-constexpr int kDenseTiles = 4;  // dense mode: chunks (one n8 tile each) per iteration
+constexpr int kProbeTiles = 2;
 constexpr int kHeadsPerCta = 8;
 constexpr int kSelectThreads = 512;
 constexpr int kMaxScoringRows = 64;
@@ -209,13 +209,13 @@ __device__ __forceinline__ float2 tile_column_max(const uint32_t (&frag)[kMTiles
   return make_float2(round_score(left, true), round_score(right, true));
 }
 
-// Probe mode (chunks of more than 8 keys): bisects kTiles x 4 chunks per step, loading only the probes. Lane
-// t keeps the state of chunks 4u + t; column g of tile u probes chunk 4u + g / 2 (its left half's middle for
-// even g), so chunk 4u + t's two probe scores land in lane t's columns 2t, 2t + 1.
+// Bisects chunks [j_lo, j_hi) kTiles x 4 at a time, loading only the probes of every step. Lane t keeps the
+// state of chunks 4u + t; column g of tile u probes chunk 4u + g / 2 (its left half's middle for even g), so
+// chunk 4u + t's two probe scores land in lane t's columns 2t, 2t + 1.
 template <int kD, int kMTiles>
-__device__ __forceinline__ void score_probes(const ScoreArgs& a, int b, const QueryBlock& qb, int kvh,
-                                             const uint32_t (&frag)[kMTiles][kD / 16][4], int n_rows,
-                                             int j_lo, int j_hi, uint32_t* red) {
+__device__ __forceinline__ void bisect_chunks(const ScoreArgs& a, int b, const QueryBlock& qb, int kvh,
+                                              const uint32_t (&frag)[kMTiles][kD / 16][4], int n_rows,
+                                              int j_lo, int j_hi, uint32_t* red) {
   constexpr int kTiles = kProbeTiles;
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   for (int j0 = j_lo; j0 < j_hi; j0 += 4 * kTiles) {
@@ -255,58 +255,19 @@ __device__ __forceinline__ void score_probes(const ScoreArgs& a, int b, const Qu
   }
 }
 
-// Dense mode (chunks of at most 8 keys, where the bisection probes 6 of 8 keys anyway): every chunk is one n8
-// tile of all its keys (no step depends on an earlier load), kTiles chunks per iteration; the bisection then
-// runs on the tile's scores (key i's score is in lane i / 2, column i % 2).
-template <int kD, int kMTiles>
-__device__ __forceinline__ void score_dense(const ScoreArgs& a, int b, const QueryBlock& qb, int kvh,
-                                            const uint32_t (&frag)[kMTiles][kD / 16][4], int n_rows, int j_lo,
-                                            int j_hi, uint32_t* red) {
-  constexpr int kTiles = kDenseTiles;
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  for (int j0 = j_lo; j0 < j_hi; j0 += kTiles) {
-    int start[kTiles], len[kTiles];
-    uint4 words[kTiles][kD / 32];
-#pragma unroll
-    for (int u = 0; u < kTiles; ++u) {
-      const int j = j0 + u;
-      start[u] = j < j_hi ? chunk_start(a, b, j) : 0;
-      len[u] = j < j_hi ? min(start[u] + a.chunk, qb.cand_end) - start[u] : 0;
-      load_key_words<kD>(a.cache, a.page_shift, kvh, g < len[u] ? start[u] + g : -1, t, words[u]);
-    }
-#pragma unroll
-    for (int u = 0; u < kTiles; ++u) {
-      const float2 m = tile_column_max<kD, kMTiles>(frag, words[u], n_rows);
-      auto score_of = [&](int i) { return __shfl_sync(0xffffffffu, (i & 1) ? m.y : m.x, i / 2); };
-      float run = -INFINITY;
-      if (len[u] == 1) run = score_of(0);
-      int lo = 0, hi = len[u];
-      while (hi - lo > 1) {
-        const float left = score_of(left_probe(lo, hi)), right = score_of(right_probe(lo, hi));
-        bisect_step(lo, hi, run, left, right);
-      }
-      if (lane == 0 && len[u] > 0) atomicMax(red + (j0 + u - j_lo), encode_score(run));
-    }
-  }
-}
-
 // Scores chunks [j_lo, min(j_lo + kChunksPerCta, n)) of query block b for one q head into red[j - j_lo]
-// (atomicMax of the encoded bisection score), densely when kDense (chunks of at most 8 keys).
-template <int kD, int kMTiles, bool kDense>
+// (atomicMax of the encoded bisection score).
+template <int kD, int kMTiles>
 __device__ __forceinline__ void score_warp(const ScoreArgs& a, int b, const QueryBlock& qb, int head, int kvh,
                                            int n, int j_lo, uint32_t* red) {
   const int n_rows = (qb.n_rows + a.stride - 1) / a.stride;
   uint32_t frag[kMTiles][kD / 16][4];
   load_row_fragments<kD, kMTiles>(a, b, head, n_rows, frag);
   const int j_hi = min(j_lo + kChunksPerCta, n);
-  if constexpr (kDense) {
-    score_dense<kD, kMTiles>(a, b, qb, kvh, frag, n_rows, j_lo, j_hi, red);
-  } else {
-    score_probes<kD, kMTiles>(a, b, qb, kvh, frag, n_rows, j_lo, j_hi, red);
-  }
+  bisect_chunks<kD, kMTiles>(a, b, qb, kvh, frag, n_rows, j_lo, j_hi, red);
 }
 
-template <int kD, int kMTiles, bool kDense>
+template <int kD, int kMTiles>
 __global__ void __launch_bounds__(kHeadsPerCta * 32) hip_mask_prefill_score_kernel(const ScoreArgs a) {
   __shared__ uint32_t red[kChunksPerCta];
   for (int i = threadIdx.x; i < kChunksPerCta; i += blockDim.x) red[i] = 0;
@@ -319,7 +280,7 @@ __global__ void __launch_bounds__(kHeadsPerCta * 32) hip_mask_prefill_score_kern
   const QueryBlock qb = query_block(b, a.n_q, a.block_q, a.pos0, a.window);
   const int n = a.counts ? a.counts[b] : stage0_count(qb.cand_end, a.sink, a.chunk);
   if (in_group < a.group && n > a.keep && j_lo < n)
-    score_warp<kD, kMTiles, kDense>(a, b, qb, kvh * a.group + in_group, kvh, n, j_lo, red);
+    score_warp<kD, kMTiles>(a, b, qb, kvh * a.group + in_group, kvh, n, j_lo, red);
   __syncthreads();
   for (int i = threadIdx.x; i < kChunksPerCta; i += blockDim.x) {
     if (red[i] != 0) atomicMax(a.scores + (int64_t)b * a.score_pitch + j_lo + i, red[i]);
@@ -404,28 +365,22 @@ Layout make_layout(const HipMaskConfig& config, int n_q, int n_heads, int last_p
   return layout;
 }
 
-template <int kD, int kMTiles, bool kDense>
+template <int kD, int kMTiles>
 void launch_score(const ScoreArgs& args, int bound, int n_kv_heads, cudaStream_t stream) {
   const int head_chunks = (int)ceil_div(args.group, kHeadsPerCta);
   const dim3 grid((unsigned)args.n_qblocks, (unsigned)(n_kv_heads * head_chunks),
                   (unsigned)ceil_div(bound, kChunksPerCta));
-  hip_mask_prefill_score_kernel<kD, kMTiles, kDense><<<grid, args.heads_per_cta * 32, 0, stream>>>(args);
+  hip_mask_prefill_score_kernel<kD, kMTiles><<<grid, args.heads_per_cta * 32, 0, stream>>>(args);
   check_launch("hip_mask_prefill (score)");
 }
 
-// The kernel for the stage's scoring rows (m16 tiles) and chunk size (dense when at most 8 keys).
-template <int kD, bool kDense>
-void launch_score_rows(const ScoreArgs& args, int bound, int n_kv_heads, cudaStream_t stream) {
-  const int m_tiles = (int)ceil_div(args.rows_per_block, 16);
-  if (m_tiles == 1) return launch_score<kD, 1, kDense>(args, bound, n_kv_heads, stream);
-  if (m_tiles == 2) return launch_score<kD, 2, kDense>(args, bound, n_kv_heads, stream);
-  launch_score<kD, 4, kDense>(args, bound, n_kv_heads, stream);
-}
-
+// The kernel for the stage's scoring rows (m16 tiles of them).
 template <int kD>
 void launch_score_d(const ScoreArgs& args, int bound, int n_kv_heads, cudaStream_t stream) {
-  if (args.chunk <= 8) return launch_score_rows<kD, true>(args, bound, n_kv_heads, stream);
-  launch_score_rows<kD, false>(args, bound, n_kv_heads, stream);
+  const int m_tiles = (int)ceil_div(args.rows_per_block, 16);
+  if (m_tiles == 1) return launch_score<kD, 1>(args, bound, n_kv_heads, stream);
+  if (m_tiles == 2) return launch_score<kD, 2>(args, bound, n_kv_heads, stream);
+  launch_score<kD, 4>(args, bound, n_kv_heads, stream);
 }
 
 void check_prefill_config(const HipMaskConfig& config, const char* op) {

@@ -31,9 +31,8 @@
 // Launches per stage that may score (some query block has more chunks than keep): a scoring-row kernel
 // (strides > 1; stride 1 reads q itself), a memset of the scores and the scoring kernel (grid: query blocks x
 // (kv head, up to 8 of its q heads) x ranges of 64 chunks; one warp per (query block, q head) walks
-// its chunks, loading each bisection step's probes as n8 mma tiles, or all keys at once for chunks of at most
-// 8 keys); then per stage one selection kernel (one CTA per query block, the sort of hip-mask-common.cuh).
-// Counts stay on the device.
+// 8 chunks at a time, each bisection step's 16 probes as two n8 mma tiles); then per stage one selection
+// kernel (one CTA per query block, the sort of hip-mask-common.cuh). Counts stay on the device.
 #pragma once
 
 #include <cuda_bf16.h>
