@@ -38,10 +38,9 @@
 #include "kernels/rope.cuh"
 #include "kernels/sampling.cuh"
 #include "kernels/swiglu.cuh"
-#include "test-helpers.h"
+#include "test-harness.cuh"
+#include "test-hip-mask-prefill.h"
 #include "test-hip-prefill.h"
-
-using namespace hipcode::cuda;
 
 // ---------------------------------------------------------------------------------------------
 // Element-wise kernels
@@ -240,6 +239,9 @@ static void test_convert() {
     compare("convert_bf16_to_f32 n=1000003", back, ref, 0, 0, 0);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// KV cache writes
 
 static void test_kv_write(int n_kv, int head_dim, int page_size) {
   run_test("kv_write", [&] {
@@ -571,53 +573,8 @@ static void test_gemm(int n, int in, int out, bool bias, bool f32_out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Benchmarks
-
-// ---------------------------------------------------------------------------------------------
 // HiP: decode mask estimation (hip_mask_decode) and block-sparse decode (hip_decode) against the CPU
 // reference of native/hip (hip::select_key_blocks, hip::block_sparse_attention).
-
-namespace hh = hipcode::hip;
-
-static HipMaskConfig to_mask_config(const hh::HipConfig& c) {
-  HipMaskConfig m;
-  m.sink_tokens = (int)c.sink_tokens;
-  m.window_tokens = (int)c.window_tokens;
-  m.n_stages = (int)c.stages.size();
-  for (size_t i = 0; i < c.stages.size(); ++i)
-    m.stages[i] = {(int)c.stages[i].chunk_size, (int)c.stages[i].keep_tokens};
-  m.bf16_scoring = c.bf16_scoring;
-  return m;
-}
-
-// Scaled-down config: sink 64, window 256, stages {64 -> 2048}, {16 -> 512}, {4 -> 128}.
-static hh::HipConfig hip_small_config() {
-  hh::HipConfig c;
-  c.sink_tokens = 64;
-  c.window_tokens = 256;
-  c.stages = {{64, 2048, 4}, {16, 512, 4}, {4, 128, 1}};
-  return c;
-}
-
-// Input flavours of the mask tests: random bf16 in [-1, 1]; small multiples of 1/8 (every dot product exact,
-// many ties); the latter with planted high-scoring keys (the 3 keys before the candidate end, so the clipped
-// last chunk often survives, and a few random places).
-enum class HipInputs { Random, Eighths, EighthsPlanted };
-
-static void fill_eighths(std::vector<bf16>& v, std::vector<float>& f, int max_int) {
-  std::uniform_int_distribution<int> di(-max_int, max_int);
-  for (size_t i = 0; i < v.size(); ++i) {
-    v[i] = tobf((float)di(g_rng) / 8.f);
-    f[i] = bf(v[i]);
-  }
-}
-
-static double jaccard(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  std::vector<int64_t> inter, uni;
-  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(inter));
-  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(uni));
-  return uni.empty() ? 1.0 : (double)inter.size() / (double)uni.size();
-}
 
 // One decode step at position n_keys - 1: GPU mask vs hip::select_key_blocks. Exact-input flavours must match
 // exactly; random inputs report identity and must reach Jaccard >= 0.95.
@@ -1242,6 +1199,7 @@ int main(int argc, char** argv) {
 
   test_hip();
   test_hip_prefill();
+  test_hip_mask_prefill();
 
   if (do_bench_decode) bench_decode_layers();
   if (do_bench) {
@@ -1249,6 +1207,11 @@ int main(int argc, char** argv) {
       bench();
     } catch (const std::exception& e) {
       record("bench", false, std::string("exception: ") + e.what());
+    }
+    try {
+      bench_hip_mask_prefill();
+    } catch (const std::exception& e) {
+      record("bench hip_mask_prefill", false, std::string("exception: ") + e.what());
     }
   }
   if (g_gemm) blas::gemm_free(g_gemm);

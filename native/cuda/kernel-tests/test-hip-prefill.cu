@@ -14,7 +14,7 @@
 #include "hip/mask-estimation.h"
 #include "kernels/attention-prefill.cuh"
 #include "kernels/hip-prefill.cuh"
-#include "test-helpers.h"
+#include "test-harness.cuh"
 #include "test-hip-prefill.h"
 
 using namespace hipcode::cuda;

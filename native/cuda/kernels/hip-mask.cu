@@ -12,16 +12,15 @@
 // holds head_dim / 32 dims; dot products are f64 (exact for bf16 inputs), reduced with an xor butterfly
 // (every lane ends with the same bits, so control flow stays warp-uniform).
 //
-// hip_mask_select_kernel: one CTA of 1024 threads. When the list is longer than keep, bitonic-sorts
-// (~encode(score), start) keys (ascending = score desc, start asc) in shared memory, keeps the first `keep`,
-// sorts their starts ascending; else keeps the (already ascending) list. Then writes the next stage's list
-// (each kept start split into chunk_i / chunk_{i+1} children, those at or past the candidate end dropped:
-// only the last, highest start can be clipped) or, after the last stage, the output blocks.
+// hip_mask_select_kernel: one CTA of 1024 threads running hip_mask::select_and_split (hip-mask-common.cuh):
+// the top `keep` chunks by (score desc, start asc), ascending, split into the next stage's list or, after the
+// last stage, written as the output blocks.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <string>
 
+#include "kernels/hip-mask-common.cuh"
 #include "kernels/hip-mask.cuh"
 #include "kernels/kernel-common.cuh"
 #include "kernels/kv-write.cuh"
@@ -30,15 +29,11 @@ namespace hipcode::cuda {
 
 namespace {
 
+using namespace hip_mask;
+
 constexpr int kScoreWarps = 4;
 constexpr int kHeadsPerWarp = 8;
 constexpr int kSelectThreads = 1024;
-
-__device__ __forceinline__ uint32_t encode_score(float s) {
-  if (s == 0.f) s = 0.f;  // -0 ranks like +0
-  const uint32_t u = __float_as_uint(s);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 __device__ __forceinline__ double warp_sum_f64(double v) {
 #pragma unroll
@@ -48,8 +43,7 @@ __device__ __forceinline__ double warp_sum_f64(double v) {
 
 // f64 sum -> f32 -> (bf16) ; NaN -> -inf (the reference's key_score for one row).
 __device__ __forceinline__ float finish_score(double sum, bool bf16_scoring) {
-  float s = __double2float_rn(sum);
-  if (bf16_scoring) s = __bfloat162float(__float2bfloat16_rn(s));
+  const float s = round_score(__double2float_rn(sum), bf16_scoring);
   return isnan(s) ? -INFINITY : s;
 }
 
@@ -138,9 +132,8 @@ __global__ void __launch_bounds__(kScoreWarps * 32)
       for (int g = 0; g < kHeadsPerWarp; ++g) {
         if (hi[g] - lo[g] > 1) {
           any = true;
-          const int centre = (lo[g] + hi[g]) / 2;
-          kl[g] = load_key<kD>(cache, page_shift, kvh, (lo[g] + centre) / 2, lane);
-          kr[g] = load_key<kD>(cache, page_shift, kvh, (centre + hi[g]) / 2, lane);
+          kl[g] = load_key<kD>(cache, page_shift, kvh, left_probe(lo[g], hi[g]), lane);
+          kr[g] = load_key<kD>(cache, page_shift, kvh, right_probe(lo[g], hi[g]), lane);
         }
       }
       if (!any) break;
@@ -149,14 +142,7 @@ __global__ void __launch_bounds__(kScoreWarps * 32)
         if (hi[g] - lo[g] > 1) {
           const float ls = finish_score(warp_sum_f64(lane_dot<kD>(qv[g], kl[g])), bf16_scoring);
           const float rs = finish_score(warp_sum_f64(lane_dot<kD>(qv[g], kr[g])), bf16_scoring);
-          const int centre = (lo[g] + hi[g]) / 2;
-          if (ls > rs) {  // strict: a tie keeps the right half
-            hi[g] = centre;
-            run[g] = fmaxf(run[g], ls);
-          } else {
-            lo[g] = centre;
-            run[g] = fmaxf(run[g], rs);
-          }
+          bisect_step(lo[g], hi[g], run[g], ls, rs);
         }
       }
     }
@@ -168,104 +154,16 @@ __global__ void __launch_bounds__(kScoreWarps * 32)
   if (lane == 0) atomicMax(scores + j, encode_score(best));
 }
 
-__device__ __forceinline__ void bitonic_sort(unsigned long long* keys, int size) {
-  for (int k = 2; k <= size; k <<= 1) {
-    for (int j = k >> 1; j > 0; j >>= 1) {
-      for (int i = threadIdx.x; i < size; i += blockDim.x) {
-        const int ixj = i ^ j;
-        if (ixj > i) {
-          const unsigned long long a = keys[i], b = keys[ixj];
-          if ((a > b) == ((i & k) == 0)) {
-            keys[i] = b;
-            keys[ixj] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-}
-
 __global__ void __launch_bounds__(kSelectThreads)
     hip_mask_select_kernel(const int32_t* __restrict__ count_dev, int count_host,
                            const int32_t* __restrict__ starts, const uint32_t* __restrict__ scores, int keep,
-                           int sort_size, int keep_sort_size, int sink, int chunk, int next_chunk,
-                           int cand_end, int32_t* __restrict__ out_starts, int32_t* __restrict__ out_count) {
-  extern __shared__ unsigned long long keys[];  // [sort_size]
+                           int sink, int chunk, int next_chunk, int cand_end,
+                           int32_t* __restrict__ out_starts, int32_t* __restrict__ out_count) {
+  extern __shared__ unsigned long long keys[];  // [pow2_at_least(n)]
   const bool implicit = count_host >= 0;        // stage 0: start = sink + j * chunk
   const int n = implicit ? count_host : *count_dev;
   auto start_of = [&](int j) { return implicit ? sink + j * chunk : starts[j]; };
-  int kept;
-  if (n > keep) {
-    for (int i = threadIdx.x; i < sort_size; i += blockDim.x) {
-      keys[i] = i < n ? ((unsigned long long)(~scores[i]) << 32) | (uint32_t)start_of(i) : ~0ull;
-    }
-    __syncthreads();
-    bitonic_sort(keys, sort_size);
-    for (int i = threadIdx.x; i < keep_sort_size; i += blockDim.x) {
-      keys[i] = i < keep ? (keys[i] & 0xffffffffull) : ~0ull;
-    }
-    __syncthreads();
-    bitonic_sort(keys, keep_sort_size);
-    kept = keep;
-  } else {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = (uint32_t)start_of(i);
-    __syncthreads();
-    kept = n;
-  }
-  if (next_chunk == 0) {
-    for (int i = threadIdx.x; i < kept; i += blockDim.x) out_starts[i] = (int32_t)keys[i];
-    if (threadIdx.x == 0) *out_count = kept;
-    return;
-  }
-  const int ratio = chunk / next_chunk;
-  int children = 0;
-  if (kept > 0) {
-    const int last = (int)keys[kept - 1];
-    const int last_end = min(last + chunk, cand_end);
-    children = (kept - 1) * ratio + (last_end - last + next_chunk - 1) / next_chunk;
-  }
-  for (int i = threadIdx.x; i < children; i += blockDim.x) {
-    out_starts[i] = (int32_t)keys[i / ratio] + (i % ratio) * next_chunk;
-  }
-  if (threadIdx.x == 0) *out_count = children;
-}
-
-int pow2_at_least(int n) {
-  int p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
-// Host-side plan: an upper bound of every stage's chunk count.
-struct Plan {
-  int cand_end = 0;
-  int n0 = 0;
-  int bound[kHipMaskMaxStages] = {};
-  int cap = 1;
-};
-
-Plan make_plan(const HipMaskConfig& config, int position) {
-  Plan plan;
-  plan.cand_end = position - config.window_tokens + 1;
-  const int64_t range = std::max<int64_t>(0, (int64_t)plan.cand_end - config.sink_tokens);
-  plan.n0 = (int)ceil_div(range, config.stages[0].chunk_size);
-  int64_t survivors = 0;
-  for (int i = 0; i < config.n_stages; ++i) {
-    const HipMaskStage& s = config.stages[i];
-    int64_t n = i == 0 ? plan.n0
-                       : std::min<int64_t>(survivors * (config.stages[i - 1].chunk_size / s.chunk_size),
-                                           ceil_div(range, s.chunk_size));
-    plan.bound[i] = (int)n;
-    survivors = std::min<int64_t>(n, s.keep_tokens / s.chunk_size);
-    if (i > 0) plan.cap = std::max(plan.cap, (int)n);
-  }
-  return plan;
-}
-
-// Most chunks entering stage i >= 1: the previous stage's survivors split into this stage's chunks.
-int stage_list_capacity(const HipMaskConfig& config, int stage) {
-  return config.stages[stage - 1].keep_tokens / config.stages[stage].chunk_size;
+  select_and_split(n, start_of, scores, keep, chunk, next_chunk, cand_end, keys, out_starts, out_count);
 }
 
 // Stage i's (i >= 1) input list in the stage-list buffer: [count, starts...].
@@ -278,6 +176,8 @@ int32_t* stage_list(const HipMaskConfig& config, int32_t* lists, int stage) {
 
 void hip_mask_validate_config(const HipMaskConfig& config) {
   const char* op = "hip_mask";
+  HIPCODE_REQUIRE(config.block_q >= 1, op,
+                  "HipMaskConfig.block_q must be >= 1, got " + std::to_string(config.block_q));
   HIPCODE_REQUIRE(config.sink_tokens >= 0, op, "HipMaskConfig.sink_tokens must be >= 0");
   HIPCODE_REQUIRE(config.window_tokens >= 1, op, "HipMaskConfig.window_tokens must be >= 1");
   HIPCODE_REQUIRE(config.n_stages >= 1 && config.n_stages <= kHipMaskMaxStages, op,
@@ -289,6 +189,9 @@ void hip_mask_validate_config(const HipMaskConfig& config) {
     HIPCODE_REQUIRE(s.chunk_size >= 1, op, name + ".chunk_size must be >= 1");
     HIPCODE_REQUIRE(s.keep_tokens >= s.chunk_size && s.keep_tokens % s.chunk_size == 0, op,
                     name + ".keep_tokens must be a positive multiple of chunk_size");
+    HIPCODE_REQUIRE(s.query_stride >= 1 && config.block_q % s.query_stride == 0, op,
+                    name + ".query_stride must be a positive divisor of block_q " +
+                        std::to_string(config.block_q) + ", got " + std::to_string(s.query_stride));
     if (i > 0) {
       HIPCODE_REQUIRE(config.stages[i - 1].chunk_size % s.chunk_size == 0, op,
                       name + ".chunk_size must divide the previous stage's chunk_size");
@@ -317,7 +220,7 @@ size_t workspace_list_bytes(const HipMaskConfig& config) {
 
 size_t hip_mask_decode_workspace_bytes(const HipMaskConfig& config, int max_position) {
   hip_mask_validate_config(config);
-  const Plan plan = make_plan(config, max_position);
+  const StagePlan plan = make_stage_plan(config, max_position);
   const size_t scores = (size_t)std::max(plan.cap, plan.n0) + 1;
   return scores * sizeof(uint32_t) + workspace_list_bytes(config);
 }
@@ -354,15 +257,14 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
   HIPCODE_REQUIRE(q && blocks && n_blocks && workspace && stage_lists, op, "null pointer argument");
   HIPCODE_REQUIRE(is_aligned(cache.k_pages, 8) && is_aligned(workspace, 16), op,
                   "cache.k_pages must be 8-byte and the workspace 16-byte aligned");
-  const Plan plan = make_plan(config, position);
+  const StagePlan plan = make_stage_plan(config, position);
   const size_t score_slots = (size_t)std::max(plan.cap, plan.n0) + 1;
   HIPCODE_REQUIRE(workspace_bytes >= score_slots * sizeof(uint32_t), op,
                   "workspace too small: need " + std::to_string(score_slots * sizeof(uint32_t)) +
                       " bytes, got " + std::to_string(workspace_bytes));
   const int group = n_heads / cache.n_kv_heads;
   const int head_chunks = (group + kHeadsPerWarp - 1) / kHeadsPerWarp;
-  int page_shift = 0;
-  while ((1 << page_shift) < cache.page_size) ++page_shift;
+  const int page_shift = page_shift_of(cache.page_size);
   uint32_t* scores = static_cast<uint32_t*>(workspace);
 
   for (int i = first_stage; i < config.n_stages; ++i) {
@@ -376,15 +278,9 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
     const int32_t* list = i == 0 ? nullptr : count_in + 1;
     int32_t* count_out = last ? n_blocks : stage_list(config, stage_lists, i + 1);
     int32_t* starts_out = last ? blocks : count_out + 1;
-    int sort_size = 1, keep_sort_size = 1;
+    const int smem = select_smem_bytes(bound, op, i);
     if (bound > keep) {
-      HIPCODE_REQUIRE(bound <= kHipMaskMaxSort, op,
-                      "stage " + std::to_string(i) + " has up to " + std::to_string(bound) +
-                          " chunks, more than the " + std::to_string(kHipMaskMaxSort) +
-                          " one selection can rank (context too long for this chunk size)");
       HIPCODE_REQUIRE((size_t)bound <= score_slots, op, "workspace too small for stage " + std::to_string(i));
-      sort_size = pow2_at_least(bound);
-      keep_sort_size = pow2_at_least(keep);
       check_cuda(cudaMemsetAsync(scores, 0, (size_t)bound * sizeof(uint32_t), stream), op,
                  "cannot clear the scores");
       const dim3 grid((unsigned)ceil_div(bound, kScoreWarps), (unsigned)(cache.n_kv_heads * head_chunks));
@@ -398,22 +294,11 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
             s.chunk_size, plan.cand_end, config.bf16_scoring);
       }
       check_launch("hip_mask_decode (score)");
-    } else {
-      sort_size = pow2_at_least(std::max(bound, 1));
-      HIPCODE_REQUIRE(sort_size <= kHipMaskMaxSort, op,
-                      "stage " + std::to_string(i) + " keeps up to " + std::to_string(bound) +
-                          " chunks, more than the " + std::to_string(kHipMaskMaxSort) +
-                          " one selection can hold");
     }
-    const int smem = sort_size * (int)sizeof(unsigned long long);
-    if (smem > 48 * 1024) {
-      check_cuda(cudaFuncSetAttribute(hip_mask_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      kHipMaskMaxSort * (int)sizeof(unsigned long long)),
-                 op, "cannot raise the shared-memory limit");
-    }
+    allow_select_smem(hip_mask_select_kernel, smem, op);
     hip_mask_select_kernel<<<1, kSelectThreads, smem, stream>>>(
-        count_in, i == 0 ? plan.n0 : -1, list, scores, keep, sort_size, keep_sort_size, config.sink_tokens,
-        s.chunk_size, next_chunk, plan.cand_end, starts_out, count_out);
+        count_in, i == 0 ? plan.n0 : -1, list, scores, keep, config.sink_tokens, s.chunk_size, next_chunk,
+        plan.cand_end, starts_out, count_out);
     check_launch("hip_mask_decode (select)");
   }
 }

@@ -44,16 +44,18 @@ constexpr int kHipMaskMaxStages = 8;
 constexpr int kHipMaskMaxSort = 16384;
 
 struct HipMaskStage {
-  int chunk_size;   // tokens per chunk (each stage's divides the previous one's)
-  int keep_tokens;  // multiple of chunk_size; keep = keep_tokens / chunk_size chunks survive
+  int chunk_size;        // tokens per chunk (each stage's divides the previous one's)
+  int keep_tokens;       // multiple of chunk_size; keep = keep_tokens / chunk_size chunks survive
+  int query_stride = 1;  // prefill: consecutive query rows averaged into one scoring row (divides block_q)
 };
 
-// Plain mirror of hip::HipConfig for one query (block_q and query_stride do not matter for decode).
+// Plain mirror of hip::HipConfig. Decode (one query) ignores block_q and the query strides.
 struct HipMaskConfig {
+  int block_q = 64;  // prefill: queries sharing one mask
   int sink_tokens = 256;
   int window_tokens = 1024;
   int n_stages = 3;
-  HipMaskStage stages[kHipMaskMaxStages] = {{256, 32768}, {32, 8192}, {8, 2048}};
+  HipMaskStage stages[kHipMaskMaxStages] = {{256, 32768, 4}, {32, 8192, 4}, {8, 2048, 1}};
   bool bf16_scoring = true;
 
   int block_k() const { return stages[n_stages - 1].chunk_size; }
@@ -61,7 +63,8 @@ struct HipMaskConfig {
   int max_blocks() const { return stages[n_stages - 1].keep_tokens / stages[n_stages - 1].chunk_size; }
 };
 
-// Throws std::runtime_error naming the bad field (same rules as hip::validate_hip_config).
+// Throws std::runtime_error naming the bad field (same rules as hip::validate_hip_config, block_q and the
+// query strides included).
 void hip_mask_validate_config(const HipMaskConfig& config);
 
 // Bytes of workspace hip_mask_decode needs for a query at position <= max_position.

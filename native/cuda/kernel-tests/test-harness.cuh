@@ -1,6 +1,6 @@
-// Helpers shared by the CUDA kernel tests (kernel-tests.cu, test-*.cu): the pass/fail harness (record,
-// compare, run_test), device buffers, random bf16 inputs, a paged KV cache on the host mirrored to the
-// device, and the CUDA-event timer of the benchmarks.
+// The harness shared by the CUDA kernel tests (kernel-tests.cu and the test-*.cu files next to it): device
+// buffers, result recording, random inputs, the paged KV cache mirrored to the device, CUDA-event timing, and
+// the HiP helpers (config mirror, contiguous key copies, exact-input fills).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -12,14 +12,18 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "hip/hip-config.h"
+#include "kernels/hip-mask.cuh"
 #include "kernels/paged-kv.cuh"
 
+using namespace hipcode::cuda;
 using bf16 = __nv_bfloat16;
 
 // ---------------------------------------------------------------------------------------------
@@ -34,7 +38,7 @@ using bf16 = __nv_bfloat16;
   } while (0)
 
 inline int g_passed = 0, g_failed = 0;
-inline std::mt19937 g_rng(1234567);
+inline std::mt19937 g_rng(1234567);  // fixed seed
 
 template <typename T>
 struct Dev {
@@ -139,6 +143,8 @@ inline void run_test(const std::string& name, const std::function<void()>& fn) {
 
 // bf16 output tolerances: one rounding of a value of magnitude |ref| is <= 2^-9 |ref|.
 constexpr double kBfAtol = 1e-2, kBfRtol = 1e-2, kBfL2 = 8e-3;
+// Attention: bf16 P in the PV product and bf16 output, ~1e-2 relative on individual outputs.
+constexpr double kAttnAtol = 2e-2, kAttnRtol = 3e-2, kAttnL2 = 1.5e-2;
 
 // ---------------------------------------------------------------------------------------------
 // Paged KV cache on the host, mirrored to the device
@@ -169,7 +175,7 @@ struct HostCache {
 struct DevCache {
   Dev<bf16> k, v;
   Dev<int32_t> table;
-  hipcode::cuda::PagedKv kv{};
+  PagedKv kv{};
   explicit DevCache(const HostCache& h) : k(h.k), v(h.v), table(h.page_table) {
     kv.k_pages = k.p;
     kv.v_pages = v.p;
@@ -181,22 +187,6 @@ struct DevCache {
     kv.head_dim = h.head_dim;
   }
 };
-
-// Contiguous f32 copy [n_tokens, n_kv, head_dim] of a paged host cache (keys or values).
-inline std::vector<float> hip_contiguous(const HostCache& hc, const std::vector<float>& paged, int n_tokens) {
-  std::vector<float> out((size_t)n_tokens * hc.n_kv * hc.head_dim);
-  for (int p = 0; p < n_tokens; ++p)
-    for (int h = 0; h < hc.n_kv; ++h)
-      std::memcpy(&out[((size_t)p * hc.n_kv + h) * hc.head_dim], &paged[hc.offset(p, h)],
-                  sizeof(float) * hc.head_dim);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Attention tolerances
-
-// bf16 P in the PV product and bf16 output: ~1e-2 relative on individual outputs.
-constexpr double kAttnAtol = 2e-2, kAttnRtol = 3e-2, kAttnL2 = 1.5e-2;
 
 // ---------------------------------------------------------------------------------------------
 // Benchmarks
@@ -232,4 +222,60 @@ inline void fill_random_device(Dev<T>& d) {
     const size_t cnt = std::min(block.size(), d.n - off);
     CK(cudaMemcpy(d.p + off, block.data(), cnt * sizeof(T), cudaMemcpyHostToDevice));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HiP
+
+namespace hh = hipcode::hip;
+
+inline HipMaskConfig to_mask_config(const hh::HipConfig& c) {
+  HipMaskConfig m;
+  m.block_q = (int)c.block_q;
+  m.sink_tokens = (int)c.sink_tokens;
+  m.window_tokens = (int)c.window_tokens;
+  m.n_stages = (int)c.stages.size();
+  for (size_t i = 0; i < c.stages.size(); ++i)
+    m.stages[i] = {(int)c.stages[i].chunk_size, (int)c.stages[i].keep_tokens, (int)c.stages[i].query_stride};
+  m.bf16_scoring = c.bf16_scoring;
+  return m;
+}
+
+// Scaled-down config: sink 64, window 256, stages {64 -> 2048}, {16 -> 512}, {4 -> 128}.
+inline hh::HipConfig hip_small_config() {
+  hh::HipConfig c;
+  c.sink_tokens = 64;
+  c.window_tokens = 256;
+  c.stages = {{64, 2048, 4}, {16, 512, 4}, {4, 128, 1}};
+  return c;
+}
+
+// Contiguous f32 copy [n_tokens, n_kv, head_dim] of a paged host cache (keys or values).
+inline std::vector<float> hip_contiguous(const HostCache& hc, const std::vector<float>& paged, int n_tokens) {
+  std::vector<float> out((size_t)n_tokens * hc.n_kv * hc.head_dim);
+  for (int p = 0; p < n_tokens; ++p)
+    for (int h = 0; h < hc.n_kv; ++h)
+      std::memcpy(&out[((size_t)p * hc.n_kv + h) * hc.head_dim], &paged[hc.offset(p, h)],
+                  sizeof(float) * hc.head_dim);
+  return out;
+}
+
+// Input flavours of the mask tests: random bf16 in [-1, 1]; small multiples of 1/8 (every dot product exact,
+// many ties); the latter with planted high-scoring keys (the 3 keys before the candidate end, so the clipped
+// last chunk often survives, and a few random places).
+enum class HipInputs { Random, Eighths, EighthsPlanted };
+
+inline void fill_eighths(std::vector<bf16>& v, std::vector<float>& f, int max_int) {
+  std::uniform_int_distribution<int> di(-max_int, max_int);
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = tobf((float)di(g_rng) / 8.f);
+    f[i] = bf(v[i]);
+  }
+}
+
+inline double jaccard(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> inter, uni;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(inter));
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(uni));
+  return uni.empty() ? 1.0 : (double)inter.size() / (double)uni.size();
 }
