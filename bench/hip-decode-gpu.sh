@@ -9,10 +9,7 @@ out=${1:?usage: bench/hip-decode-gpu.sh OUT_DIR [CONTEXT...]}
 shift
 contexts=("$@")
 [ ${#contexts[@]} -gt 0 ] || contexts=(131072 260000)
-here=$(cd "$(dirname "$0")/.." && pwd)
-export HIPCODE_COMMIT=${HIPCODE_COMMIT:-$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+source "$(dirname "$0")/gpu-setup.sh" "$out"
 
 bench() {
   local name=$1

@@ -7,10 +7,7 @@ out=${1:?usage: bench/run-gpu.sh OUT_DIR [GEOMETRY...]}
 shift
 geometries=("$@")
 [ ${#geometries[@]} -gt 0 ] || geometries=(qwen2.5-7b llama3.1-8b)
-here=$(cd "$(dirname "$0")/.." && pwd)
-export HIPCODE_COMMIT=${HIPCODE_COMMIT:-$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+source "$(dirname "$0")/gpu-setup.sh" "$out"
 for geometry in "${geometries[@]}"; do
   echo "== hipcode $geometry"
   node "$here/dist/hipcode.js" bench --backend cuda --geometry "$geometry" --prefill 32768 --context 8192 \

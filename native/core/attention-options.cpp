@@ -42,10 +42,10 @@ bool parse_attention_mode(const char* text, AttentionMode* mode) {
   return true;
 }
 
-bool decode_uses_hip(const AttentionOptions& options, const hip::HipLayerConfig& layer,
-                     int64_t sliding_window, int64_t position) {
+bool uses_hip(const AttentionOptions& options, const hip::HipLayerConfig& layer, int64_t sliding_window,
+              int64_t last_position) {
   if (options.mode == AttentionMode::DENSE || layer.dense || sliding_window > 0) return false;
-  const int64_t keys = position + 1;
+  const int64_t keys = last_position + 1;
   if (keys <= layer.config.sink_tokens + layer.config.window_tokens) return false;
   return options.mode == AttentionMode::HIP || keys > options.auto_threshold_tokens;
 }

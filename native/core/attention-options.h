@@ -1,5 +1,5 @@
-// Which attention a model's decode steps run: dense, HiP sparse, or HiP above a context length (auto), with
-// the HiP configs and the mask refresh interval.
+// Which attention a model's forward passes run: dense, HiP sparse, or HiP above a context length (auto),
+// with the HiP configs and the decode mask refresh intervals.
 #pragma once
 
 #include <cstddef>
@@ -35,12 +35,12 @@ void validate_attention_options(const AttentionOptions& options, int64_t num_lay
 // Parses "dense", "hip" or "auto"; false for anything else.
 bool parse_attention_mode(const char* text, AttentionMode* mode);
 
-// Whether a decode step at `position` of a layer with `layer` config runs HiP: never in dense mode, in dense
-// layers or in models with a sliding window, nor while the sink and the window hold every key (HiP would
-// attend exactly what dense does); otherwise always in hip mode, and in auto mode once the keys
-// (position + 1) exceed auto_threshold_tokens.
-bool decode_uses_hip(const AttentionOptions& options, const hip::HipLayerConfig& layer,
-                     int64_t sliding_window, int64_t position);
+// Whether a forward pass (a decode step or a prefill chunk) whose last query is at `last_position` runs HiP
+// in a layer with `layer` config: never in dense mode, in dense layers or in models with a sliding window,
+// nor while the sink and the window hold every key (HiP would attend exactly what dense does); otherwise
+// always in hip mode, and in auto mode once the keys (last_position + 1) exceed auto_threshold_tokens.
+bool uses_hip(const AttentionOptions& options, const hip::HipLayerConfig& layer, int64_t sliding_window,
+              int64_t last_position);
 
 // The stage a layer's mask estimation (n_stages stages) re-runs from at a step `age` steps after its last
 // estimation from scratch (age < 0: never estimated): 0 when never estimated or age >= intervals[0], else the

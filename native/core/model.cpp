@@ -311,11 +311,13 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   const KvPages pages{&cache.pool().store(), &cache.pool().layout(), &cache.page_table(), layer_index};
   backend_->write_kv(pages, first_position, *k, *v);
   const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer_index);
-  if (count == 1 && decode_uses_hip(attention_, sparse, g.sliding_window, first_position)) {
+  const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, g.sliding_window};
+  if (!uses_hip(attention_, sparse, g.sliding_window, first_position + count - 1)) {
+    backend_->attention(pages, shape, first_position, *q, *attended);
+  } else if (count == 1) {
     hip_attention(cache, pages, sparse.config, first_position, *q, *attended);
   } else {
-    const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, g.sliding_window};
-    backend_->attention(pages, shape, first_position, *q, *attended);
+    backend_->hip_prefill_attention(pages, shape, first_position, sparse.config, *q, *attended);
   }
   backend_->linear_add(*attended, *layer.o.weight, layer.o.bias.get(), hidden);
 }
@@ -324,7 +326,7 @@ bool Model::hip_step(int64_t position) const {
   if (attention_.mode == AttentionMode::DENSE) return false;
   for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
     const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer);
-    if (decode_uses_hip(attention_, sparse, geometry_.sliding_window, position)) return true;
+    if (uses_hip(attention_, sparse, geometry_.sliding_window, position)) return true;
   }
   return false;
 }

@@ -14,7 +14,7 @@
 #include "core/random.h"
 #include "core/thread-pool.h"
 #include "cpu/attention.h"
-#include "cpu/hip-decode.h"
+#include "cpu/hip-attention.h"
 #include "cpu/linear.h"
 
 namespace hipcode::cpu {
@@ -284,6 +284,14 @@ class CpuBackend : public Backend {
     check_shape("hip_attention output", out, 1, shape.num_heads * shape.head_dim);
     hip_decode(resolve(pages), shape, position, call, static_cast<CpuHipMask&>(state), values_of(q).data(),
                values_of(out).data());
+  }
+
+  void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
+                             const hip::HipConfig& config, const Activation& q, Activation& out) override {
+    check_shape("hip_prefill_attention query", q, q.rows(), shape.num_heads * shape.head_dim);
+    check_shape("hip_prefill_attention output", out, q.rows(), shape.num_heads * shape.head_dim);
+    hip_prefill(pool_, resolve(pages), shape, first_position, q.rows(), config, values_of(q).data(),
+                values_of(out).data());
   }
 
   void swiglu(const Activation& gate, const Activation& up, Activation& out) override {

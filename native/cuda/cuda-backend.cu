@@ -25,7 +25,9 @@
 #include "kernels/embedding.cuh"
 #include "kernels/gemv.cuh"
 #include "kernels/hip-decode.cuh"
+#include "kernels/hip-mask-prefill.cuh"
 #include "kernels/hip-mask.cuh"
+#include "kernels/hip-prefill.cuh"
 #include "kernels/kv-write.cuh"
 #include "kernels/random.cuh"
 #include "kernels/rms-norm.cuh"
@@ -136,7 +138,7 @@ class CudaHipMask : public HipMaskState {
   int32_t* stage_lists = nullptr;  // [hip_mask_stage_lists_ints] every stage's input, for refreshes
 };
 
-// The decode mask kernels' mirror of a HiP config (block_q and query_stride do not matter for one query).
+// The mask kernels' mirror of a HiP config (block_q and query_stride matter only to prefill masks).
 HipMaskConfig mask_config_of(const hip::HipConfig& config) {
   if (config.stages.size() > size_t(kHipMaskMaxStages)) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT, "HiP on CUDA: at most " +
@@ -147,8 +149,11 @@ HipMaskConfig mask_config_of(const hip::HipConfig& config) {
   mirror.sink_tokens = int(config.sink_tokens);
   mirror.window_tokens = int(config.window_tokens);
   mirror.n_stages = int(config.stages.size());
+  mirror.block_q = int(config.block_q);
   for (size_t i = 0; i < config.stages.size(); ++i) {
-    mirror.stages[i] = {int(config.stages[i].chunk_size), int(config.stages[i].keep_tokens)};
+    mirror.stages[i].chunk_size = int(config.stages[i].chunk_size);
+    mirror.stages[i].keep_tokens = int(config.stages[i].keep_tokens);
+    mirror.stages[i].query_stride = int(config.stages[i].query_stride);
   }
   mirror.bf16_scoring = config.bf16_scoring;
   return mirror;
@@ -500,6 +505,48 @@ class CudaBackend : public Backend {
                  config.sink_tokens, window, mask.blocks, mask.count, mask.max_blocks, config.block_k(),
                  1.0f / std::sqrt(float(shape.head_dim)), splits, static_cast<float*>(workspace.data()),
                  workspace.bytes(), stream_);
+    });
+  }
+
+  void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
+                             const hip::HipConfig& config, const Activation& q, Activation& out) override {
+    auto lock = bind();
+    const PagedKv cache = paged(pages);
+    const int64_t n = q.rows();
+    const int64_t width = shape.num_heads * shape.head_dim;
+    check_shape("hip_prefill_attention query", q, n, width);
+    check_shape("hip_prefill_attention output", out, n, width);
+    const std::string unsupported = hip_unsupported(shape);
+    if (!unsupported.empty()) {
+      throw EngineError(ErrorCode::INVALID_ARGUMENT, "hip_prefill_attention: " + unsupported);
+    }
+    const HipMaskConfig mirror = mask_config_of(config);
+    const bf16* query = bf16_of(q, "hip_prefill_attention");
+    bf16* result = bf16_of(out, "hip_prefill_attention");
+    const float scale = 1.0f / std::sqrt(float(shape.head_dim));
+    const int heads = int(shape.num_heads);
+    const int64_t sparse_rows = config.dense_tail_first_row(n);
+    if (sparse_rows > 0) {
+      const int64_t query_blocks = sparse_rows / config.block_q;
+      PooledBuffer blocks(pool_, size_t(query_blocks * mirror.max_blocks()) * sizeof(int32_t));
+      PooledBuffer counts(pool_, size_t(query_blocks) * sizeof(int32_t));
+      PooledBuffer workspace(pool_, hip_mask_prefill_workspace_bytes(mirror, int(sparse_rows), heads,
+                                                                     int(first_position + sparse_rows - 1)));
+      auto* block_starts = static_cast<int32_t*>(blocks.data());
+      auto* block_counts = static_cast<int32_t*>(counts.data());
+      guard("hip prefill mask", [&] {
+        hip_mask_prefill(query, cache, int(sparse_rows), heads, int(first_position), mirror, block_starts,
+                         block_counts, workspace.data(), workspace.bytes(), stream_);
+      });
+      guard("hip prefill attention", [&] {
+        cuda::hip_prefill_attention(query, cache, result, int(sparse_rows), heads, int(first_position),
+                                    mirror.sink_tokens, mirror.window_tokens, block_starts, block_counts,
+                                    mirror.max_blocks(), mirror.block_q, mirror.block_k(), scale, stream_);
+      });
+    }
+    guard("attention", [&] {
+      attention_prefill(query + sparse_rows * width, cache, result + sparse_rows * width,
+                        int(n - sparse_rows), heads, int(first_position + sparse_rows), 0, scale, stream_);
     });
   }
 

@@ -28,6 +28,9 @@ struct HipConfig {
   bool bf16_scoring = true;
 
   int64_t block_k() const { return stages.back().chunk_size; }
+  // The first row of a prefill chunk of n_queries rows that attends densely: its last query block's (blocks
+  // of block_q rows counted from row 0), so that the positions that seed generation see every key.
+  int64_t dense_tail_first_row(int64_t n_queries) const { return (n_queries - 1) / block_q * block_q; }
 };
 
 // Throws EngineError(INVALID_ARGUMENT) naming the first bad field ("HipConfig.stages[1].chunk_size: ...").
