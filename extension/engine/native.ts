@@ -87,9 +87,9 @@ export interface ModelGeometry {
 
 export type BackendName = 'cpu' | 'cuda';
 
-/** Attention of decode steps: dense; HiP sparse attention (InfiniteHiP) whenever keys lie outside the sink and
- * the window; or auto = HiP once a step attends more than hip.thresholdTokens keys (default 65536). Prefill
- * stays dense. */
+/** Attention of decode steps and prefill chunks: dense; HiP sparse attention (InfiniteHiP) whenever keys lie
+ * outside the sink and the window (a prefill chunk's last 64-query block attends densely); or auto = HiP once a
+ * step or chunk attends more than hip.thresholdTokens keys (default 65536). */
 export type AttentionMode = 'dense' | 'hip' | 'auto';
 
 /** One HiP pruning stage: chunks of chunkSize tokens, the best keepTokens / chunkSize survive. */

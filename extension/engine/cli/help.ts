@@ -63,9 +63,10 @@ Common options:
   --gpu-kv-budget SIZE      GPU memory for the KV cache, e.g. 16G (default: what the weights leave free,
                             less 3 GiB for activations)
   --attention dense|hip|auto
-                            attention of decode steps (default dense; prefill is dense): hip = HiP sparse
+                            attention of decode steps and prefill chunks (default dense): hip = HiP sparse
                             attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a
-                            3-stage chunk search, its stages re-run every 16 / 8 / 4 steps) whenever keys lie
+                            3-stage chunk search; decode re-runs its stages every 16 / 8 / 4 steps, prefill
+                            runs it per 64-query block, each chunk's last block dense) whenever keys lie
                             outside the sink and the window; auto = HiP above 65536 keys of context, where it
                             pays off, else dense. HiP knobs: the environment variable HIPCODE_HIP, a JSON object
                             such as {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,

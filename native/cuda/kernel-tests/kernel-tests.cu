@@ -1106,10 +1106,11 @@ static void bench() {
 // ---------------------------------------------------------------------------------------------
 
 int main(int argc, char** argv) {
-  bool do_bench = false, do_bench_decode = false;
+  bool do_bench = false, do_bench_decode = false, do_bench_hip_prefill = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--bench") == 0) do_bench = true;
     if (std::strcmp(argv[i], "--bench-decode") == 0) do_bench_decode = true;
+    if (std::strcmp(argv[i], "--bench-hip-prefill") == 0) do_bench_hip_prefill = true;
   }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -1202,6 +1203,10 @@ int main(int argc, char** argv) {
   test_hip_mask_prefill();
 
   if (do_bench_decode) bench_decode_layers();
+  if (do_bench_hip_prefill) {
+    bench_hip_prefill();
+    bench_hip_mask_prefill();
+  }
   if (do_bench) {
     try {
       bench();
