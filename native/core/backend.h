@@ -161,6 +161,9 @@ class Backend {
                          const Activation& q, Activation& out) = 0;
   // Why this backend cannot run HiP decode attention for layers of `shape`; empty when it can.
   virtual std::string hip_unsupported(const AttentionShape& /*shape*/) const { return ""; }
+  // Why this backend's HiP kernels cannot run `config` (limits beyond hip::validate_hip_config's); empty when
+  // they can.
+  virtual std::string hip_config_unsupported(const hip::HipConfig& /*config*/) const { return ""; }
   // An empty HiP decode mask for layers of `config`.
   virtual std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) = 0;
   // out [1, heads * head_dim]: HiP decode attention of q [1, heads * head_dim] at `position` (its K/V

@@ -196,7 +196,20 @@ void Model::set_attention(const AttentionOptions& options) {
                                                        std::string(backend_->name()) + " backend: " + reason +
                                                        "; use --attention dense");
   }
+  if (options.mode != AttentionMode::DENSE) check_hip_configs(options.hip);
   attention_ = options;
+}
+
+void Model::check_hip_configs(const hip::HipModelConfig& configs) const {
+  for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
+    const hip::HipLayerConfig sparse = hip::hip_layer_config(configs, layer);
+    const std::string reason = sparse.dense ? "" : backend_->hip_config_unsupported(sparse.config);
+    if (reason.empty()) continue;
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "attention.hip: the HiP config of layer " +
+                                                       std::to_string(layer) + " does not run on the " +
+                                                       backend_->name() + " backend: " + reason +
+                                                       "; change HIPCODE_HIP or use --attention dense");
+  }
 }
 
 std::vector<float> Model::forward(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode) {

@@ -86,6 +86,8 @@ class Model {
                        const RopeFrequencies& freqs, Activation& hidden);
   // Whether a decode step at `position` runs HiP attention in any layer (such steps are not recorded).
   bool hip_step(int64_t position) const;
+  // Throws E_INVALID_ARGUMENT naming the first layer whose HiP config the backend cannot run.
+  void check_hip_configs(const hip::HipModelConfig& configs) const;
   // The layer's HiP decode attention (q [1, heads * head_dim] -> out), estimating its mask in `cache` when
   // the refresh interval has passed.
   void hip_attention(KvCache& cache, const KvPages& pages, const hip::HipConfig& config, int64_t position,

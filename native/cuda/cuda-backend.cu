@@ -468,6 +468,15 @@ class CudaBackend : public Backend {
     return "its HiP kernels need head_dim 64 or 128, got " + std::to_string(shape.head_dim);
   }
 
+  std::string hip_config_unsupported(const hip::HipConfig& config) const override {
+    try {
+      hip_mask_prefill_validate_config(mask_config_of(config));
+    } catch (const std::exception& error) {
+      return error.what();
+    }
+    return "";
+  }
+
   std::unique_ptr<HipMaskState> create_hip_mask_state(const hip::HipConfig& config) override {
     auto lock = bind();
     const HipMaskConfig mirror = mask_config_of(config);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "hip/block-sparse-attention.h"
 #include "hip/mask-estimation.h"
 #include "tests/backend-helpers.h"
@@ -169,4 +170,25 @@ TEST(cuda_parity_hip_model_prefill) {
   const double error = relative_l2(actual, expected);
   std::printf("  cuda hip model prefill vs cpu (3000 tokens): last logits rel L2 %.4f\n", error);
   check_error_at_most("hip prefill logits", error, 0.15);
+}
+
+// A HiP config the CUDA prefill mask kernels cannot run (128 scoring rows a stage, at most 64) is refused
+// when the attention is set, naming the layer, the field and the way out.
+TEST(cuda_hip_refuses_a_config_its_kernels_cannot_run) {
+  std::unique_ptr<Backend> cuda = cuda_backend_or_skip("cuda_hip_refuses_a_config_its_kernels_cannot_run");
+  if (!cuda) return;
+  auto model = Model::synthetic(hip_geometry(), SyntheticWeights{}, std::move(cuda));
+  AttentionOptions options;
+  options.mode = AttentionMode::HIP;
+  options.hip.base = small_config(16);
+  options.hip.base.block_q = 128;
+  try {
+    model->set_attention(options);
+    fail(__FILE__, __LINE__, "expected an error");
+  } catch (const EngineError& error) {
+    const std::string message = error.what();
+    CHECK(message.find("layer 0") != std::string::npos);
+    CHECK(message.find("query_stride must be <= 64, got 128") != std::string::npos);
+    CHECK(message.find("HIPCODE_HIP") != std::string::npos);
+  }
 }

@@ -397,6 +397,10 @@ void check_prefill_config(const HipMaskConfig& config, const char* op) {
 
 }  // namespace
 
+void hip_mask_prefill_validate_config(const HipMaskConfig& config) {
+  check_prefill_config(config, "hip_mask_prefill");
+}
+
 size_t hip_mask_prefill_workspace_bytes(const HipMaskConfig& config, int n_q, int n_heads,
                                         int last_position) {
   const char* op = "hip_mask_prefill_workspace_bytes";

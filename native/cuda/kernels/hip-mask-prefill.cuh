@@ -46,6 +46,11 @@
 
 namespace hipcode::cuda {
 
+// Throws std::runtime_error naming the field when the prefill mask kernels cannot run `config`:
+// hip_mask_validate_config's rules, bf16_scoring, and at most 64 scoring rows (block_q / query_stride) a
+// stage.
+void hip_mask_prefill_validate_config(const HipMaskConfig& config);
+
 // Bytes of workspace hip_mask_prefill needs for n_q queries of n_heads heads (head_dim <= 128) whose last
 // query is at `last_position` (= pos0 + n_q - 1).
 size_t hip_mask_prefill_workspace_bytes(const HipMaskConfig& config, int n_q, int n_heads, int last_position);
