@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/thread-pool.h"
 #include "hip/block-sparse-attention.h"
 #include "hip/mask-estimation.h"
 #include "tests/check.h"
@@ -256,42 +257,106 @@ Haystack make_haystack(const HipConfig& config, int64_t n_tokens, int64_t n_quer
 struct FidelityTotals {
   double error_sq = 0, dense_sq = 0, mass_outside = 0, recall = 0;
   int64_t rows = 0;
+
+  void add(const FidelityTotals& other) {
+    error_sq += other.error_sq;
+    dense_sq += other.dense_sq;
+    mass_outside += other.mass_outside;
+    recall += other.recall;
+    rows += other.rows;
+  }
+  double error() const { return std::sqrt(error_sq / dense_sq); }
+  double mean_mass_outside() const { return mass_outside / double(rows); }
+  double mean_recall() const { return recall / double(rows); }
+};
+
+// One fidelity run: needles selected, and per kind of row (0 noise only, 1 aligned with a needle) the output
+// error, dense softmax mass outside the HiP key set and top-k recall against full dense attention.
+struct FidelityReport {
+  int64_t found = 0, needles = 0;
+  FidelityTotals totals[2];
+  double worst_error_over_bound = 0;  // max over rows of ||bsa - dense|| / (2 * mass outside * max ||v||)
+  double mask_ms = 0, bsa_ms = 0;
 };
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
-void check_fidelity(int64_t n_tokens, int64_t n_queries, uint64_t seed) {
-  HipConfig config;  // scaled-down InfiniteHiP: sink 64, window 256, 64 -> 2048, 16 -> 512, 4 -> 128
-  config.sink_tokens = 64;
-  config.window_tokens = 256;
-  config.stages = {{64, 2048, 4}, {16, 512, 4}, {4, 128, 1}};
+// in_set[k] for k <= position: whether the query at `position` reads key k.
+std::vector<char> attended_keys(const HipConfig& config, const std::vector<int64_t>& blocks,
+                                int64_t position) {
+  std::vector<char> in_set(static_cast<size_t>(position + 1), 0);
+  for (const KeyRange& range : attended_ranges(config, blocks, position))
+    std::fill(in_set.begin() + range.begin, in_set.begin() + range.end, 1);
+  return in_set;
+}
+
+// Dense attention of one (query row, head) against the HiP output `bsa` [head_dim]: its contribution to the
+// totals of its kind, and its error relative to the bound BSA must meet (BSA is dense attention renormalised
+// over the HiP set: ||bsa - dense|| <= 2 * mass outside * max ||v||).
+double add_dense_row(const Haystack& h, const float* query, int64_t kv_head, const std::vector<char>& in_set,
+                     const float* bsa, int64_t top_k, double max_value_norm, FidelityTotals& sums) {
+  const HipKv kv = h.kv();
+  const auto n_keys = int64_t(in_set.size());
+  std::vector<double> scores(static_cast<size_t>(n_keys)), dense(static_cast<size_t>(h.head_dim), 0.0);
+  double max_score = -INFINITY;
+  for (int64_t k = 0; k < n_keys; ++k) {
+    double s = 0;
+    const float* key = kv.key(k, kv_head);
+    for (int64_t j = 0; j < h.head_dim; ++j) s += double(query[j]) * key[j];
+    max_score = std::max(max_score, scores[size_t(k)] = s / std::sqrt(double(h.head_dim)));
+  }
+  double total = 0, outside = 0;
+  for (int64_t k = 0; k < n_keys; ++k) {
+    const double w = std::exp(scores[size_t(k)] - max_score);
+    total += w;
+    if (!in_set[size_t(k)]) outside += w;
+    const float* value = kv.value(k, kv_head);
+    for (int64_t j = 0; j < h.head_dim; ++j) dense[size_t(j)] += w * value[j];
+  }
+  std::vector<double> ranked = scores;
+  const int64_t k_top = std::min(top_k, n_keys);
+  std::nth_element(ranked.begin(), ranked.begin() + (k_top - 1), ranked.end(), std::greater<double>());
+  const double threshold = ranked[size_t(k_top - 1)];
+  int64_t hits = 0;
+  for (int64_t k = 0; k < n_keys; ++k) hits += scores[size_t(k)] >= threshold && in_set[size_t(k)];
+  double error_sq = 0, dense_sq = 0;
+  for (int64_t j = 0; j < h.head_dim; ++j) {
+    const double expected = dense[size_t(j)] / total;
+    error_sq += (double(bsa[j]) - expected) * (double(bsa[j]) - expected);
+    dense_sq += expected * expected;
+  }
+  sums.error_sq += error_sq;
+  sums.dense_sq += dense_sq;
+  sums.mass_outside += outside / total;
+  sums.recall += double(hits) / double(k_top);
+  sums.rows += 1;
+  return std::sqrt(error_sq) / (2 * outside / total * max_value_norm + 1e-4);
+}
+
+FidelityReport measure_fidelity(const HipConfig& config, int64_t n_tokens, int64_t n_queries, int64_t top_k,
+                                uint64_t seed) {
   const Haystack h = make_haystack(config, n_tokens, n_queries, seed);
   const HipQueries q = h.q();
   const HipKv kv = h.kv();
-
+  FidelityReport report;
   auto start = std::chrono::steady_clock::now();
   const HipMask mask = estimate_hip_mask(config, q, kv);
-  const double mask_ms = elapsed_ms(start);
+  report.mask_ms = elapsed_ms(start);
   start = std::chrono::steady_clock::now();
   std::vector<float> out(size_t(n_queries * h.heads * h.head_dim));
   block_sparse_attention(config, mask, q, kv, out.data());
-  const double bsa_ms = elapsed_ms(start);
+  report.bsa_ms = elapsed_ms(start);
 
-  int64_t found = 0;
+  report.needles = int64_t(h.needles.size());
   for (const Needle& needle : h.needles) {
     const int64_t block =
         config.sink_tokens + (needle.centre - config.sink_tokens) / config.block_k() * config.block_k();
     const auto& blocks = mask.blocks[size_t(needle.query_block)];
-    found += std::binary_search(blocks.begin(), blocks.end(), block) ? 1 : 0;
+    report.found += std::binary_search(blocks.begin(), blocks.end(), block) ? 1 : 0;
   }
-  CHECK(found == int64_t(h.needles.size()));
 
-  // Dense attention per (query, head): output, softmax mass outside the HiP key set, top-k recall.
-  const KeyFilter attended = hip_filter(config, mask, q.first_position);
-  const int64_t top_k = 32;
-  const int64_t group = h.heads / h.kv_heads;
   double max_value_norm = 0;
   for (int64_t t = 0; t < n_tokens * h.kv_heads; ++t) {
     double norm = 0;
@@ -299,80 +364,81 @@ void check_fidelity(int64_t n_tokens, int64_t n_queries, uint64_t seed) {
       norm += double(h.values[size_t(t * h.head_dim + j)]) * h.values[size_t(t * h.head_dim + j)];
     max_value_norm = std::max(max_value_norm, std::sqrt(norm));
   }
-  FidelityTotals totals[2];
-  std::vector<double> scores, weights, dense(size_t(h.head_dim));
-  for (int64_t r = 0; r < n_queries; ++r) {
-    const int64_t position = q.first_position + r;
-    std::vector<char> in_set(size_t(position + 1));
-    for (int64_t k = 0; k <= position; ++k) in_set[size_t(k)] = attended(k, position);
+  // Rows run in parallel, each into its own sums.
+  std::vector<FidelityReport> rows(static_cast<size_t>(n_queries));
+  ThreadPool pool(0);
+  pool.parallel_for(size_t(n_queries), [&](size_t r) {
+    const int64_t position = q.first_position + int64_t(r);
+    const std::vector<char> in_set = attended_keys(config, mask.blocks[r / size_t(config.block_q)], position);
     for (int64_t head = 0; head < h.heads; ++head) {
-      const float* query = q.row(r, head);
-      scores.resize(size_t(position + 1));
-      double max_score = -INFINITY;
-      for (int64_t k = 0; k <= position; ++k) {
-        double s = 0;
-        for (int64_t j = 0; j < h.head_dim; ++j) s += double(query[j]) * kv.key(k, head / group)[j];
-        max_score = std::max(max_score, scores[size_t(k)] = s / std::sqrt(double(h.head_dim)));
-      }
-      weights = scores;
-      double total = 0, outside = 0;
-      std::fill(dense.begin(), dense.end(), 0.0);
-      for (int64_t k = 0; k <= position; ++k) {
-        const double w = std::exp(scores[size_t(k)] - max_score);
-        total += w;
-        if (!in_set[size_t(k)]) outside += w;
-        for (int64_t j = 0; j < h.head_dim; ++j) dense[size_t(j)] += w * kv.value(k, head / group)[j];
-      }
-      std::nth_element(weights.begin(), weights.begin() + (top_k - 1), weights.end(), std::greater<double>());
-      const double threshold = weights[size_t(top_k - 1)];
-      int64_t hits = 0;
-      for (int64_t k = 0; k <= position; ++k) hits += scores[size_t(k)] >= threshold && in_set[size_t(k)];
-      FidelityTotals& sums = totals[h.aligned[size_t(r * h.heads + head)] ? 1 : 0];
-      double error_sq = 0, dense_sq = 0;
-      for (int64_t j = 0; j < h.head_dim; ++j) {
-        const double expected = dense[size_t(j)] / total;
-        const double diff = double(out[size_t((r * h.heads + head) * h.head_dim + j)]) - expected;
-        error_sq += diff * diff;
-        dense_sq += expected * expected;
-      }
-      // BSA is dense attention renormalised over the HiP set: ||bsa - dense|| <= 2 * mass outside * max
-      // ||v||.
-      CHECK(std::sqrt(error_sq) <= 2 * outside / total * max_value_norm + 1e-4);
-      sums.error_sq += error_sq;
-      sums.dense_sq += dense_sq;
-      sums.mass_outside += outside / total;
-      sums.recall += double(hits) / double(top_k);
-      sums.rows += 1;
+      const bool aligned = h.aligned[r * size_t(h.heads) + size_t(head)] != 0;
+      const float* bsa = out.data() + (int64_t(r) * h.heads + head) * h.head_dim;
+      const double ratio = add_dense_row(h, q.row(int64_t(r), head), head / (h.heads / h.kv_heads), in_set,
+                                         bsa, top_k, max_value_norm, rows[r].totals[aligned ? 1 : 0]);
+      rows[r].worst_error_over_bound = std::max(rows[r].worst_error_over_bound, ratio);
     }
+  });
+  for (const FidelityReport& row : rows) {
+    for (int kind = 0; kind < 2; ++kind) report.totals[kind].add(row.totals[kind]);
+    report.worst_error_over_bound = std::max(report.worst_error_over_bound, row.worst_error_over_bound);
   }
-  const FidelityTotals& hit = totals[1];
-  const FidelityTotals& rest = totals[0];
-  const double aligned_error = std::sqrt(hit.error_sq / hit.dense_sq);
+  const FidelityTotals& hit = report.totals[1];
+  const FidelityTotals& rest = report.totals[0];
   std::printf(
-      "  hip fidelity: %lld keys, %lld queries: needles %lld/%zu; top-%lld recall %.1f%% aligned (%lld "
+      "  hip fidelity: %lld keys, %lld queries: needles %lld/%lld; top-%lld recall %.1f%% aligned (%lld "
       "rows), "
       "%.1f%% others; rel L2 error %.4f aligned, %.3f others; dense mass outside %.4f aligned, %.3f others; "
       "mask %.1f ms, bsa %.1f ms\n",
-      (long long)n_tokens, (long long)n_queries, (long long)found, h.needles.size(), (long long)top_k,
-      100 * hit.recall / double(hit.rows), (long long)hit.rows, 100 * rest.recall / double(rest.rows),
-      aligned_error, std::sqrt(rest.error_sq / rest.dense_sq), hit.mass_outside / double(hit.rows),
-      rest.mass_outside / double(rest.rows), mask_ms, bsa_ms);
+      (long long)n_tokens, (long long)n_queries, (long long)report.found, (long long)report.needles,
+      (long long)top_k, 100 * hit.mean_recall(), (long long)hit.rows, 100 * rest.mean_recall(), hit.error(),
+      rest.error(), hit.mean_mass_outside(), rest.mean_mass_outside(), report.mask_ms, report.bsa_ms);
+  return report;
+}
+
+// The scaled-down InfiniteHiP config: sink 64, window 256, 64 -> 2048, 16 -> 512, 4 -> 128.
+void check_scaled_fidelity(int64_t n_tokens, int64_t n_queries, uint64_t seed) {
+  HipConfig config;
+  config.sink_tokens = 64;
+  config.window_tokens = 256;
+  config.stages = {{64, 2048, 4}, {16, 512, 4}, {4, 128, 1}};
+  const FidelityReport report = measure_fidelity(config, n_tokens, n_queries, 32, seed);
+  CHECK(report.found == report.needles);
+  CHECK(report.worst_error_over_bound <= 1.0);
   // Aligned rows: the needle bump holds a fixed softmax mass while the diffuse background (logits about
   // N(0, 1) on every key) grows with the context, and the sparse set keeps the bump but drops most of the
   // background, so the output error is about the dropped mass and both grow about linearly with n_tokens
   // (measured: mass 0.019 / 0.076, error 0.025 / 0.124 at 8K / 32K). Bounds: ~1.6x that. Noise-only rows
   // attend diffusely and no sparse set of ~450 keys can approximate them; they are reported only.
   const double scale = double(n_tokens) / 32768.0;
-  CHECK(hit.mass_outside / double(hit.rows) <= 0.12 * scale);
-  CHECK(aligned_error <= 0.2 * scale);
+  CHECK(report.totals[1].mean_mass_outside() <= 0.12 * scale);
+  CHECK(report.totals[1].error() <= 0.2 * scale);
 }
 
 }  // namespace
 
 TEST(hip_fidelity_needles_8k_keys_one_query_block) {
-  check_fidelity(8192, 64, 11);
+  check_scaled_fidelity(8192, 64, 11);
 }
 
 TEST(hip_fidelity_needles_32k_keys_two_query_blocks) {
-  check_fidelity(32768, 128, 12);
+  check_scaled_fidelity(32768, 128, 12);
+}
+
+// The default InfiniteHiP config (sink 256, window 1024, 256 -> 32K, 32 -> 8K, 8 -> 2K) on one query block at
+// 32K, 128K and 512K keys: every needle selected, every row within the renormalisation bound; top-2048
+// recall, output error and dense mass outside the HiP set reported per length. The aligned rows' error grows
+// with the diffuse background (measured 0.038 / 0.122 / 1.41: at 512K the N(0, 1) logits of half a million
+// keys hold most of the dense mass, which no ~3.3K-key set keeps; trained models' attention is far less
+// diffuse); the bounds at 32K and 128K are ~1.6x the measured errors.
+TEST(hip_fidelity_default_config_32k_128k_512k_keys) {
+  const struct {
+    int64_t n_tokens;
+    double max_aligned_error;
+  } lengths[] = {{32768, 0.06}, {131072, 0.2}, {524288, INFINITY}};
+  for (const auto& length : lengths) {
+    const FidelityReport report = measure_fidelity(HipConfig{}, length.n_tokens, 64, 2048, 13);
+    CHECK(report.found == report.needles);
+    CHECK(report.worst_error_over_bound <= 1.0);
+    CHECK(report.totals[1].error() <= length.max_aligned_error);
+  }
 }
