@@ -1,6 +1,6 @@
 // KV snapshots across engine processes: a restarted engine restores the synced context from the snapshot the
-// last one saved (nothing prefilled, the same greedy answer as a fresh engine), and ignores and deletes a
-// corrupt snapshot with a log line.
+// last one saved (nothing prefilled, the same greedy answer as a fresh engine), ignores and deletes a corrupt
+// snapshot with a log line, and an engine killed mid-write leaves only a temporary that the next one removes.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ const REPO_FILES = {
   'README.md': '# Repo\n',
 };
 
-describe('engine KV snapshots (restart, corrupt file)', function () {
+describe('engine KV snapshots (restart, corrupt file, killed writer)', function () {
   this.timeout(60000);
   let model: LoadedModel;
   let repo = '';
@@ -132,6 +132,35 @@ describe('engine KV snapshots (restart, corrupt file)', function () {
       const takenOver = log.indexOf('snapshot: taken over by a request; saved later');
       assert.ok(takenOver >= 0, `the save was not preempted (ask ${askMs.toFixed(0)} ms)`);
       assert.ok(log.indexOf('snapshot: saved') > takenOver);
+    });
+
+    it('an engine killed while writing a snapshot leaves no file that loads; the next one removes the temporary', async () => {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 6; i++) files[`src/m${i}.ts`] = `export const v${i} = [${`${i}, `.repeat(40)}];\n`;
+      rmSync(repo, { recursive: true, force: true });
+      repo = makeRepo(files, 'hipcode-snap-repo-');
+      const temporaries = () => readdirSync(snapshots).filter((name) => /\.kv\.tmp-\d+-\d+$/.test(name));
+      const killed = start();
+      await initialize(killed, slowModel);
+      await killed.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      await waitUntil(() => temporaries().length > 0, 'the snapshot save to start');
+      killed.child.kill('SIGKILL');
+      await killed.exited;
+      assert.equal(temporaries().length, 1, 'killed mid-write: the temporary is left');
+      assert.deepEqual(
+        readdirSync(snapshots).filter((name) => name.endsWith('.kv')),
+        [],
+        'no snapshot file',
+      );
+
+      const next = start();
+      await initialize(next, slowModel);
+      assert.deepEqual(temporaries(), [], 'the dead writer’s temporary is removed');
+      const report = await next.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      assert.equal(report.restoredTokens, undefined);
+      assert.ok(prefillsOf(next).length > 0, 'the context was prefilled');
+      await waitUntil(() => /snapshot: saved \d+ tokens/.test(next.stderr()), 'a complete snapshot');
+      assert.doesNotMatch(next.stderr(), /snapshot ignored/);
     });
   });
 });
