@@ -26,6 +26,10 @@ describe('hipcode bench', () => {
     assert.ok(
       json.decode && json.decode.p10 <= json.decode.msPerToken && json.decode.msPerToken <= json.decode.p90,
     );
+    // The CPU backend holds every weight in f32: the peak resident memory covers them, and stays sane.
+    assert.ok(json.peakHostMemoryBytes >= 4 * json.params, `peak ${json.peakHostMemoryBytes} bytes`);
+    assert.ok(json.peakHostMemoryBytes < 8 * 2 ** 30);
+    assert.match(result.stdout, /host memory [\d.]+ GiB peak resident/);
   });
 
   it('rejects an unknown geometry with the list of known ones', () => {

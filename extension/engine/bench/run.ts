@@ -70,6 +70,8 @@ export interface BenchResult {
   fidelity: Fidelity | null;
   /** Device memory in use at the end (the engine's pools keep their peak), GPU only. */
   gpuMemoryUsedBytes: number | null;
+  /** The process's peak resident host memory (weights mapped on the CPU backend, KV pages, activations). */
+  peakHostMemoryBytes: number;
 }
 
 const WARMUP_TOKENS = 512;
@@ -272,6 +274,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       decode,
       fidelity,
       gpuMemoryUsedBytes: gpuMemoryUsed(options),
+      peakHostMemoryBytes: process.resourceUsage().maxRSS * 1024,
     };
   } finally {
     model.dispose();

@@ -72,6 +72,7 @@ function formatTable(result: BenchResult): string {
   }
   if (result.gpuMemoryUsedBytes !== null)
     rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use`]);
+  rows.push(['host memory', `${gib(result.peakHostMemoryBytes)} peak resident`]);
   return rows.map(([key, value]) => `${key.padEnd(11)} ${value}`).join('\n') + '\n';
 }
 
