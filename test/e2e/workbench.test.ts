@@ -75,11 +75,12 @@ async function changeSetting(page: Page, description: string, value: string, clo
 /** The Settings editor opens as a modal over the workbench: Escape closes it (and any notification toast). */
 async function closeSettings(page: Page): Promise<void> {
   const modal = page.locator('.monaco-modal-editor-block');
-  for (let attempt = 0; attempt < 10 && (await modal.isVisible()); attempt++) {
+  // A loaded machine can take seconds to handle each Escape: keep pressing for up to 30 s.
+  for (let attempt = 0; attempt < 60 && (await modal.isVisible()); attempt++) {
     await page.keyboard.press('Escape');
-    await page.waitForTimeout(300);
+    await page.waitForTimeout(500);
   }
-  await modal.waitFor({ state: 'hidden', timeout: 5000 });
+  await modal.waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
 async function openSidebar(page: Page): Promise<void> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
 import {
   AskRequest,
+  DidChangeFilesNotification,
   ExitNotification,
   ShutdownRequest,
   SyncWorkspaceRequest,
@@ -45,8 +46,8 @@ describe('engine KV snapshots (restart, corrupt file, killed writer)', function 
     rmSync(snapshots, { recursive: true, force: true });
   });
 
-  function start(): EngineProcess {
-    const engine = startEngine(snapshots);
+  function start(env: NodeJS.ProcessEnv = {}): EngineProcess {
+    const engine = startEngine(snapshots, env);
     engines.push(engine);
     return engine;
   }
@@ -129,9 +130,36 @@ describe('engine KV snapshots (restart, corrupt file, killed writer)', function 
       assert.equal(result.usage.generatedTokens, 2);
       await waitUntil(() => /snapshot: saved \d+ tokens/.test(engine.stderr()), 'the snapshot after the ask');
       const log = engine.stderr();
-      const takenOver = log.indexOf('snapshot: taken over by a request; saved later');
+      const takenOver = log.indexOf('snapshot: taken over by a request or an update; saved later');
       assert.ok(takenOver >= 0, `the save was not preempted (ask ${askMs.toFixed(0)} ms)`);
       assert.ok(log.indexOf('snapshot: saved') > takenOver);
+    });
+
+    it('a live edit is saved once the edits settle, and a restarted engine restores the edited context', async () => {
+      const engine = start({ HIPCODE_SNAPSHOT_DELAY_MS: '200' });
+      await initialize(engine, slowModel);
+      await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      const saves = () => engine.stderr().match(/snapshot: saved (\d+) tokens/g) ?? [];
+      await waitUntil(() => saves().length === 1, 'the snapshot of the sync');
+      const edited = join(repo, 'src/a.ts');
+      writeFileSync(edited, 'export const a = 41;\nexport const aa = 42;\n');
+      await engine.connection.sendNotification(DidChangeFilesNotification, { changed: [edited] });
+      await waitUntil(() => saves().length === 2, 'the snapshot of the edited context');
+      const edit = engine.contextChanges.at(-1);
+      assert.equal(edit?.method, DidChangeFilesNotification.method);
+      await engine.connection.sendRequest(ShutdownRequest);
+      await engine.connection.sendNotification(ExitNotification);
+      await engine.exited;
+
+      const restarted = start();
+      await initialize(restarted, slowModel);
+      const report = await restarted.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      assert.ok(
+        report.restoredTokens !== undefined && report.restoredTokens > 0,
+        'restored from the snapshot',
+      );
+      assert.equal(report.totals.tokens, edit?.report.totals.tokens);
+      assert.match(restarted.stderr(), /snapshot: restored (\d+) of the context's \1 tokens/);
     });
 
     it('an engine killed while writing a snapshot leaves no file that loads; the next one removes the temporary', async () => {

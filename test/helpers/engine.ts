@@ -38,15 +38,15 @@ export interface EngineProcess {
 }
 
 /**
- * Spawns the engine. Its KV snapshots go to `snapshotDir` (share one folder between engines to test restores), by
- * default a fresh folder of its own, removed by stopEngine.
+ * Spawns the engine with `env` added to its environment. Its KV snapshots go to `snapshotDir` (share one folder
+ * between engines to test restores), by default a fresh folder of its own, removed by stopEngine.
  */
-export function startEngine(snapshotDir?: string): EngineProcess {
+export function startEngine(snapshotDir?: string, env: NodeJS.ProcessEnv = {}): EngineProcess {
   const ownSnapshots = snapshotDir === undefined;
   const snapshots = snapshotDir ?? mkdtempSync(join(tmpdir(), 'hipcode-snapshots-'));
   const child = spawn(process.execPath, [ENGINE], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, HIPCODE_SNAPSHOT_DIR: snapshots },
+    env: { ...process.env, HIPCODE_SNAPSHOT_DIR: snapshots, ...env },
   });
   if (ownSnapshots) child.on('exit', () => rmSync(snapshots, { recursive: true, force: true }));
   let stderr = '';

@@ -121,6 +121,8 @@ export class Engine {
   private snapshotDue = false;
   /** Snapshot saves running or waiting for their turn (background work: status does not count them as busy). */
   private snapshotTurns = 0;
+  /** The save of a live-updated context, waiting for the edits to settle. */
+  private snapshotTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -321,7 +323,8 @@ export class Engine {
       .run(signal, 'the snapshot', () => this.saveSnapshot(loaded, workspace, signal))
       .catch((error: unknown) => {
         const e = toHipError(error);
-        if (e.code === 'E_CANCELLED') this.log.info('snapshot: taken over by a request; saved later');
+        if (e.code === 'E_CANCELLED')
+          this.log.info('snapshot: taken over by a request or an update; saved later');
         else this.log.warn(`snapshot not saved: [${e.code}] ${e.message}`);
       })
       .finally(() => this.snapshotTurns--);
@@ -370,9 +373,14 @@ export class Engine {
     this.changes.add(params);
   }
 
-  /** Applies the queued changes in the session's turn, then prefills what they changed (preemptible). */
+  /**
+   * Applies the queued changes in the session's turn, then prefills what they changed (preemptible); a snapshot
+   * save or an earlier update's prefill in progress gives way to them.
+   */
   private async applyChanges(): Promise<void> {
     if (this.running.has('syncWorkspace')) return; // the sync schedules them again when it ends
+    clearTimeout(this.snapshotTimer);
+    this.preempt();
     const signal = this.background.signal;
     try {
       await this.turns.run(undefined, 'the update', async () => {
@@ -383,7 +391,8 @@ export class Engine {
       });
     } catch (error) {
       const e = toHipError(error);
-      if (e.code === 'E_CANCELLED') this.log.info('update prefill: taken over by a request');
+      if (e.code === 'E_CANCELLED')
+        this.log.info('update prefill: taken over by a request or a later update');
       else this.log.warn(`didChangeFiles: [${e.code}] ${e.message}`);
     }
   }
@@ -426,6 +435,16 @@ export class Engine {
     );
     this.events.contextChanged({ ...base, report: contextReport(context, modelContext), rescanned });
     await this.prefillContext(loaded, this.workspace, base, signal);
+    this.saveSnapshotAfterEdits(loaded);
+  }
+
+  /** Saves the updated context as a snapshot once no update has come for the snapshots' delay. */
+  private saveSnapshotAfterEdits(loaded: Loaded): void {
+    if (!loaded.snapshots) return;
+    this.snapshotDue = true;
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = setTimeout(() => this.saveSnapshotSoon(), loaded.snapshots.delayMs);
+    this.snapshotTimer.unref();
   }
 
   async ask(params: AskParams, signal: AbortSignal, delta: (text: string) => void): Promise<AskResult> {
@@ -535,6 +554,7 @@ export class Engine {
   /** Disposes the KV session and the native model (if any) and drops the context and pending changes. */
   dispose(): void {
     this.preempt();
+    clearTimeout(this.snapshotTimer);
     this.snapshotDue = false;
     this.changes.clear();
     this.workspace = undefined;

@@ -30,6 +30,22 @@ export const SNAPSHOT_DIR_ENV = 'HIPCODE_SNAPSHOT_DIR';
 export const SNAPSHOT_MAX_BYTES_ENV = 'HIPCODE_SNAPSHOT_MAX_SIZE';
 /** Default cap: room for two million-token contexts of a 7B model (about 57 GB each). */
 export const DEFAULT_SNAPSHOT_MAX_BYTES = 128 * 2 ** 30;
+/** Milliseconds without live updates before the updated context is saved (a burst of edits saves once). */
+export const SNAPSHOT_DELAY_ENV = 'HIPCODE_SNAPSHOT_DELAY_MS';
+export const DEFAULT_SNAPSHOT_DELAY_MS = 10_000;
+
+/** The quiet time after live updates before a save, from $HIPCODE_SNAPSHOT_DELAY_MS, else the default. */
+export function snapshotDelayMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[SNAPSHOT_DELAY_ENV];
+  if (text === undefined || text === '') return DEFAULT_SNAPSHOT_DELAY_MS;
+  if (!/^\d+$/.test(text)) {
+    throw new HipError(
+      'E_INVALID_ARGUMENT',
+      `${SNAPSHOT_DELAY_ENV} must be a whole number of milliseconds such as 10000, got '${text}'`,
+    );
+  }
+  return Number(text);
+}
 
 /** The folder's cap from $HIPCODE_SNAPSHOT_MAX_SIZE (a size such as 64G), else the default. */
 export function snapshotMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
@@ -118,6 +134,7 @@ export class Snapshots {
     readonly dir: string,
     readonly fingerprint: string,
     readonly maxBytes: number = DEFAULT_SNAPSHOT_MAX_BYTES,
+    readonly delayMs: number = DEFAULT_SNAPSHOT_DELAY_MS,
   ) {}
 
   /**
@@ -183,7 +200,7 @@ export class Snapshots {
     if (!dir) return undefined;
     mkdirSync(dir, { recursive: true });
     removeOrphans(dir);
-    return new Snapshots(dir, snapshotFingerprint(model), snapshotMaxBytes(env));
+    return new Snapshots(dir, snapshotFingerprint(model), snapshotMaxBytes(env), snapshotDelayMs(env));
   }
 
   /** The file of the context of `roots` (in any order) with this model: a new save replaces the last one. */
