@@ -24,25 +24,27 @@ function rope(theta: number, overrides: Partial<RopeSpec> = {}): RopeSpec {
   };
 }
 
-export const BENCH_GEOMETRIES: Record<string, BenchGeometry> = {
-  'qwen2.5-7b': {
-    geometry: {
-      hiddenSize: 3584,
-      intermediateSize: 18944,
-      numLayers: 28,
-      numHeads: 28,
-      numKvHeads: 4,
-      headDim: 128,
-      vocabSize: 152064,
-      rmsNormEps: 1e-6,
-      slidingWindow: 0,
-      maxPositionEmbeddings: 131072,
-      rope: rope(1e6),
-    },
-    attentionBias: true,
-    qkNorm: false,
-    tiedEmbeddings: false,
+const QWEN25_7B: BenchGeometry = {
+  geometry: {
+    hiddenSize: 3584,
+    intermediateSize: 18944,
+    numLayers: 28,
+    numHeads: 28,
+    numKvHeads: 4,
+    headDim: 128,
+    vocabSize: 152064,
+    rmsNormEps: 1e-6,
+    slidingWindow: 0,
+    maxPositionEmbeddings: 131072,
+    rope: rope(1e6),
   },
+  attentionBias: true,
+  qkNorm: false,
+  tiedEmbeddings: false,
+};
+
+export const BENCH_GEOMETRIES: Record<string, BenchGeometry> = {
+  'qwen2.5-7b': QWEN25_7B,
   'llama3.1-8b': {
     geometry: {
       hiddenSize: 4096,
@@ -97,6 +99,12 @@ export const BENCH_GEOMETRIES: Record<string, BenchGeometry> = {
     attentionBias: true,
     qkNorm: true,
     tiedEmbeddings: false,
+  },
+  // Qwen2.5-7B-Instruct-1M: the 7B shape with a million positions (its KV pool can then hold 1M tokens, about
+  // 57 GB in bf16: give --gpu-kv-budget room for it).
+  'qwen2.5-7b-1m': {
+    ...QWEN25_7B,
+    geometry: { ...QWEN25_7B.geometry, maxPositionEmbeddings: 1010000, rope: rope(1e7) },
   },
 };
 

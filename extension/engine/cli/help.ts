@@ -8,9 +8,9 @@ Usage:
                    [--repetition-penalty R] [--seed S] [--backend cpu|cuda|auto] [--json]
   hipcode tokenize --model DIR (--text TEXT | --chat-json FILE)
   hipcode inspect  --model DIR [--json]
-  hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny] [--prefill N] [--context N]
-                   [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
-                   [--attention dense|hip|auto] [--fidelity-steps N] [--out FILE.json]
+  hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny|qwen2.5-7b-1m] [--prefill N]
+                   [--context N] [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
+                   [--gpu-kv-budget SIZE] [--attention dense|hip|auto] [--fidelity-steps N] [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
