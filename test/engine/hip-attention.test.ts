@@ -1,5 +1,6 @@
-// HiP decode attention end to end on a fixture model (CPU backend, real addon): `hipcode generate --attention
-// hip|auto` through the CLI, and the decode logits against dense through the loader the CLI uses.
+// HiP attention end to end on a fixture model (CPU backend, real addon): `hipcode generate --attention hip|auto`
+// through the CLI (HiP prefill chunks, then HiP decode steps), and the decode logits against dense through the
+// loader the CLI uses.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -94,7 +95,11 @@ describe('HiP decode attention (CPU, fixture model)', function () {
   it('generate --attention auto is dense below the threshold and HiP above it', () => {
     const sparse = generate('hip', SPARSE);
     assert.equal(sparse.length, STEPS);
-    assert.equal(sparse[0], dense[0], 'the first token comes from the (dense) prefill');
+    assert.equal(
+      sparse[0],
+      dense[0],
+      'the first token comes from the prefill, whose last query block is dense',
+    );
     assert.notDeepEqual(sparse, dense, 'HiP ran: this random-weight model attends diffusely');
     assert.deepEqual(generate('auto', { ...SPARSE, thresholdTokens: 10_000 }), dense);
     assert.deepEqual(generate('auto', { ...SPARSE, thresholdTokens: 400 }), sparse);
