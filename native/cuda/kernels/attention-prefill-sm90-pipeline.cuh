@@ -52,6 +52,25 @@ constexpr int kSmemBytes = 1024 + kQBytes + kStages * kStageBytes;  // + slack f
 static_assert(kBM == 128 && kBN == 128, "tile layouts assume 128-row tiles");
 static_assert(kSmemBytes <= 225 * 1024, "shared memory (2 KB left for the kernels' static arrays)");
 
+// Whether the current device is compute capability 9.0 and this binary carries the sm_90a body of `kernel`:
+// that body declares the ring's mbarriers (2 * kStages) as static shared memory, which the stub other targets
+// compile has not. `cache` keeps the answer per device (1 available, 2 not).
+template <typename Kernel>
+bool body_available(Kernel kernel, int (&cache)[64]) {
+  return cached_per_device(cache, 2, [kernel](int dev) {
+           int major = 0, minor = 0;
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+           cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+           if (major != 9 || minor != 0) return 2;
+           cudaFuncAttributes attr{};
+           if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+             cudaGetLastError();
+             return 2;
+           }
+           return attr.sharedSizeBytes >= 2 * kStages * sizeof(uint64_t) ? 1 : 2;
+         }) == 1;
+}
+
 #if HIPCODE_PREFILL_SM90A
 
 constexpr int kRowBytes = 128;               // one swizzled row: 64 bf16 (half of head_dim)

@@ -67,30 +67,8 @@ bool attention_prefill_sm90_enabled() {
 }
 
 bool attention_prefill_sm90_available() {
-  static int cached[64] = {0};  // 0 unknown, 1 available, 2 not
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
-    cudaGetLastError();
-    return false;
-  }
-  if (cached[dev] == 0) {
-    int major = 0, minor = 0;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-    bool ok = false;
-    if (major == 9 && minor == 0) {
-      // The sm_90a body declares the mbarriers as static shared memory; the stub of other targets has
-      // none, so this tells which code the device would run.
-      cudaFuncAttributes attr{};
-      if (cudaFuncGetAttributes(&attr, attention_prefill_sm90_kernel) == cudaSuccess) {
-        ok = attr.sharedSizeBytes >= 2 * kStages * sizeof(uint64_t);
-      } else {
-        cudaGetLastError();
-      }
-    }
-    cached[dev] = ok ? 1 : 2;
-  }
-  return cached[dev] == 1;
+  static int cached[64] = {0};
+  return sm90::body_available(attention_prefill_sm90_kernel, cached);
 }
 
 void attention_prefill_sm90(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_q,

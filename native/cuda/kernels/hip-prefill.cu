@@ -212,28 +212,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32) hip_prefill_mma_kernel(const H
 
 std::atomic<bool> g_sm90_enabled{true};
 
-// Whether this binary carries the sm_90a body of hip_prefill_sm90_kernel for the current device (its stub
-// elsewhere has no static shared memory). Cached per device.
+// Whether the current device runs the sm_90a body of hip_prefill_sm90_kernel. Cached per device.
 bool sm90_kernel_available() {
-  static int cached[64] = {0};  // 0 unknown, 1 available, 2 not
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
-    cudaGetLastError();
-    return false;
-  }
-  if (cached[dev] == 0) {
-    int major = 0, minor = 0;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-    bool ok = false;
-    cudaFuncAttributes attr{};
-    if (major == 9 && minor == 0 && cudaFuncGetAttributes(&attr, hip_prefill_sm90_kernel) == cudaSuccess) {
-      ok = attr.sharedSizeBytes >= 2 * sm90::kStages * sizeof(uint64_t);
-    }
-    cudaGetLastError();
-    cached[dev] = ok ? 1 : 2;
-  }
-  return cached[dev] == 1;
+  static int cached[64] = {0};
+  return sm90::body_available(hip_prefill_sm90_kernel, cached);
 }
 
 template <typename Kernel>

@@ -133,21 +133,30 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
+// compute(device) for the current device, run once per device (ordinals below 64) and kept in `cache` (0
+// means not yet: compute must not return 0); `unknown` when the current device cannot be read.
+template <typename Compute>
+int cached_per_device(int (&cache)[64], int unknown, Compute compute) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    cudaGetLastError();
+    return unknown;
+  }
+  if (cache[dev] == 0) cache[dev] = compute(dev);
+  return cache[dev];
+}
+
 // Whether launch_dependent() asks for programmatic dependent launch: on devices of compute capability 9.0
 // and newer, unless HIPCODE_PDL=0 (cached per device).
 inline bool pdl_enabled() {
-  static int cached[64] = {0};  // 0 unknown, 1 on, 2 off
-  int dev = 0;
-  cudaGetDevice(&dev);
-  if (dev < 0 || dev >= 64) return false;
-  if (cached[dev] == 0) {
-    int major = 0;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    const char* flag = std::getenv("HIPCODE_PDL");
-    const bool off = flag && std::strcmp(flag, "0") == 0;
-    cached[dev] = major >= 9 && !off ? 1 : 2;
-  }
-  return cached[dev] == 1;
+  static int cached[64] = {0};  // 1 on, 2 off
+  return cached_per_device(cached, 2, [](int dev) {
+           int major = 0;
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+           const char* flag = std::getenv("HIPCODE_PDL");
+           const bool off = flag && std::strcmp(flag, "0") == 0;
+           return major >= 9 && !off ? 1 : 2;
+         }) == 1;
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent launch when pdl_enabled(): the
