@@ -468,6 +468,13 @@ class CudaBackend : public Backend {
     return "its HiP kernels need head_dim 64 or 128, got " + std::to_string(shape.head_dim);
   }
 
+  // Throws E_INVALID_ARGUMENT "<op>: <why>" when the HiP kernels cannot run layers of `shape`.
+  void require_hip(const AttentionShape& shape, const char* op) const {
+    const std::string unsupported = hip_unsupported(shape);
+    if (!unsupported.empty())
+      throw EngineError(ErrorCode::INVALID_ARGUMENT, std::string(op) + ": " + unsupported);
+  }
+
   std::string hip_config_unsupported(const hip::HipConfig& config) const override {
     try {
       hip_mask_prefill_validate_config(mask_config_of(config));
@@ -490,8 +497,7 @@ class CudaBackend : public Backend {
     const PagedKv cache = paged(pages);
     check_shape("hip_attention query", q, 1, shape.num_heads * shape.head_dim);
     check_shape("hip_attention output", out, 1, shape.num_heads * shape.head_dim);
-    const std::string unsupported = hip_unsupported(shape);
-    if (!unsupported.empty()) throw EngineError(ErrorCode::INVALID_ARGUMENT, "hip_attention: " + unsupported);
+    require_hip(shape, "hip_attention");
     auto& mask = static_cast<CudaHipMask&>(state);
     const HipMaskConfig config = mask_config_of(*call.config);
     const bf16* query = bf16_of(q, "hip_attention");
@@ -525,10 +531,7 @@ class CudaBackend : public Backend {
     const int64_t width = shape.num_heads * shape.head_dim;
     check_shape("hip_prefill_attention query", q, n, width);
     check_shape("hip_prefill_attention output", out, n, width);
-    const std::string unsupported = hip_unsupported(shape);
-    if (!unsupported.empty()) {
-      throw EngineError(ErrorCode::INVALID_ARGUMENT, "hip_prefill_attention: " + unsupported);
-    }
+    require_hip(shape, "hip_prefill_attention");
     const HipMaskConfig mirror = mask_config_of(config);
     const bf16* query = bf16_of(q, "hip_prefill_attention");
     bf16* result = bf16_of(out, "hip_prefill_attention");
