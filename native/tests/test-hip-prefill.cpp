@@ -91,6 +91,12 @@ std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig&
   return out;
 }
 
+// The logits of `prompt` prefilled into a fresh cache of `model`.
+std::vector<float> prefill_logits(Model& model, const std::vector<int32_t>& prompt, LogitsMode mode) {
+  KvCache cache(model.kv_pool(), int64_t(prompt.size()));
+  return model.forward(cache, prompt, mode);
+}
+
 }  // namespace
 
 // Query blocks past the sink and window select chunks, the last block (partial here: 200 = 3 * 64 + 8 rows)
@@ -115,9 +121,8 @@ TEST(model_hip_prefill_equals_dense_when_every_key_is_kept) {
   auto sparse = hip_model(cpu_backend(), AttentionMode::HIP, small_config(128));
   std::mt19937_64 rng(64);
   const std::vector<int32_t> prompt = random_tokens(rng, 900);
-  KvCache dense_cache(dense->kv_pool(), 1024), sparse_cache(sparse->kv_pool(), 1024);
-  const auto expected = dense->forward(dense_cache, prompt, LogitsMode::ALL);
-  const auto actual = sparse->forward(sparse_cache, prompt, LogitsMode::ALL);
+  const auto expected = prefill_logits(*dense, prompt, LogitsMode::ALL);
+  const auto actual = prefill_logits(*sparse, prompt, LogitsMode::ALL);
   check_error_at_most("logits", relative_l2(actual, expected), 1e-5);
 }
 
@@ -129,9 +134,8 @@ TEST(model_hip_prefill_tracks_dense_on_diffuse_attention) {
   auto sparse = hip_model(cpu_backend(), AttentionMode::HIP, small_config(16));
   std::mt19937_64 rng(65);
   const std::vector<int32_t> prompt = random_tokens(rng, 1500);
-  KvCache dense_cache(dense->kv_pool(), 2048), sparse_cache(sparse->kv_pool(), 2048);
-  const auto expected = dense->forward(dense_cache, prompt, LogitsMode::LAST);
-  const auto actual = sparse->forward(sparse_cache, prompt, LogitsMode::LAST);
+  const auto expected = prefill_logits(*dense, prompt, LogitsMode::LAST);
+  const auto actual = prefill_logits(*sparse, prompt, LogitsMode::LAST);
   const double error = relative_l2(actual, expected);
   std::printf(
       "  hip model prefill (1500 tokens, 208 keys attended per query): last logits rel L2 %.4f, top-1 %s\n",
@@ -164,9 +168,8 @@ TEST(cuda_parity_hip_model_prefill) {
   auto cuda_model = hip_model(std::move(cuda), AttentionMode::HIP, small_config(16));
   std::mt19937_64 rng(68);
   const std::vector<int32_t> prompt = random_tokens(rng, 3000);
-  KvCache cpu_cache(cpu_model->kv_pool(), 4096), cuda_cache(cuda_model->kv_pool(), 4096);
-  const auto expected = cpu_model->forward(cpu_cache, prompt, LogitsMode::LAST);
-  const auto actual = cuda_model->forward(cuda_cache, prompt, LogitsMode::LAST);
+  const auto expected = prefill_logits(*cpu_model, prompt, LogitsMode::LAST);
+  const auto actual = prefill_logits(*cuda_model, prompt, LogitsMode::LAST);
   const double error = relative_l2(actual, expected);
   std::printf("  cuda hip model prefill vs cpu (3000 tokens): last logits rel L2 %.4f\n", error);
   check_error_at_most("hip prefill logits", error, 0.15);
