@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
 import {
   pruneSnapshots,
+  snapshotDelayMs,
   snapshotDir,
   snapshotFingerprint,
   snapshotMaxBytes,
@@ -54,6 +55,21 @@ describe('engine snapshot store', () => {
       /HIPCODE_SNAPSHOT_MAX_SIZE must be a size/,
     );
     rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('saves after live updates once HIPCODE_SNAPSHOT_DELAY_MS (default 10 s) has passed without one', () => {
+    assert.equal(snapshotDelayMs({}), 10_000);
+    assert.equal(snapshotDelayMs({ HIPCODE_SNAPSHOT_DELAY_MS: '0' }), 0);
+    assert.equal(snapshotDelayMs({ HIPCODE_SNAPSHOT_DELAY_MS: '2500' }), 2500);
+    for (const bad of ['soon', '-5', '1.5']) {
+      assert.throws(
+        () => snapshotDelayMs({ HIPCODE_SNAPSHOT_DELAY_MS: bad }),
+        (error: Error & { code: string }) =>
+          error.code === 'E_INVALID_ARGUMENT' &&
+          error.message ===
+            `HIPCODE_SNAPSHOT_DELAY_MS must be a whole number of milliseconds such as 10000, got '${bad}'`,
+      );
+    }
   });
 
   it('lives in the user cache folder unless HIPCODE_SNAPSHOT_DIR says otherwise', () => {
