@@ -72,13 +72,20 @@ async function changeSetting(page: Page, description: string, value: string, clo
   if (close) await closeSettings(page);
 }
 
-/** The Settings editor opens as a modal over the workbench: Escape closes it (and any notification toast). */
+/**
+ * The Settings editor opens as a modal over the workbench: its close button shuts it (Escape too, but a keypress
+ * is lost when a webview holds the focus); Escape also dismisses a dialog or toast that covers the button.
+ */
 async function closeSettings(page: Page): Promise<void> {
   const modal = page.locator('.monaco-modal-editor-block');
-  // A loaded machine can take seconds to handle each Escape: keep pressing for up to 30 s.
-  for (let attempt = 0; attempt < 60 && (await modal.isVisible()); attempt++) {
-    await page.keyboard.press('Escape');
-    await page.waitForTimeout(500);
+  const close = modal.locator('a.codicon-close[aria-label^="Close Modal Editor"]');
+  for (let attempt = 0; attempt < 20 && (await modal.isVisible()); attempt++) {
+    try {
+      await close.click({ timeout: 1000 });
+    } catch {
+      await page.keyboard.press('Escape');
+    }
+    await page.waitForTimeout(300);
   }
   await modal.waitFor({ state: 'hidden', timeout: 10_000 });
 }
