@@ -3,10 +3,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import {
   CancellationTokenSource,
-  createMessageConnection,
   ResponseError,
-  StreamMessageReader,
-  StreamMessageWriter,
   type MessageConnection,
   type NotificationType,
   type RequestType,
@@ -18,6 +15,7 @@ import {
   ShutdownRequest,
   type EngineErrorData,
 } from '../engine/protocol';
+import { stdioConnection } from '../engine/stdio-connection';
 
 /** How the engine process ended. */
 export interface EngineExit {
@@ -78,10 +76,7 @@ export class EngineClient {
       env: { ...process.env, ...options.env, ELECTRON_RUN_AS_NODE: '1' },
     });
     this.readLog(options.onLog);
-    this.connection = createMessageConnection(
-      new StreamMessageReader(this.child.stdout),
-      new StreamMessageWriter(this.child.stdin),
-    );
+    this.connection = stdioConnection(this.child.stdout, this.child.stdin);
     this.connection.onClose(() => this.connection.dispose());
     this.connection.onError(([error]) => options.onLog(`[client] protocol error: ${error.message}`));
     this.child.stdin.on('error', () => undefined);

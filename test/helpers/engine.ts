@@ -4,13 +4,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createMessageConnection,
-  ResponseError,
-  StreamMessageReader,
-  StreamMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
 import {
   AnswerDeltaNotification,
   ContextChangedNotification,
@@ -21,6 +15,7 @@ import {
   type EngineErrorData,
   type ProgressParams,
 } from '../../extension/engine/protocol';
+import { stdioConnection } from '../../extension/engine/stdio-connection';
 import { REPO_ROOT } from './cli';
 import { modelDir } from './fixtures';
 
@@ -52,10 +47,7 @@ export function startEngine(snapshotDir?: string, env: NodeJS.ProcessEnv = {}): 
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const connection = createMessageConnection(
-    new StreamMessageReader(child.stdout),
-    new StreamMessageWriter(child.stdin),
-  );
+  const connection = stdioConnection(child.stdout, child.stdin);
   const progress: ProgressParams[] = [];
   const deltas: AnswerDeltaParams[] = [];
   const contextChanges: ContextChangedParams[] = [];

@@ -1,8 +1,8 @@
 // Entry of the engine process (dist/engine.js): JSON-RPC 2.0 over stdin/stdout, logs on stderr.
 // The protocol is documented in ../protocol.ts.
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { serve } from './connection';
 import { createLogger } from './log';
+import { stdioConnection } from '../stdio-connection';
 
 function main(): void {
   const log = createLogger();
@@ -12,10 +12,7 @@ function main(): void {
   console.warn = (...args: unknown[]) => log.warn(args.map(String).join(' '));
   console.error = (...args: unknown[]) => log.error(args.map(String).join(' '));
 
-  const connection = createMessageConnection(
-    new StreamMessageReader(process.stdin),
-    new StreamMessageWriter(process.stdout),
-  );
+  const connection = stdioConnection(process.stdin, process.stdout);
   const exit = (code: number): void => {
     engine.dispose();
     connection.dispose();
