@@ -168,6 +168,12 @@ export interface NativeSession {
   /** Drops every token at position >= length from the KV cache. */
   truncate(length: number): void;
   /**
+   * A new session holding this one's tokens on the same KV pages (nothing is copied), with its own capacity and
+   * RNG seed. Neither session's later calls change what the other holds. E_BUSY while a call is in flight,
+   * E_INVALID_ARGUMENT when options.maxTokens is below this session's length.
+   */
+  fork(options: SessionOptions): NativeSession;
+  /**
    * Saves the K/V of positions [0, tokens) and their ids with `fingerprint` to `path`: written to a temporary file in
    * the same folder, fsynced and renamed over `path`, with an XXH64 checksum. Rejects with E_SNAPSHOT (I/O),
    * E_CANCELLED (cancelSnapshot) or E_BUSY; a failed save leaves no file behind.

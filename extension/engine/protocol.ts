@@ -5,10 +5,12 @@
 // (reads the workspace into the context and prefills it into the KV cache), then any number of `hipcode/ask`;
 // `hipcode/shutdown` disposes the model; the `hipcode/exit` notification ends the process.
 //
-// KV cache (protocol 2): the engine keeps one session per model, sized to the model's context, and remembers the
-// token ids it holds. Every prefill (a sync's context, an ask's prompt) runs only past the longest common prefix
-// of what is held and the new prompt, so the workspace context is prefilled once and each ask runs only its
-// question (AskUsage.cachedTokens says how many tokens were reused). Prefills run in chunks of about 0.05 s with a
+// KV cache (protocol 2): the engine keeps one session per model for the context, sized to the model's context,
+// and remembers the token ids it holds. Every prefill runs only past the longest common prefix of what is held and
+// the new prompt, so the workspace context is prefilled once. An ask runs in a fork of that session, which shares
+// its KV pages instead of copying them and never changes it: only the question and the answer are run (AskUsage.
+// cachedTokens says how many tokens were reused), a follow-up whose prompt extends the last ask's runs on in that
+// fork, and an ask with a seed gets a fresh fork seeded with it (protocol 3). Prefills run in chunks of about 0.05 s with a
 // turn of the event loop between them, so `$/cancelRequest` ends a prefill of any length within about 0.2 s.
 // Work on the session (a sync's prefill, an ask, a didChangeFiles update) runs one at a time, in arrival order;
 // a request waiting for its turn can be cancelled. A second ask (or sync) while one is in flight is E_BUSY.
@@ -322,11 +324,13 @@ export interface StatusResult {
   /** The engine process's memory (Node's process.memoryUsage()). Protocol 2. */
   memory: { rssBytes: number; heapUsedBytes: number };
   /**
-   * The KV session (null without a model): the tokens it holds (the context's prefix, then the last prompt's
-   * question and answer) and its capacity (the model's context). How its pages split between GPU and host memory
-   * is not reported: the native addon does not expose it. Protocol 2.
+   * The KV sessions (null without a model): the tokens the context's session holds (the synced context's stable
+   * prefix) and its capacity (the model's context); `chatTokens`, what the fork the last ask ran in holds (the
+   * context it shares with the context's session, its question and answer; 0 when there is none). How their pages
+   * split between GPU and host memory is not reported: the native addon does not expose it. Protocol 2; chatTokens
+   * since protocol 3.
    */
-  kv: { heldTokens: number; capacityTokens: number } | null;
+  kv: { heldTokens: number; capacityTokens: number; chatTokens: number } | null;
   /**
    * The GPU the model runs on (cuda backend only; absent on the CPU or when the driver cannot say). Its memory is
    * device-wide: other processes' allocations count too. Protocol 2.

@@ -82,6 +82,7 @@ Napi::Function SessionObject::define(Napi::Env env) {
                          InstanceMethod<&SessionObject::forward>("forward"),
                          InstanceMethod<&SessionObject::step>("step"),
                          InstanceMethod<&SessionObject::truncate>("truncate"),
+                         InstanceMethod<&SessionObject::fork>("fork"),
                          InstanceMethod<&SessionObject::save_snapshot>("saveSnapshot"),
                          InstanceMethod<&SessionObject::load_snapshot>("loadSnapshot"),
                          InstanceMethod<&SessionObject::cancel_snapshot>("cancelSnapshot"),
@@ -114,6 +115,17 @@ std::shared_ptr<Session> SessionObject::claim(const char* method) const {
                       std::string("session.") + method + ": another call on this session is still running");
   }
   return session;
+}
+
+void SessionObject::run_claimed(const char* method, const std::function<void(Session&)>& body) const {
+  std::shared_ptr<Session> session = claim(method);
+  try {
+    body(*session);
+  } catch (...) {
+    session->end();
+    throw;
+  }
+  session->end();
 }
 
 Napi::Value SessionObject::length(const Napi::CallbackInfo& info) {
@@ -156,20 +168,24 @@ Napi::Value SessionObject::step(const Napi::CallbackInfo& info) {
 
 void SessionObject::truncate(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
-    std::shared_ptr<Session> session = claim("truncate");
-    try {
+    run_claimed("truncate", [&](Session& session) {
       const Napi::Value value = info[0];
       const double length = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
-      if (!(length >= 0 && length <= double(session->length())) || double(int64_t(length)) != length) {
+      if (!(length >= 0 && length <= double(session.length())) || double(int64_t(length)) != length) {
         throw EngineError(ErrorCode::INVALID_ARGUMENT, "truncate(length): expected an integer in [0, " +
-                                                           std::to_string(session->length()) + "]");
+                                                           std::to_string(session.length()) + "]");
       }
-      session->truncate(int64_t(length));
-    } catch (...) {
-      session->end();
-      throw;
-    }
-    session->end();
+      session.truncate(int64_t(length));
+    });
+  });
+}
+
+Napi::Value SessionObject::fork(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const SessionOptions options = read_session_options(info[0]);
+    std::shared_ptr<Session> forked;
+    run_claimed("fork", [&](Session& session) { forked = std::make_shared<Session>(session, options); });
+    return SessionObject::wrap(info.Env(), forked);
   });
 }
 

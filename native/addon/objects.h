@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,7 @@ class SessionObject : public Napi::ObjectWrap<SessionObject> {
   Napi::Value forward(const Napi::CallbackInfo& info);
   Napi::Value step(const Napi::CallbackInfo& info);
   void truncate(const Napi::CallbackInfo& info);
+  Napi::Value fork(const Napi::CallbackInfo& info);
   Napi::Value save_snapshot(const Napi::CallbackInfo& info);
   Napi::Value load_snapshot(const Napi::CallbackInfo& info);
   void cancel_snapshot(const Napi::CallbackInfo& info);
@@ -49,6 +51,8 @@ class SessionObject : public Napi::ObjectWrap<SessionObject> {
   std::shared_ptr<Session> live(const char* method) const;
   // Claims the session for an async call; throws E_BUSY when one is in flight.
   std::shared_ptr<Session> claim(const char* method) const;
+  // Runs a synchronous call on the claimed session, then releases it.
+  void run_claimed(const char* method, const std::function<void(Session&)>& body) const;
 
   std::shared_ptr<Session> session_;
 };

@@ -1,6 +1,7 @@
-// Page bookkeeping of the paged KV cache: acquiring, releasing and truncating pages.
+// Page bookkeeping of the paged KV cache: acquiring, sharing, releasing and truncating pages.
 #include "core/kv-cache.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -12,19 +13,46 @@ KvPagePool::KvPagePool(std::unique_ptr<KvPageStore> store, const KvLayout& layou
 
 int32_t KvPagePool::acquire() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (free_pages_.empty()) return store_->add_page();
-  const int32_t page = free_pages_.back();
-  free_pages_.pop_back();
+  int32_t page;
+  if (free_pages_.empty()) {
+    page = store_->add_page();
+    holders_.resize(std::max(holders_.size(), size_t(page) + 1), 0);
+  } else {
+    page = free_pages_.back();
+    free_pages_.pop_back();
+  }
+  holders_[size_t(page)] = 1;
   return page;
+}
+
+void KvPagePool::retain(int32_t page) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++holders_[size_t(page)];
 }
 
 void KvPagePool::release(int32_t page) {
   std::lock_guard<std::mutex> lock(mutex_);
-  free_pages_.push_back(page);
+  if (--holders_[size_t(page)] == 0) free_pages_.push_back(page);
+}
+
+bool KvPagePool::shared(int32_t page) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return holders_[size_t(page)] > 1;
 }
 
 KvCache::KvCache(std::shared_ptr<KvPagePool> pool, int64_t capacity)
     : pool_(std::move(pool)), capacity_(capacity) {}
+
+KvCache::KvCache(KvCache& parent, int64_t capacity)
+    : pool_(parent.pool_), capacity_(capacity), length_(parent.length()), page_table_(parent.page_table_) {
+  if (length_ > capacity_) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "fork: the session holds " +
+                                                       std::to_string(parent.length()) +
+                                                       " tokens, more than the fork's capacity of " +
+                                                       std::to_string(capacity) + " tokens (maxTokens)");
+  }
+  for (int32_t page : page_table_) pool_->retain(page);
+}
 
 KvCache::~KvCache() {
   release_pages_beyond(0);
@@ -41,6 +69,18 @@ void KvCache::reserve(int64_t count) {
   const int64_t page_tokens = pool_->layout().page_tokens;
   const auto pages_needed = size_t((needed + page_tokens - 1) / page_tokens);
   while (page_table_.size() < pages_needed) page_table_.push_back(pool_->acquire());
+}
+
+int64_t KvCache::shared_tail_page() {
+  const int64_t page_tokens = pool_->layout().page_tokens;
+  if (length_ % page_tokens == 0) return -1;
+  const int64_t index = length_ / page_tokens;
+  return pool_->shared(page_table_[size_t(index)]) ? index : -1;
+}
+
+void KvCache::replace_page(int64_t index, int32_t page) {
+  pool_->release(page_table_[size_t(index)]);
+  page_table_[size_t(index)] = page;
 }
 
 void KvCache::commit(int64_t count) {

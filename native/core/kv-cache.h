@@ -1,4 +1,5 @@
-// Paged KV cache: a pool of fixed-size pages whose storage the backend owns, and a per-session page table.
+// Paged KV cache: a pool of fixed-size, reference-counted pages whose storage the backend owns, and a
+// per-session page table; a fork shares its parent's pages until one of them writes into a shared page.
 #pragma once
 
 #include <atomic>
@@ -30,13 +31,20 @@ class KvPageStore {
   virtual int32_t add_page() = 0;
 };
 
-// Hands out pages of one store, reusing released ones. Thread-safe: all sessions of a model share it.
+// Hands out pages of one store, reusing released ones, and counts the caches holding each page. Thread-safe:
+// all sessions of a model share it.
 class KvPagePool {
  public:
   KvPagePool(std::unique_ptr<KvPageStore> store, const KvLayout& layout);
 
+  // A page held once.
   int32_t acquire();
+  // One more holder of `page`.
+  void retain(int32_t page);
+  // One holder less; the page is free once none is left.
   void release(int32_t page);
+  // Whether more than one cache holds `page`.
+  bool shared(int32_t page);
   const KvLayout& layout() const { return layout_; }
   KvPageStore& store() { return *store_; }
 
@@ -45,12 +53,16 @@ class KvPagePool {
   std::unique_ptr<KvPageStore> store_;
   KvLayout layout_;
   std::vector<int32_t> free_pages_;
+  std::vector<int32_t> holders_;  // [pages added] caches holding each page
 };
 
 // One session's KV cache: the pages holding positions [0, length) and the capacity in tokens.
 class KvCache {
  public:
   KvCache(std::shared_ptr<KvPagePool> pool, int64_t capacity);
+  // A fork of `parent`: holds the same positions on the same pages (retained, not copied) with its own
+  // capacity and no HiP masks. E_INVALID_ARGUMENT when the parent holds more than `capacity` tokens.
+  KvCache(KvCache& parent, int64_t capacity);
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
   ~KvCache();
@@ -62,6 +74,11 @@ class KvCache {
 
   // Ensures pages exist for `count` tokens past length(); throws E_CONTEXT_FULL past the capacity.
   void reserve(int64_t count);
+  // The index in page_table() of the partly filled last page when another cache holds it too (the next write
+  // would change that cache's keys: copy the page first, see replace_page), else -1.
+  int64_t shared_tail_page();
+  // Puts `page` (acquired, holding a copy of the old page's positions) at `index`, releasing the old one.
+  void replace_page(int64_t index, int32_t page);
   // Marks `count` more tokens as written (after reserve and the forward pass).
   void commit(int64_t count);
   // Drops every position >= new_length and releases the pages no longer needed (and the HiP masks, which

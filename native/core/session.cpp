@@ -2,6 +2,7 @@
 #include "core/session.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "core/error.h"
@@ -12,15 +13,24 @@ namespace {
 // K/V bytes a snapshot chunk should hold: large sequential writes, bounded host memory.
 constexpr int64_t kSnapshotChunkBytes = 32 << 20;
 
-}  // namespace
-
-Session::Session(std::shared_ptr<Model> model, const SessionOptions& options)
-    : model_(std::move(model)), cache_(model_->kv_pool(), options.max_tokens), rng_(options.seed) {
+int64_t checked_capacity(const SessionOptions& options) {
   if (options.max_tokens <= 0) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT, "options.maxTokens: expected a positive integer, got " +
                                                        std::to_string(options.max_tokens));
   }
+  return options.max_tokens;
 }
+
+}  // namespace
+
+Session::Session(std::shared_ptr<Model> model, const SessionOptions& options)
+    : model_(std::move(model)), cache_(model_->kv_pool(), checked_capacity(options)), rng_(options.seed) {}
+
+Session::Session(Session& parent, const SessionOptions& options)
+    : model_(parent.model_),
+      cache_(parent.cache_, checked_capacity(options)),
+      history_(parent.history_),
+      rng_(options.seed) {}
 
 void Session::check_ids(const std::vector<int32_t>& ids) const {
   if (ids.empty()) throw EngineError(ErrorCode::INVALID_ARGUMENT, "ids: expected at least one token id");
@@ -34,8 +44,20 @@ void Session::check_ids(const std::vector<int32_t>& ids) const {
   }
 }
 
+void Session::unshare_tail() {
+  const int64_t index = cache_.shared_tail_page();
+  if (index < 0) return;
+  const int64_t first = index * cache_.pool().layout().page_tokens;
+  const int64_t count = length() - first;
+  std::vector<uint8_t> host(size_t(count * snapshot_shape().token_bytes()));
+  model_->read_kv(cache_, first, count, host.data());
+  cache_.replace_page(index, cache_.pool().acquire());
+  model_->write_kv(cache_, first, count, host.data());
+}
+
 std::vector<float> Session::forward(const std::vector<int32_t>& ids, LogitsMode mode) {
   check_ids(ids);
+  unshare_tail();
   std::vector<float> logits = model_->forward(cache_, ids, mode);
   history_.insert(history_.end(), ids.begin(), ids.end());
   return logits;
@@ -44,6 +66,7 @@ std::vector<float> Session::forward(const std::vector<int32_t>& ids, LogitsMode 
 int32_t Session::step(const std::vector<int32_t>& ids, const SamplingParams& params) {
   validate_sampling(params);
   check_ids(ids);
+  unshare_tail();
   // The repetition penalty sees the new ids too.
   const size_t before = history_.size();
   history_.insert(history_.end(), ids.begin(), ids.end());

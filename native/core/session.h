@@ -1,5 +1,5 @@
 // Session: one conversation's KV cache, token history and sampling RNG, with a busy flag against
-// overlapping calls.
+// overlapping calls. A fork starts from another session's contents without copying its KV.
 #pragma once
 
 #include <atomic>
@@ -25,6 +25,11 @@ class Session {
  public:
   // Throws E_INVALID_ARGUMENT for a non-positive capacity.
   Session(std::shared_ptr<Model> model, const SessionOptions& options);
+  // A fork of `parent` (which must not be running a call): it holds the parent's tokens on the parent's KV
+  // pages, and its own capacity and RNG. Neither session's writes change what the other holds: the partly
+  // filled page they share is copied by the first one to write after it. E_INVALID_ARGUMENT for a capacity
+  // below the parent's length.
+  Session(Session& parent, const SessionOptions& options);
 
   int64_t length() const { return cache_.length(); }
   int64_t capacity() const { return cache_.capacity(); }
@@ -56,6 +61,9 @@ class Session {
 
  private:
   void check_ids(const std::vector<int32_t>& ids) const;
+  // Gives the cache its own copy of a partly filled last page that another session holds too, so that
+  // writing after it changes only this session.
+  void unshare_tail();
   // The K/V layout snapshots of this session's model have.
   SnapshotShape snapshot_shape() const;
 

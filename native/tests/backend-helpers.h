@@ -1,11 +1,12 @@
-// Test helpers shared by the backend tests: the CUDA backend or a printed skip, a small decode geometry and
-// the relative L2 distance.
+// Test helpers shared by the backend tests: the CUDA backend or a printed skip, a small decode geometry,
+// random token ids and the relative L2 distance.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "core/backend-factory.h"
@@ -38,6 +39,15 @@ inline ModelGeometry small_decode_geometry(int64_t max_position) {
   g.max_position_embeddings = max_position;
   g.rope.theta = 10000;
   return g;
+}
+
+// `count` ids uniform in [0, vocab), reproducible from `seed`.
+inline std::vector<int32_t> random_ids(size_t count, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> token(0, int32_t(vocab - 1));
+  std::vector<int32_t> ids(count);
+  for (int32_t& id : ids) id = token(rng);
+  return ids;
 }
 
 // ‖actual − expected‖₂ / ‖expected‖₂

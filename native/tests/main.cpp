@@ -1,5 +1,6 @@
-// Runs every registered test case (or, with --bench, the linear kernel benchmark) and prints
-// "N passed, M failed"; the exit code is non-zero when anything failed.
+// Runs the registered test cases (all of them, or those whose names contain one of the arguments; with
+// --bench, the linear kernel benchmark instead) and prints "N passed, M failed"; the exit code is non-zero
+// when anything failed or no test matched.
 #include <cstdio>
 #include <cstring>
 
@@ -20,12 +21,26 @@ int& current_failures() {
 
 }  // namespace hipcode::test
 
+namespace {
+
+// Whether `name` contains one of argv[1..], or there are none.
+bool selected(const char* name, int argc, char** argv) {
+  if (argc < 2) return true;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strstr(name, argv[i])) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace hipcode::test;
   if (argc > 1 && std::strcmp(argv[1], "--bench") == 0) return run_benchmarks();
   int passed = 0;
   int failed = 0;
   for (const TestCase& test_case : registry()) {
+    if (!selected(test_case.name, argc, argv)) continue;
     current_failures() = 0;
     try {
       test_case.body();
@@ -40,5 +55,6 @@ int main(int argc, char** argv) {
     std::printf("FAILED %s\n", test_case.name);
   }
   std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  if (passed + failed == 0) std::printf("no test name contains the arguments given\n");
+  return failed == 0 && passed > 0 ? 0 : 1;
 }

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <string>
 #include <thread>
 
@@ -67,14 +66,6 @@ std::string read_file(const std::string& path) {
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-std::vector<int32_t> random_ids(size_t count, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> token(0, int32_t(vocab - 1));
-  std::vector<int32_t> ids(count);
-  for (int32_t& id : ids) id = token(rng);
-  return ids;
 }
 
 // Every K/V byte of the session's first `tokens` positions.

@@ -42,6 +42,12 @@ class RecordingSession implements NativeSession {
     this.cache.length = length;
   }
 
+  fork(): RecordingSession {
+    const forked = new RecordingSession();
+    forked.cache.push(...this.cache);
+    return forked;
+  }
+
   /** Snapshots by path; a save or load waits for `release` when set, and rejects once cancelSnapshot was called. */
   readonly snapshots = new Map<string, number[]>();
   cancels = 0;
@@ -105,6 +111,20 @@ describe('context session', () => {
     assert.deepEqual(native.chunks, [3]);
     assert.deepEqual(native.cache, target);
     assert.deepEqual(session.held, target);
+  });
+
+  it('a fork starts from what the session holds; prefilling it runs only past that and leaves the session', async () => {
+    const native = new RecordingSession();
+    const session = new ContextSession(native, 100_000);
+    await session.prefill(range(0, 500));
+    const fork = session.fork({ maxTokens: 600, seed: 1 });
+    assert.equal(fork.capacity, 600);
+    assert.deepEqual(fork.held, range(0, 500));
+    const result = await fork.prefill([...range(0, 400), 7, 8]);
+    assert.deepEqual([result.reused, result.prefilled], [400, 2]);
+    assert.deepEqual(fork.held, [...range(0, 400), 7, 8]);
+    assert.deepEqual(session.held, range(0, 500));
+    assert.deepEqual(native.cache, range(0, 500));
   });
 
   it('a cancel stops between chunks and keeps the finished ones; a failed chunk leaves a true mirror', async () => {

@@ -17,6 +17,7 @@ function session(vocab: number): NativeSession {
     },
     step: (ids: Int32Array) => Promise.resolve((ids[ids.length - 1] + 1) % vocab),
     truncate: () => undefined,
+    fork: () => session(vocab),
     saveSnapshot: () => Promise.reject(unsupported()),
     loadSnapshot: () => Promise.reject(unsupported()),
     cancelSnapshot: () => undefined,

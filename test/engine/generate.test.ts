@@ -16,6 +16,9 @@ function fakeSession(outputs: number[]): NativeSession & { inputs: number[][] } 
       return Promise.resolve(outputs[inputs.length - 1]);
     },
     truncate: () => undefined,
+    fork: () => {
+      throw new Error('not used');
+    },
     saveSnapshot: () => Promise.reject(new Error('not used')),
     loadSnapshot: () => Promise.reject(new Error('not used')),
     cancelSnapshot: () => undefined,

@@ -1,11 +1,18 @@
 // Multi-turn asks through the engine process: the prompt of each turn equals the chat template's rendering of
 // system, context with the first question, then the earlier answers and questions (checked by its length and by
-// the greedy answer of a fresh one-shot prefill of it); the oldest turns give way when they do not fit.
+// the greedy answer of a fresh one-shot prefill of it), and runs on in the fork of the turn before; the oldest
+// turns give way when they do not fit.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { ErrorCodes } from 'vscode-jsonrpc/node';
 import { loadModel } from '../../extension/engine/model/load';
-import { AskRequest, SyncWorkspaceRequest, type ChatTurn } from '../../extension/engine/protocol';
+import { commonPrefixLength } from '../../extension/engine/answer/context-session';
+import {
+  AskRequest,
+  StatusRequest,
+  SyncWorkspaceRequest,
+  type ChatTurn,
+} from '../../extension/engine/protocol';
 import {
   initialize,
   longContextModel,
@@ -32,22 +39,33 @@ describe('engine multi-turn asks', function () {
   });
   afterEach(() => stopEngine(engine));
 
-  it('each turn renders as the template does and keeps the context cached', async () => {
+  it('each turn renders as the template does, keeps the context cached and continues the last turn’s fork', async () => {
     const dir = longContextModel(2048);
     const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
     try {
       await initialize(engine, dir);
       const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      const context = (await engine.connection.sendRequest(StatusRequest)).kv?.heldTokens ?? 0;
       const history: ChatTurn[] = [];
+      let previous: number[] = [];
       for (const question of ['what is a?', 'and where is it defined?', 'is it exported?']) {
+        const turn = `turn ${history.length + 1}`;
         const result = await engine.connection.sendRequest(AskRequest, { question, history, maxTokens: 10 });
         const ids = await referencePrompt(model, repo, report.totals.budget, question, { history });
-        assert.equal(result.usage.promptTokens, ids.length, `turn ${history.length + 1}`);
-        assert.equal(result.answer, await referenceAnswer(model, ids, 10), `turn ${history.length + 1}`);
+        assert.equal(result.usage.promptTokens, ids.length, turn);
+        assert.equal(result.answer, await referenceAnswer(model, ids, 10), turn);
         assert.equal(result.usage.historyTurns, history.length);
         assert.equal(result.usage.droppedTurns, 0);
         assert.ok(result.usage.cachedTokens >= report.totals.tokens);
+        if (history.length > 0) {
+          // A follow-up shares the earlier turn's prompt past the context: the fork that holds it runs on.
+          const shared = commonPrefixLength(previous, ids);
+          assert.ok(shared > context, `${turn} shares only the context with the one before`);
+          assert.ok(result.usage.cachedTokens >= shared, `${turn}: ${result.usage.cachedTokens} cached`);
+        }
+        assert.equal((await engine.connection.sendRequest(StatusRequest)).kv?.heldTokens, context);
         history.push({ question, answer: result.answer });
+        previous = ids;
       }
     } finally {
       model.native.dispose();

@@ -1,5 +1,6 @@
 // The engine's KV session through the protocol: the context prefilled once at sync and reused by every ask (the
-// answers equal a fresh one-shot prefill's), prefill progress with rates, and cancels mid-prefill within 200 ms.
+// answers equal a fresh one-shot prefill's) from a fork that leaves the context's session as the sync left it,
+// prefill progress with rates, and cancels mid-prefill within 200 ms.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,18 +74,21 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
   });
   afterEach(() => stopEngine(engine));
 
-  it('sync prefills the context; each ask then runs only its question and answers as a fresh prefill does', async () => {
+  it('sync prefills the context; each ask then runs only its question in a fork and answers as a fresh prefill does', async () => {
     await initialize(engine);
     const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
     const synced = await engine.connection.sendRequest(StatusRequest);
     assert.ok(synced.kv && synced.kv.heldTokens > report.totals.tokens);
+    assert.equal(synced.kv.chatTokens, 0);
     const questions = ['what is a?', 'what does b return?', 'what is a?'];
     const results = [];
     for (const question of questions) {
       const result = await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 });
       const { kv } = await engine.connection.sendRequest(StatusRequest);
-      // The session holds the prompt and the answer but the last sampled token, which was never fed.
-      assert.equal(kv?.heldTokens, result.usage.promptTokens + result.usage.generatedTokens - 1);
+      // The context's session is as the sync left it; the fork holds the prompt and the answer but the last
+      // sampled token, which was never fed.
+      assert.equal(kv?.heldTokens, synced.kv.heldTokens);
+      assert.equal(kv?.chatTokens, result.usage.promptTokens + result.usage.generatedTokens - 1);
       results.push(result);
     }
     const prompts = await Promise.all(
@@ -106,7 +110,7 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
     assert.equal(last.files, report.totals.includedFiles);
   });
 
-  it('a seed with a temperature gives the answer of a fresh session with that seed, every time', async () => {
+  it('a seed with a temperature gives the answer of a fresh session with that seed, every time, without prefilling the context again', async () => {
     await initialize(engine);
     const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
     const ask = { question: 'what is a?', maxTokens: 12, temperature: 1.5, seed: 3 };
@@ -116,6 +120,7 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
     const expected = await referenceAnswer(model, ids, 12, 1.5, 3);
     assert.equal(first.answer, expected);
     assert.equal(second.answer, expected);
+    for (const result of [first, second]) assert.ok(result.usage.cachedTokens >= report.totals.tokens);
     assert.notEqual(
       await referenceAnswer(model, ids, 12, 1.5, 4),
       expected,

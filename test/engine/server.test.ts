@@ -51,7 +51,7 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.equal(status.modelDir, result.model.dir);
     assert.equal(status.files, 0);
     assert.deepEqual(status.model, result.model);
-    assert.deepEqual(status.kv, { heldTokens: 0, capacityTokens: 256 });
+    assert.deepEqual(status.kv, { heldTokens: 0, capacityTokens: 256, chatTokens: 0 });
     assert.equal(status.gpu, undefined);
     const vmRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${engine.child.pid}/status`, 'utf8'));
     const rss = Number(vmRss?.[1]) * 1024;

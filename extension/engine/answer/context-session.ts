@@ -1,7 +1,7 @@
 // A persistent native session that keeps its KV cache between prompts: prefix reuse and chunked, cancellable prefill.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HipError } from '../errors';
-import type { LogitsMode, NativeSession, SamplingParams } from '../native';
+import type { LogitsMode, NativeSession, SamplingParams, SessionOptions } from '../native';
 
 /** Seconds one prefill chunk should take: a cancel waits for the chunk in flight, so well under 200 ms. */
 export const CHUNK_TARGET_SECONDS = 0.05;
@@ -84,6 +84,17 @@ export class ContextSession implements NativeSession {
   truncate(length: number): void {
     this.native.truncate(length);
     this.ids.length = length;
+  }
+
+  /**
+   * A session holding what this one holds, on the same KV pages (NativeSession.fork): what it runs next never
+   * changes this one, and the reverse. For a question and its answer on top of the context.
+   */
+  fork(options: SessionOptions): ContextSession {
+    const forked = new ContextSession(this.native.fork(options), options.maxTokens);
+    for (const id of this.ids) forked.ids.push(id);
+    forked.chunk = this.chunk;
+    return forked;
   }
 
   /** Saves the K/V and ids of positions [0, tokens) (NativeSession.saveSnapshot); `signal` cancels between chunks. */

@@ -1,9 +1,15 @@
 // The engine's state behind the protocol: the loaded model, its tokenizer, prompt and KV session, and the synced
 // workspace context. No JSON-RPC here: cancellation comes in as an AbortSignal, notifications go out as callbacks.
+import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
 import { findReferences } from '../answer/citations';
 import { ContextPrompt } from '../answer/context-prompt';
-import { commonPrefixLength, ContextSession, type PrefillProgress } from '../answer/context-session';
+import {
+  commonPrefixLength,
+  ContextSession,
+  type PrefillProgress,
+  type PrefillResult,
+} from '../answer/context-session';
 import { askPrompt, defaultAnswerTokens, type AskPrompt, type ChatTurn } from '../answer/prompt';
 import { streamOnSession } from '../answer/stream';
 import { HipError, toHipError } from '../errors';
@@ -50,8 +56,13 @@ interface Loaded {
   /** The CUDA device ordinal asked for. */
   device: number;
   info: ModelInfo;
-  /** The one KV session, sized to the model's context; replaced when an ask gives a seed. */
+  /** The context's KV session, sized to the model's context: the synced workspace's stable prefix. */
   session: ContextSession;
+  /**
+   * The fork of `session` the last ask ran in (its question and answer on top of the context), which a follow-up
+   * continues; disposed when the context changes.
+   */
+  chat: ContextSession | undefined;
   /** Where the context's KV is saved after a sync and restored from at the next; undefined when off. */
   snapshots: Snapshots | undefined;
 }
@@ -102,10 +113,10 @@ function askRequest(params: AskParams): AskRequestOptions {
   };
 }
 
-/** A session over the whole model context. */
-function openSession(model: LoadedModel, seed: number): ContextSession {
+/** A session over the whole model context (it never samples: asks run in its forks, seeded by Engine.chatFor). */
+function openSession(model: LoadedModel): ContextSession {
   const capacity = model.config.maxPositionEmbeddings;
-  return new ContextSession(model.native.createSession({ maxTokens: capacity, seed }), capacity);
+  return new ContextSession(model.native.createSession({ maxTokens: capacity, seed: 0 }), capacity);
 }
 
 export class Engine {
@@ -204,7 +215,7 @@ export class Engine {
         contextLength: model.config.maxPositionEmbeddings,
         vocabSize: model.config.vocabSize,
       };
-      const session = openSession(model, 0);
+      const session = openSession(model);
       const snapshots = this.openSnapshots(model);
       this.loaded = {
         model,
@@ -214,6 +225,7 @@ export class Engine {
         device: device ?? 0,
         info,
         session,
+        chat: undefined,
         snapshots,
       };
       this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
@@ -294,6 +306,7 @@ export class Engine {
     await this.turns.run(signal, 'the workspace sync', async () => {
       this.workspace = { context, prompt, options };
       this.events.contextChanged({ ...base, report });
+      this.dropChat(loaded);
       restoredTokens = await this.restoreContext(loaded, this.workspace, signal);
       await this.prefillContext(loaded, this.workspace, base, signal);
     });
@@ -351,7 +364,7 @@ export class Engine {
     workspace: Workspace,
     base: ProgressBase,
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<PrefillResult> {
     const prefix = this.stablePrefix(workspace.prompt);
     const files = workspace.context.included.length;
     const result = await loaded.session.prefill(prefix, {
@@ -362,6 +375,41 @@ export class Engine {
       `prefill: ${result.prefilled} tokens in ${result.seconds.toFixed(2)} s, ${result.reused} reused ` +
         `(${prefix.length} held)`,
     );
+    return result;
+  }
+
+  /**
+   * Prefills what the context session lacks of the workspace's stable prefix (after a cancelled sync or update)
+   * and returns how many tokens that was: 0 when it holds the whole prefix.
+   */
+  private async completeContext(loaded: Loaded, base: ProgressBase, signal: AbortSignal): Promise<number> {
+    const workspace = this.workspace;
+    if (!workspace) return 0;
+    const prefix = this.stablePrefix(workspace.prompt);
+    if (commonPrefixLength(loaded.session.held, prefix) === prefix.length) return 0;
+    return (await this.prefillContext(loaded, workspace, base, signal)).prefilled;
+  }
+
+  /** Disposes the last ask's fork, which holds pages of a context that is about to change. */
+  private dropChat(loaded: Loaded): void {
+    loaded.chat?.dispose();
+    loaded.chat = undefined;
+  }
+
+  /**
+   * The session an ask runs in: the last ask's fork when the prompt shares more with it than with the context (a
+   * follow-up question continues its chat), else a new fork of the context, seeded with the ask's seed when it
+   * gives one (so that a sampled answer is reproducible without prefilling the context again).
+   */
+  private chatFor(loaded: Loaded, ids: readonly number[], seed: number | undefined): ContextSession {
+    const chat = loaded.chat;
+    const followUp =
+      chat !== undefined && commonPrefixLength(chat.held, ids) > commonPrefixLength(loaded.session.held, ids);
+    if (chat && followUp && seed === undefined) return chat;
+    this.dropChat(loaded);
+    const capacity = loaded.model.config.maxPositionEmbeddings;
+    loaded.chat = loaded.session.fork({ maxTokens: capacity, seed: seed ?? randomInt(2 ** 31) });
+    return loaded.chat;
   }
 
   /** Queues the changes of a didChangeFiles notification; they apply once a burst has settled. */
@@ -434,6 +482,7 @@ export class Engine {
         `context ${context.included.length} files, ${context.tokens} tokens`,
     );
     this.events.contextChanged({ ...base, report: contextReport(context, modelContext), rescanned });
+    this.dropChat(loaded);
     await this.prefillContext(loaded, this.workspace, base, signal);
     this.saveSnapshotAfterEdits(loaded);
   }
@@ -479,30 +528,27 @@ export class Engine {
       modelContext,
     });
     const maxTokens = answerTokens(ids.length, requested, modelContext);
-    if (temperature > 0 && seed !== undefined) this.reseed(loaded, seed);
     const started = performance.now();
     const files = context?.included.length ?? 0;
-    const prefill = await loaded.session.prefill(ids.slice(0, -1), {
+    const contextPrefilled = await this.completeContext(loaded, request.base, signal);
+    const chat = this.chatFor(loaded, ids, temperature > 0 ? seed : undefined);
+    const prefill = await chat.prefill(ids.slice(0, -1), {
       signal,
       onProgress: (step) => this.events.progress(prefillProgress(request.base, files, step)),
     });
-    const { answer, generated, timings } = await streamOnSession(
-      loaded.session,
-      loaded.tokenizer,
-      ids.slice(-1),
-      {
-        maxTokens,
-        sampling: { ...GREEDY, temperature },
-        seed: seed ?? 0,
-        signal,
-        onText: delta,
-        startedAt: started,
-        prefillTokens: prefill.prefilled + 1,
-      },
-    );
+    const cachedTokens = Math.max(0, prefill.reused - contextPrefilled);
+    const { answer, generated, timings } = await streamOnSession(chat, loaded.tokenizer, ids.slice(-1), {
+      maxTokens,
+      sampling: { ...GREEDY, temperature },
+      seed: seed ?? 0,
+      signal,
+      onText: delta,
+      startedAt: started,
+      prefillTokens: contextPrefilled + prefill.prefilled + 1,
+    });
     const turns = history.length - dropped;
     this.log.info(
-      `answered: ${ids.length} prompt tokens (${prefill.reused} cached, ${turns} turns, ${dropped} dropped), ` +
+      `answered: ${ids.length} prompt tokens (${cachedTokens} cached, ${turns} turns, ${dropped} dropped), ` +
         `${generated} generated in ${timings.totalSeconds.toFixed(2)} s`,
     );
     const sources = (context?.included ?? []).map((file) => ({ path: file.path, text: file.source }));
@@ -512,20 +558,13 @@ export class Engine {
       usage: {
         contextTokens: context?.tokens ?? 0,
         promptTokens: ids.length,
-        cachedTokens: prefill.reused,
+        cachedTokens,
         generatedTokens: generated,
         historyTurns: turns,
         droppedTurns: dropped,
       },
       timings,
     };
-  }
-
-  /** Restarts the session seeded with `seed`, so a sampled answer is reproducible (the context is prefilled again). */
-  private reseed(loaded: Loaded, seed: number): void {
-    loaded.session.dispose();
-    loaded.session = openSession(loaded.model, seed);
-    this.log.info(`KV session restarted with seed ${seed}`);
   }
 
   status(): StatusResult {
@@ -538,7 +577,13 @@ export class Engine {
       busy: this.running.size > 0 || this.turns.pending > this.snapshotTurns,
       model: loaded?.info ?? null,
       memory: memoryStatus(),
-      kv: loaded ? { heldTokens: loaded.session.length, capacityTokens: loaded.session.capacity } : null,
+      kv: loaded
+        ? {
+            heldTokens: loaded.session.length,
+            capacityTokens: loaded.session.capacity,
+            chatTokens: loaded.chat?.length ?? 0,
+          }
+        : null,
     };
     const gpu = loaded?.backend === 'cuda' ? gpuStatus(loadAddon().probe(), loaded.device) : undefined;
     if (gpu) result.gpu = gpu;
@@ -560,6 +605,7 @@ export class Engine {
     this.workspace = undefined;
     const loaded = this.loaded;
     this.loaded = undefined;
+    loaded?.chat?.dispose();
     loaded?.session.dispose();
     loaded?.model.native.dispose();
   }
