@@ -180,11 +180,14 @@ export interface NativeSession {
    */
   saveSnapshot(path: string, fingerprint: string, tokens: number): Promise<void>;
   /**
-   * Replaces the session's contents with the snapshot at `path` and resolves to its ids. The whole file is checked
-   * first (header, `fingerprint`, K/V shape, size, checksum): a missing, partial, corrupt or mismatched file rejects
-   * with E_SNAPSHOT and leaves the session as it was. E_CANCELLED after cancelSnapshot.
+   * Replaces the session's contents with the first `tokens` positions (all of them when undefined or more than it
+   * holds) of the snapshot at `path` and resolves to their ids, reading the file once: its header (checksum,
+   * `fingerprint`, K/V shape, size) is checked first, and a missing, truncated, corrupt or mismatched file rejects
+   * with E_SNAPSHOT leaving the session as it was; each K/V chunk is checked as it is copied in, and one that fails
+   * rejects with E_SNAPSHOT leaving the session empty. Chunks past `tokens` are not read. E_CANCELLED after
+   * cancelSnapshot.
    */
-  loadSnapshot(path: string, fingerprint: string): Promise<Int32Array>;
+  loadSnapshot(path: string, fingerprint: string, tokens?: number): Promise<Int32Array>;
   /** Makes the saveSnapshot / loadSnapshot in flight stop at its next chunk (it rejects with E_CANCELLED). */
   cancelSnapshot(): void;
   dispose(): void;

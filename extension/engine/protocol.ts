@@ -19,10 +19,10 @@
 // and a fingerprint of the model, backend and KV dtype) to the user's cache folder ($XDG_CACHE_HOME/hipcode/
 // snapshots or ~/.cache/hipcode/snapshots; HIPCODE_SNAPSHOT_DIR overrides it, 'off' disables them), one file per
 // set of roots, in the background: a request arriving meanwhile takes over and the save runs again after it. A
-// later sync of the same roots (after an editor restart, say) loads that file when it shares more of the new
-// prompt than the session holds and prefills only the rest (ContextReport.restoredTokens). Files are written to a
-// temporary and renamed, and checked whole (checksum, fingerprint, sizes) before a load: a bad one is logged,
-// deleted and ignored.
+// later sync of the same roots (after an editor restart, say) loads the part of that file the new prompt starts
+// with when that is more than the session holds, and prefills only the rest (ContextReport.restoredTokens). Files
+// are written to a temporary and renamed; a load checks the header (checksum, fingerprint, sizes) first and each
+// K/V chunk's checksum as it streams: a bad file is logged, deleted and ignored.
 //
 // stdout carries protocol messages only; the engine logs to stderr, one line each, prefixed `[info]`, `[warn]`
 // or `[error]`.

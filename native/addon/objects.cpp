@@ -219,12 +219,21 @@ Napi::Value SessionObject::load_snapshot(const Napi::CallbackInfo& info) {
   try {
     std::string path = read_argument_string(info[0], "path");
     std::string fingerprint = read_argument_string(info[1], "fingerprint");
+    int64_t max_tokens = -1;  // all of it
+    if (!info[2].IsUndefined()) {
+      const double tokens = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+      if (!(tokens >= 0) || double(int64_t(tokens)) != tokens) {
+        throw EngineError(ErrorCode::INVALID_ARGUMENT,
+                          "loadSnapshot(tokens): expected a non-negative integer, or nothing for all of it");
+      }
+      max_tokens = int64_t(tokens);
+    }
     std::shared_ptr<Session> session = claim("loadSnapshot");
     session->reset_cancel();
     return PromiseWorker<std::vector<int32_t>>::start(
         env,
-        [session, path = std::move(path), fingerprint = std::move(fingerprint)] {
-          return session->load_snapshot(path, fingerprint);
+        [session, path = std::move(path), fingerprint = std::move(fingerprint), max_tokens] {
+          return session->load_snapshot(path, fingerprint, max_tokens);
         },
         [](Napi::Env env, std::vector<int32_t>& ids) -> Napi::Value {
           auto array = Napi::Int32Array::New(env, ids.size());

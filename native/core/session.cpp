@@ -112,24 +112,27 @@ void Session::save_snapshot(const std::string& path, const std::string& fingerpr
       [&] { return bool(cancelled_); });
 }
 
-const std::vector<int32_t>& Session::load_snapshot(const std::string& path, const std::string& fingerprint) {
+const std::vector<int32_t>& Session::load_snapshot(const std::string& path, const std::string& fingerprint,
+                                                   int64_t max_tokens) {
   const SnapshotExpectation expected{fingerprint, snapshot_shape(), capacity(),
                                      model_->geometry().vocab_size};
-  const auto cancelled = [&] { return bool(cancelled_); };
-  SnapshotReader reader(path, expected, cancelled);
-  const std::vector<int32_t>& ids = reader.header().ids;
+  SnapshotReader reader(path, expected);
+  if (cancelled_) throw EngineError(ErrorCode::CANCELLED, "snapshot " + path + ": cancelled");
+  const std::vector<int32_t>& saved = reader.header().ids;
+  const auto held = int64_t(saved.size());
+  const int64_t tokens = max_tokens < 0 ? held : std::min(max_tokens, held);
   truncate(0);
   try {
-    cache_.reserve(int64_t(ids.size()));
+    cache_.reserve(tokens);
     reader.read_kv(
         [&](int64_t first, int64_t count, const void* host) { model_->write_kv(cache_, first, count, host); },
-        cancelled);
+        [&] { return bool(cancelled_); }, tokens);
   } catch (...) {
     truncate(0);
     throw;
   }
-  cache_.commit(int64_t(ids.size()));
-  history_ = ids;
+  cache_.commit(tokens);
+  history_.assign(saved.begin(), saved.begin() + tokens);
   return history_;
 }
 

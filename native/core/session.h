@@ -51,10 +51,13 @@ class Session {
   // Saves positions [0, tokens) (K/V, ids) with `fingerprint` to `path` atomically (core/snapshot.h).
   // E_INVALID_ARGUMENT for tokens outside [0, length], E_SNAPSHOT on I/O errors, E_CANCELLED after cancel().
   void save_snapshot(const std::string& path, const std::string& fingerprint, int64_t tokens);
-  // Replaces the session's contents with a snapshot made with `fingerprint` and returns its ids. The file is
-  // checked whole first: E_SNAPSHOT for a missing, partial, corrupt or mismatched one leaves the session as
-  // it was. A failure while copying it in (or E_CANCELLED) leaves the session empty.
-  const std::vector<int32_t>& load_snapshot(const std::string& path, const std::string& fingerprint);
+  // Replaces the session's contents with the first `max_tokens` positions (all when negative or when it holds
+  // fewer) of a snapshot made with `fingerprint` and returns their ids. E_SNAPSHOT for a missing, truncated
+  // or mismatched file, or a corrupt header, leaves the session as it was, as does E_CANCELLED before
+  // anything was read; a K/V chunk that fails its check while it is copied in (E_SNAPSHOT), or a cancel then,
+  // leaves it empty.
+  const std::vector<int32_t>& load_snapshot(const std::string& path, const std::string& fingerprint,
+                                            int64_t max_tokens);
   // Makes the snapshot call in flight (or the next one, until reset_cancel()) stop at its next chunk.
   void cancel() { cancelled_ = true; }
   void reset_cancel() { cancelled_ = false; }

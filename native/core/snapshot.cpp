@@ -1,4 +1,5 @@
-// Snapshot files: header encoding, the atomic write (temporary file, fsync, rename) and the checked read.
+// Snapshot files: header encoding, the atomic write (temporary file, fsync, rename) and the read that checks
+// the header, then every chunk as it streams.
 #include "core/snapshot.h"
 
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <future>
 
 #include "core/error.h"
 #include "core/xxhash64.h"
@@ -20,7 +22,6 @@ constexpr char kMagic[8] = {'H', 'I', 'P', 'C', 'S', 'N', 'A', 'P'};
 constexpr uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 * 5 + 4;
 constexpr uint32_t kMaxFingerprintBytes = 1 << 16;
 constexpr int64_t kMaxDimension = 1 << 16;  // layers, KV heads, head_dim: anything larger is a damaged header
-constexpr size_t kHashBlockBytes = 8 << 20;
 
 EngineError snapshot_error(const std::string& path, const std::string& what) {
   return EngineError(ErrorCode::SNAPSHOT, "snapshot " + path + ": " + what);
@@ -151,26 +152,55 @@ uint64_t kv_bytes(const SnapshotShape& shape, int64_t tokens) {
   return uint64_t(shape.token_bytes()) * uint64_t(tokens);
 }
 
-// Writes header, chunks and checksum to `fd`.
+// XXH64 of chunk `index`'s bytes; the seed ties the checksum to the chunk's place in the file.
+uint64_t chunk_checksum(const uint8_t* data, size_t bytes, int64_t index) {
+  Xxh64 hash(uint64_t(index) + 1);
+  hash.update(data, bytes);
+  return hash.digest();
+}
+
+// Chunk data [layers, 2, count, kv_heads, head_dim] becomes [layers, 2, kept, kv_heads, head_dim] in place:
+// the first `kept` positions of every layer's K and V.
+void keep_first_rows(const SnapshotShape& shape, uint8_t* data, int64_t count, int64_t kept) {
+  if (kept == count) return;
+  const auto row_bytes = size_t(shape.token_bytes() / (2 * shape.num_layers));
+  for (int64_t block = 1; block < 2 * shape.num_layers; ++block) {
+    std::memmove(data + size_t(block * kept) * row_bytes, data + size_t(block * count) * row_bytes,
+                 size_t(kept) * row_bytes);
+  }
+}
+
+// Number of K/V chunks of a snapshot of `tokens` positions.
+int64_t chunk_count(int64_t tokens, int64_t chunk_tokens) {
+  return (tokens + chunk_tokens - 1) / chunk_tokens;
+}
+
+bool write_checksum(int fd, uint64_t checksum) {
+  std::vector<uint8_t> bytes;
+  put_u64(bytes, checksum);
+  return write_all(fd, bytes.data(), bytes.size());
+}
+
+// Writes the header and the chunks, each followed by its checksum, to `fd`.
 void write_body(int fd, const std::string& path, const SnapshotHeader& header,
                 const SnapshotChunkSource& source, const SnapshotCancelled& cancelled) {
-  Xxh64 hash;
   const std::vector<uint8_t> head = encode_header(header);
-  hash.update(head.data(), head.size());
-  if (!write_all(fd, head.data(), head.size())) throw io_error(path, "writing the header");
+  Xxh64 head_hash;
+  head_hash.update(head.data(), head.size());
+  if (!write_all(fd, head.data(), head.size()) || !write_checksum(fd, head_hash.digest()))
+    throw io_error(path, "writing the header");
   const auto tokens = int64_t(header.ids.size());
   std::vector<uint8_t> chunk(size_t(kv_bytes(header.shape, std::min(tokens, header.chunk_tokens))));
-  for (int64_t first = 0; first < tokens; first += header.chunk_tokens) {
+  for (int64_t index = 0; index < chunk_count(tokens, header.chunk_tokens); ++index) {
     if (cancelled && cancelled()) throw cancelled_error(path);
+    const int64_t first = index * header.chunk_tokens;
     const int64_t count = std::min(header.chunk_tokens, tokens - first);
     const auto bytes = size_t(kv_bytes(header.shape, count));
     source(first, count, chunk.data());
-    hash.update(chunk.data(), bytes);
-    if (!write_all(fd, chunk.data(), bytes)) throw io_error(path, "writing K/V data");
+    if (!write_all(fd, chunk.data(), bytes) ||
+        !write_checksum(fd, chunk_checksum(chunk.data(), bytes, index)))
+      throw io_error(path, "writing K/V data");
   }
-  std::vector<uint8_t> trailer;
-  put_u64(trailer, hash.digest());
-  if (!write_all(fd, trailer.data(), trailer.size())) throw io_error(path, "writing the checksum");
 }
 
 // The fixed part of a header, decoded and checked for plausibility.
@@ -231,20 +261,6 @@ void check_expected(const std::string& path, const SnapshotHeader& header,
   }
 }
 
-// XXH64 of the file's bytes [0, bytes).
-uint64_t hash_file(int fd, uint64_t bytes, const std::string& path, const SnapshotCancelled& cancelled) {
-  Xxh64 hash;
-  std::vector<uint8_t> block(kHashBlockBytes);
-  for (uint64_t offset = 0; offset < bytes;) {
-    if (cancelled && cancelled()) throw cancelled_error(path);
-    const auto count = size_t(std::min<uint64_t>(block.size(), bytes - offset));
-    if (!read_at(fd, block.data(), count, offset)) throw io_error(path, "reading");
-    hash.update(block.data(), count);
-    offset += count;
-  }
-  return hash.digest();
-}
-
 }  // namespace
 
 int64_t SnapshotShape::token_bytes() const {
@@ -279,9 +295,7 @@ void snapshot_save(const std::string& path, const SnapshotHeader& header, const 
   if (folder.fd() >= 0) ::fsync(folder.fd());
 }
 
-SnapshotReader::SnapshotReader(const std::string& path, const SnapshotExpectation& expected,
-                               const SnapshotCancelled& cancelled)
-    : path_(path) {
+SnapshotReader::SnapshotReader(const std::string& path, const SnapshotExpectation& expected) : path_(path) {
   File file(path, O_RDONLY);
   if (file.fd() < 0) throw io_error(path, "cannot open");
   struct stat info {};
@@ -293,27 +307,28 @@ SnapshotReader::SnapshotReader(const std::string& path, const SnapshotExpectatio
   }
   const FixedHeader head = decode_fixed_header(fixed, size, path);
   header_ = head.header;
-  header_bytes_ = kFixedHeaderBytes + head.fingerprint_bytes + 4 * head.tokens;
-  const uint64_t expected_size = header_bytes_ + kv_bytes(header_.shape, int64_t(head.tokens)) + 8;
+  const uint64_t head_bytes = kFixedHeaderBytes + head.fingerprint_bytes + 4 * head.tokens;
+  header_bytes_ = head_bytes + 8;
+  const auto tokens = int64_t(head.tokens);
+  const uint64_t expected_size = header_bytes_ + kv_bytes(header_.shape, tokens) +
+                                 8 * uint64_t(chunk_count(tokens, header_.chunk_tokens));
   if (size != expected_size) {
     throw snapshot_error(path, (size < expected_size ? "truncated: " : "corrupt: ") + std::to_string(size) +
                                    " bytes, its header describes " + std::to_string(expected_size));
   }
-  std::vector<uint8_t> rest(size_t(header_bytes_ - kFixedHeaderBytes));
-  if (!read_at(file.fd(), rest.data(), rest.size(), kFixedHeaderBytes))
-    throw io_error(path, "reading the header");
-  header_.fingerprint.assign(reinterpret_cast<const char*>(rest.data()), head.fingerprint_bytes);
+  std::vector<uint8_t> whole(static_cast<size_t>(header_bytes_));
+  if (!read_at(file.fd(), whole.data(), whole.size(), 0)) throw io_error(path, "reading the header");
+  Xxh64 hash;
+  hash.update(whole.data(), size_t(head_bytes));
+  if (hash.digest() != get_u64(whole.data() + head_bytes))
+    throw snapshot_error(path, "corrupt header (checksum mismatch)");
+  const uint8_t* rest = whole.data() + kFixedHeaderBytes;
+  header_.fingerprint.assign(reinterpret_cast<const char*>(rest), head.fingerprint_bytes);
   header_.ids.resize(size_t(head.tokens));
   for (size_t i = 0; i < header_.ids.size(); ++i) {
-    header_.ids[i] = int32_t(get_u32(rest.data() + head.fingerprint_bytes + 4 * i));
+    header_.ids[i] = int32_t(get_u32(rest + head.fingerprint_bytes + 4 * i));
   }
   check_expected(path, header_, expected);
-  uint8_t trailer[8];
-  if (!read_at(file.fd(), trailer, 8, size - 8)) throw io_error(path, "reading the checksum");
-  checksum_ = get_u64(trailer);
-  if (hash_file(file.fd(), size - 8, path, cancelled) != checksum_) {
-    throw snapshot_error(path, "corrupt (checksum mismatch)");
-  }
   fd_ = file.release();
 }
 
@@ -321,25 +336,52 @@ SnapshotReader::~SnapshotReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled) {
-  Xxh64 hash;
-  std::vector<uint8_t> head(static_cast<size_t>(header_bytes_));
-  if (!read_at(fd_, head.data(), head.size(), 0)) throw io_error(path_, "reading the header");
-  hash.update(head.data(), head.size());
-  const auto tokens = int64_t(header_.ids.size());
-  std::vector<uint8_t> chunk(size_t(kv_bytes(header_.shape, std::min(tokens, header_.chunk_tokens))));
-  uint64_t offset = header_bytes_;
-  for (int64_t first = 0; first < tokens; first += header_.chunk_tokens) {
-    if (cancelled && cancelled()) throw cancelled_error(path_);
-    const int64_t count = std::min(header_.chunk_tokens, tokens - first);
-    const auto bytes = size_t(kv_bytes(header_.shape, count));
-    if (!read_at(fd_, chunk.data(), bytes, offset)) throw io_error(path_, "reading K/V data");
-    hash.update(chunk.data(), bytes);
-    sink(first, count, chunk.data());
-    offset += bytes;
+std::string SnapshotReader::read_chunk(int64_t index, int64_t count, std::vector<uint8_t>& buffer) const {
+  const auto bytes = size_t(kv_bytes(header_.shape, count));
+  const uint64_t offset =
+      header_bytes_ + uint64_t(index) * (kv_bytes(header_.shape, header_.chunk_tokens) + 8);
+  buffer.resize(bytes + 8);
+  if (!read_at(fd_, buffer.data(), buffer.size(), offset))
+    return std::string("reading K/V data (") + std::strerror(errno) + ")";
+  if (chunk_checksum(buffer.data(), bytes, index) != get_u64(buffer.data() + bytes)) {
+    const int64_t first = index * header_.chunk_tokens;
+    return "corrupt: the K/V of positions " + std::to_string(first) + " to " + std::to_string(first + count) +
+           " fail their checksum";
   }
-  if (hash.digest() != checksum_)
-    throw snapshot_error(path_, "changed while it was loaded (checksum mismatch)");
+  return "";
+}
+
+void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled,
+                             int64_t tokens) {
+  const auto held = int64_t(header_.ids.size());
+  if (tokens < 0 || tokens > held) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT, "snapshot " + path_ + ": cannot read " +
+                                                       std::to_string(tokens) + " positions of " +
+                                                       std::to_string(held));
+  }
+  const int64_t chunk = header_.chunk_tokens;
+  const int64_t count_of_last = std::min(held, chunk_count(tokens, chunk) * chunk);
+  const auto count_of = [&](int64_t index) { return std::min(chunk, count_of_last - index * chunk); };
+  const int64_t chunks = chunk_count(tokens, chunk);
+  std::vector<uint8_t> buffers[2];
+  std::future<std::string> next;
+  const auto read_ahead = [&](int64_t index) {
+    next = std::async(std::launch::async, [this, index, count = count_of(index), &buffers] {
+      return read_chunk(index, count, buffers[index % 2]);
+    });
+  };
+  if (chunks > 0) read_ahead(0);
+  for (int64_t index = 0; index < chunks; ++index) {
+    const std::string problem = next.get();
+    if (!problem.empty()) throw snapshot_error(path_, problem);
+    if (index + 1 < chunks) read_ahead(index + 1);
+    if (cancelled && cancelled()) throw cancelled_error(path_);
+    const int64_t first = index * chunk;
+    const int64_t wanted = std::min(chunk, tokens - first);
+    std::vector<uint8_t>& data = buffers[index % 2];
+    keep_first_rows(header_.shape, data.data(), count_of(index), wanted);
+    sink(first, wanted, data.data());
+  }
 }
 
 }  // namespace hipcode

@@ -1,10 +1,12 @@
-// KV snapshot files: a context's token ids and K/V saved to disk atomically and checked whole before a load.
+// KV snapshot files: a context's token ids and K/V saved to disk atomically; the header is checked before a
+// load and every K/V chunk as it is loaded, so a load reads the file once and may stop after a prefix.
 //
 // Layout (little-endian):
 //   magic "HIPCSNAP" | u32 format version | u32 kv dtype (1 f32, 2 bf16, 3 f16) | u64 layers | u64 kv heads |
 //   u64 head_dim | u64 tokens n | u64 chunk tokens c | u32 fingerprint bytes f | fingerprint [f] | ids i32
-//   [n] | K/V chunks: for positions [i * c, min(n, (i + 1) * c)): [layers, 2 (K, V), count, kv_heads,
-//   head_dim] | u64 XXH64 (seed 0) of every byte before it.
+//   [n] | u64 XXH64 (seed 0) of the header before it | K/V chunks, chunk i for positions [i * c, min(n,
+//   (i + 1) * c)): [layers, 2 (K, V), count, kv_heads, head_dim] then u64 XXH64 of those bytes with seed i +
+//   1 (a chunk moved to another place fails its check).
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,7 @@
 
 namespace hipcode {
 
-constexpr uint32_t kSnapshotFormatVersion = 1;
+constexpr uint32_t kSnapshotFormatVersion = 2;
 
 // What the K/V data of a snapshot looks like; a load needs the session's to match exactly.
 struct SnapshotShape {
@@ -58,28 +60,30 @@ using SnapshotCancelled = std::function<bool()>;
 void snapshot_save(const std::string& path, const SnapshotHeader& header, const SnapshotChunkSource& source,
                    const SnapshotCancelled& cancelled);
 
-// An open snapshot whose header, size and checksum were verified before anything is loaded.
+// An open snapshot whose header and size were verified; its K/V chunks are verified as they are read.
 class SnapshotReader {
  public:
-  // Reads the header, checks it against `expected` and the file size against it, then hashes the whole file.
-  // Throws E_SNAPSHOT saying what is wrong (missing, truncated, corrupt, another fingerprint or shape).
-  SnapshotReader(const std::string& path, const SnapshotExpectation& expected,
-                 const SnapshotCancelled& cancelled);
+  // Reads the header, checks its checksum, checks it against `expected` and the file size against it. Throws
+  // E_SNAPSHOT saying what is wrong (missing, truncated, corrupt, another fingerprint or shape).
+  SnapshotReader(const std::string& path, const SnapshotExpectation& expected);
   SnapshotReader(const SnapshotReader&) = delete;
   SnapshotReader& operator=(const SnapshotReader&) = delete;
   ~SnapshotReader();
 
   const SnapshotHeader& header() const { return header_; }
-  // Streams the K/V chunks to `sink` from the same open file, hashing them again: E_SNAPSHOT when the
-  // checksum no longer matches (the caller must then drop what the sink received).
-  void read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled);
+  // Streams the K/V of positions [0, tokens) (tokens <= the header's) to `sink` in order, one chunk at a
+  // time: the next chunk is read and checked on another thread while `sink` takes this one. E_SNAPSHOT when
+  // a chunk fails its check or cannot be read (the caller must then drop what the sink received).
+  void read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled, int64_t tokens);
 
  private:
+  // Reads chunk `index` ([count] positions) into `buffer` and checks it; an error message, or "" when good.
+  std::string read_chunk(int64_t index, int64_t count, std::vector<uint8_t>& buffer) const;
+
   std::string path_;
   int fd_ = -1;
   SnapshotHeader header_;
-  uint64_t header_bytes_ = 0;
-  uint64_t checksum_ = 0;
+  uint64_t header_bytes_ = 0;  // with its checksum
 };
 
 }  // namespace hipcode

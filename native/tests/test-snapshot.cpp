@@ -1,6 +1,7 @@
 // KV snapshots: XXH64 against the reference vectors, save and load through sessions (identical K/V and next
-// logits), and every damaged file (corrupt byte, truncation, other fingerprint, a writer killed mid-write)
-// refused with E_SNAPSHOT; the CUDA round trip where a GPU is present.
+// logits, whole or a prefix), chunks checked as they stream (a prefix loads without reading the chunks after
+// it), and every damaged file (corrupt header or chunk, moved chunk, truncation, other fingerprint, a writer
+// killed mid-write) refused with E_SNAPSHOT; the CUDA round trip where a GPU is present.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -77,13 +78,13 @@ std::vector<uint8_t> kv_bytes_of(Model& model, Session& session, int64_t tokens)
   const std::string folder = temp_folder();
   session.save_snapshot(folder + "/kv", "read", tokens);
   SnapshotExpectation expected{"read", shape, tokens, g.vocab_size};
-  SnapshotReader reader(folder + "/kv", expected, nullptr);
+  SnapshotReader reader(folder + "/kv", expected);
   reader.read_kv(
       [&](int64_t first, int64_t count, const void* host) {
         std::memcpy(bytes.data() + size_t(first * shape.token_bytes()), host,
                     size_t(count * shape.token_bytes()));
       },
-      nullptr);
+      nullptr, tokens);
   ::unlink((folder + "/kv").c_str());
   ::rmdir(folder.c_str());
   return bytes;
@@ -116,7 +117,7 @@ void check_round_trip(Fixture& f, double logits_tolerance) {
   original.forward(f.prompt, LogitsMode::NONE);
   Session restored(f.model, {512, 0});
   restored.forward({1, 2, 3}, LogitsMode::NONE);  // replaced by the load
-  CHECK(restored.load_snapshot(f.path, "model-a") == f.prompt);
+  CHECK(restored.load_snapshot(f.path, "model-a", -1) == f.prompt);
   CHECK(restored.length() == int64_t(f.prompt.size()));
   const int64_t n = int64_t(f.prompt.size());
   CHECK(kv_bytes_of(*f.model, restored, n) == kv_bytes_of(*f.model, original, n));
@@ -129,13 +130,14 @@ void check_round_trip(Fixture& f, double logits_tolerance) {
   CHECK_NEAR(worst, 0.0, logits_tolerance);
 }
 
-// Loading `path` into a session holding 5 tokens throws E_SNAPSHOT naming `what`, and leaves those 5.
+// Loading `path` into a session holding 5 tokens throws E_SNAPSHOT naming `what`, and leaves those 5 (or,
+// for damage found while the K/V is copied in, nothing).
 void check_refused(Fixture& f, const std::string& path, const std::string& fingerprint,
-                   const std::string& what) {
+                   const std::string& what, bool found_while_copying = false) {
   Session session(f.model, {512, 0});
   session.forward({1, 2, 3, 4, 5}, LogitsMode::NONE);
   try {
-    session.load_snapshot(path, fingerprint);
+    session.load_snapshot(path, fingerprint, -1);
     fail(__FILE__, __LINE__, "loaded a damaged snapshot (" + what + ")");
   } catch (const EngineError& error) {
     CHECK(error.code() == ErrorCode::SNAPSHOT);
@@ -143,7 +145,43 @@ void check_refused(Fixture& f, const std::string& path, const std::string& finge
       fail(__FILE__, __LINE__, std::string("message '") + error.what() + "' does not say '" + what + "'");
     }
   }
-  CHECK(session.length() == 5 && session.history() == std::vector<int32_t>({1, 2, 3, 4, 5}));
+  if (found_while_copying) {
+    CHECK(session.length() == 0 && session.history().empty());
+  } else {
+    CHECK(session.length() == 5 && session.history() == std::vector<int32_t>({1, 2, 3, 4, 5}));
+  }
+}
+
+// A 10-token snapshot of a 2-layer, 1-head, 2-dim f32 cache in chunks of 3, each float naming its place.
+SnapshotHeader small_snapshot(const std::string& path) {
+  SnapshotHeader header{"f", SnapshotShape{DType::F32, 2, 1, 2}, 3, random_ids(10, 50, 1)};
+  const int64_t token_floats = header.shape.token_bytes() / 4;  // [2 layers, 2, 1 head, 2 dims]
+  snapshot_save(
+      path, header,
+      [&](int64_t first, int64_t count, void* host) {
+        for (int64_t i = 0; i < count * token_floats; ++i)
+          static_cast<float*>(host)[i] = float(first * 100 + i);
+      },
+      nullptr);
+  return header;
+}
+
+// The positions read_kv streams of `path` (a small_snapshot) when asked for `tokens`, or its E_SNAPSHOT
+// message.
+std::string streamed(const std::string& path, int64_t tokens) {
+  const SnapshotShape shape{DType::F32, 2, 1, 2};
+  try {
+    SnapshotReader reader(path, SnapshotExpectation{"f", shape, 10, 50});
+    std::string positions;
+    reader.read_kv(
+        [&](int64_t first, int64_t count, const void*) {
+          positions += std::to_string(first) + "+" + std::to_string(count) + " ";
+        },
+        nullptr, tokens);
+    return positions;
+  } catch (const EngineError& error) {
+    return error.what();
+  }
 }
 
 std::unique_ptr<Backend> cpu() {
@@ -174,16 +212,9 @@ TEST(snapshot_round_trip_cpu_gives_identical_kv_and_logits) {
 
 TEST(snapshot_chunks_stream_in_order) {
   const std::string folder = temp_folder();
-  SnapshotHeader header{"f", SnapshotShape{DType::F32, 2, 1, 2}, 3, random_ids(10, 50, 1)};
-  const int64_t token_floats = header.shape.token_bytes() / 4;  // [2 layers, 2, 1 head, 2 dims]
-  snapshot_save(
-      folder + "/s", header,
-      [&](int64_t first, int64_t count, void* host) {
-        for (int64_t i = 0; i < count * token_floats; ++i)
-          static_cast<float*>(host)[i] = float(first * 100 + i);
-      },
-      nullptr);
-  SnapshotReader reader(folder + "/s", SnapshotExpectation{"f", header.shape, 10, 50}, nullptr);
+  const SnapshotHeader header = small_snapshot(folder + "/s");
+  const int64_t token_floats = header.shape.token_bytes() / 4;
+  SnapshotReader reader(folder + "/s", SnapshotExpectation{"f", header.shape, 10, 50});
   CHECK(reader.header().ids == header.ids && reader.header().chunk_tokens == 3);
   int64_t next = 0;
   reader.read_kv(
@@ -193,8 +224,41 @@ TEST(snapshot_chunks_stream_in_order) {
               float(first * 100 + count * token_floats - 1));
         next += count;
       },
-      nullptr);
+      nullptr, 10);
   CHECK(next == 10);
+  CHECK(streamed(folder + "/s", 5) == "0+3 3+2 ");
+  CHECK(streamed(folder + "/s", 0).empty());
+}
+
+TEST(snapshot_chunks_are_checked_as_they_stream_and_a_prefix_reads_only_its_chunks) {
+  const std::string folder = temp_folder();
+  const SnapshotHeader header = small_snapshot(folder + "/s");
+  const std::string bytes = read_file(folder + "/s");
+  const size_t chunk_bytes = size_t(3 * header.shape.token_bytes()) + 8;  // with its checksum
+  const size_t kv_start = bytes.size() - 3 * chunk_bytes - size_t(header.shape.token_bytes()) - 8;
+  std::string corrupt = bytes;
+  corrupt[kv_start + 2 * chunk_bytes + 5] ^= 0x01;  // chunk 2: positions 6 to 8
+  write_file(folder + "/corrupt", corrupt);
+  CHECK(streamed(folder + "/corrupt", 6) == "0+3 3+3 ");
+  CHECK(streamed(folder + "/corrupt", 7).find("positions 6 to 9 fail their checksum") != std::string::npos);
+  std::string moved = bytes;
+  moved.replace(kv_start, chunk_bytes, bytes, kv_start + chunk_bytes, chunk_bytes);  // chunk 1 where 0 was
+  moved.replace(kv_start + chunk_bytes, chunk_bytes, bytes, kv_start, chunk_bytes);
+  write_file(folder + "/moved", moved);
+  CHECK(streamed(folder + "/moved", 10).find("positions 0 to 3 fail their checksum") != std::string::npos);
+}
+
+TEST(snapshot_a_prefix_loads_as_the_session_that_ran_it) {
+  Fixture f = saved_fixture(cpu());
+  Session restored(f.model, {512, 0});
+  const std::vector<int32_t> prefix(f.prompt.begin(), f.prompt.begin() + 100);
+  CHECK(restored.load_snapshot(f.path, "model-a", 100) == prefix);
+  CHECK(restored.length() == 100);
+  Session original(f.model, {512, 0});
+  original.forward(prefix, LogitsMode::NONE);
+  CHECK_NEAR(relative_l2(restored.forward({7}, LogitsMode::LAST), original.forward({7}, LogitsMode::LAST)),
+             0.0, 0.0);
+  CHECK(restored.load_snapshot(f.path, "model-a", 1000).size() == 150);  // more than it holds: all of it
 }
 
 TEST(snapshot_damaged_files_are_refused_and_leave_the_session) {
@@ -203,7 +267,11 @@ TEST(snapshot_damaged_files_are_refused_and_leave_the_session) {
   std::string corrupt = bytes;
   corrupt[bytes.size() / 2] = char(corrupt[bytes.size() / 2] ^ 0x10);  // one bit of K/V data
   write_file(f.folder + "/corrupt", corrupt);
-  check_refused(f, f.folder + "/corrupt", "model-a", "checksum");
+  check_refused(f, f.folder + "/corrupt", "model-a", "fail their checksum", true);
+  std::string corrupt_id = bytes;
+  corrupt_id[100] = char(corrupt_id[100] ^ 0x01);  // one bit of the ids in the header
+  write_file(f.folder + "/corrupt-id", corrupt_id);
+  check_refused(f, f.folder + "/corrupt-id", "model-a", "corrupt header (checksum mismatch)");
   write_file(f.folder + "/truncated", bytes.substr(0, bytes.size() - 100));
   check_refused(f, f.folder + "/truncated", "model-a", "truncated");
   write_file(f.folder + "/header-only", bytes.substr(0, 30));
@@ -211,9 +279,9 @@ TEST(snapshot_damaged_files_are_refused_and_leave_the_session) {
   write_file(f.folder + "/not-a-snapshot", std::string(bytes.size(), 'x'));
   check_refused(f, f.folder + "/not-a-snapshot", "model-a", "magic");
   std::string newer = bytes;
-  newer[8] = 2;  // the format version
+  newer[8] = 3;  // the format version
   write_file(f.folder + "/newer", newer);
-  check_refused(f, f.folder + "/newer", "model-a", "format version 2");
+  check_refused(f, f.folder + "/newer", "model-a", "format version 3");
   std::string huge = bytes;
   huge[23] = 1;  // layers >= 2^56
   write_file(f.folder + "/huge", huge);
@@ -221,7 +289,7 @@ TEST(snapshot_damaged_files_are_refused_and_leave_the_session) {
   check_refused(f, f.path, "model-b", "fingerprint");
   check_refused(f, f.folder + "/missing", "model-a", "cannot open");
   Session small(f.model, {100, 0});
-  CHECK_THROWS_CODE(small.load_snapshot(f.path, "model-a"), ErrorCode::SNAPSHOT);  // over its capacity
+  CHECK_THROWS_CODE(small.load_snapshot(f.path, "model-a", -1), ErrorCode::SNAPSHOT);  // over its capacity
 }
 
 TEST(snapshot_cancel_leaves_no_file) {
@@ -231,10 +299,10 @@ TEST(snapshot_cancel_leaves_no_file) {
   session.cancel();
   CHECK_THROWS_CODE(session.save_snapshot(f.folder + "/cancelled", "model-a", 150), ErrorCode::CANCELLED);
   CHECK(!exists(f.folder + "/cancelled"));
-  CHECK_THROWS_CODE(session.load_snapshot(f.path, "model-a"), ErrorCode::CANCELLED);
-  CHECK(session.length() == 150);  // cancelled while checking: untouched
+  CHECK_THROWS_CODE(session.load_snapshot(f.path, "model-a", -1), ErrorCode::CANCELLED);
+  CHECK(session.length() == 150);  // cancelled before anything was read: untouched
   session.reset_cancel();
-  CHECK(session.load_snapshot(f.path, "model-a").size() == 150);
+  CHECK(session.load_snapshot(f.path, "model-a", -1).size() == 150);
   CHECK_THROWS_CODE(session.save_snapshot(f.folder + "/x", "model-a", 151), ErrorCode::INVALID_ARGUMENT);
 }
 

@@ -1,5 +1,6 @@
-// KV snapshots through the addon on the CPU backend: a loaded session continues exactly as the saved one, a busy
-// session refuses other calls, a damaged or foreign file is E_SNAPSHOT, and cancelSnapshot ends a save.
+// KV snapshots through the addon on the CPU backend: a loaded session (whole or a prefix) continues exactly as the
+// saved one, a busy session refuses other calls, a damaged or foreign file is E_SNAPSHOT, and cancelSnapshot ends
+// a save.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,11 +40,18 @@ describe('KV snapshots (addon, CPU backend)', () => {
     saved.truncate(120);
     const next = Int32Array.of(5, 6);
     assert.deepEqual(await loaded.forward(next, 'all'), await saved.forward(next, 'all'));
+    assert.deepEqual([...(await loaded.loadSnapshot(path, 'fp', 50))], [...prompt.subarray(0, 50)]);
+    saved.truncate(50);
+    assert.deepEqual(await loaded.forward(next, 'all'), await saved.forward(next, 'all'));
+    await assert.rejects(
+      loaded.loadSnapshot(path, 'fp', -1),
+      /loadSnapshot\(tokens\): expected a non-negative/,
+    );
     saved.dispose();
     loaded.dispose();
   });
 
-  it('refuses damaged and foreign files with E_SNAPSHOT and keeps the session', async () => {
+  it('refuses damaged and foreign files with E_SNAPSHOT: a bad header keeps the session, bad K/V empties it', async () => {
     const path = join(dir, 'b.kv');
     const session = await prefilled();
     await session.saveSnapshot(path, 'fp', 150);
@@ -54,7 +62,6 @@ describe('KV snapshots (addon, CPU backend)', () => {
     const other = model.native.createSession({ maxTokens: 512, seed: 0 });
     await other.forward(Int32Array.of(1, 2, 3), 'none');
     for (const [file, fingerprint, what] of [
-      ['corrupt.kv', 'fp', /checksum/],
       ['short.kv', 'fp', /truncated/],
       ['b.kv', 'other', /fingerprint/],
       ['missing.kv', 'fp', /cannot open/],
@@ -69,6 +76,8 @@ describe('KV snapshots (addon, CPU backend)', () => {
       );
       assert.equal(other.length, 3);
     }
+    await assert.rejects(other.loadSnapshot(join(dir, 'corrupt.kv'), 'fp'), /fail their checksum/);
+    assert.equal(other.length, 0);
     session.dispose();
     other.dispose();
   });

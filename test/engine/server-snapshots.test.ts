@@ -14,7 +14,15 @@ import {
   SyncWorkspaceRequest,
   type ContextReport,
 } from '../../extension/engine/protocol';
-import { initialize, MODEL, startEngine, stopEngine, waitUntil, type EngineProcess } from '../helpers/engine';
+import {
+  initialize,
+  longContextModel,
+  MODEL,
+  startEngine,
+  stopEngine,
+  waitUntil,
+  type EngineProcess,
+} from '../helpers/engine';
 import { makeRepo } from '../helpers/repo';
 import { referenceAnswer, referencePrompt } from '../helpers/reference';
 import { makeSlowModel } from '../helpers/slow-model';
@@ -53,9 +61,9 @@ describe('engine KV snapshots (restart, corrupt file, killed writer)', function 
   }
 
   /** Starts an engine, syncs the repo, waits for its snapshot and shuts it down; returns the tokens saved. */
-  async function syncAndSave(): Promise<{ report: ContextReport; saved: number }> {
+  async function syncAndSave(modelDir = MODEL): Promise<{ report: ContextReport; saved: number }> {
     const engine = start();
-    await initialize(engine);
+    await initialize(engine, modelDir);
     const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
     assert.equal(report.restoredTokens, undefined);
     const saved = /snapshot: saved (\d+) tokens/;
@@ -89,6 +97,38 @@ describe('engine KV snapshots (restart, corrupt file, killed writer)', function 
     const ids = await referencePrompt(model, repo, report.totals.budget, question);
     assert.equal(result.answer, await referenceAnswer(model, ids, 12));
     assert.ok(result.usage.cachedTokens >= saved);
+  });
+
+  it('after an edit while no engine ran, a restarted engine reads only the snapshot before the edit and prefills the rest', async () => {
+    const dir = longContextModel(2048);
+    const long = await loadModel(dir, { backend: 'cpu', threads: 2 });
+    try {
+      const { saved } = await syncAndSave(dir);
+      writeFileSync(join(repo, 'src/a.ts'), 'export const a = 41;\n');
+
+      const engine = start();
+      await initialize(engine, dir);
+      const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      assert.equal(report.totals.includedFiles, 3);
+      const restored = report.restoredTokens ?? 0;
+      assert.ok(restored > 0 && restored < saved, `restored ${restored} of the ${saved} saved`);
+      const line = /snapshot: restored (\d+) of the context's (\d+) tokens/.exec(engine.stderr());
+      assert.equal(Number(line?.[1]), restored);
+      const prefills = prefillsOf(engine);
+      assert.equal(
+        prefills.at(-1)?.totalTokens,
+        Number(line?.[2]) - restored,
+        'only past the restored prefix',
+      );
+
+      const question = 'what is a?';
+      const result = await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 });
+      const ids = await referencePrompt(long, repo, report.totals.budget, question);
+      assert.equal(result.answer, await referenceAnswer(long, ids, 12));
+    } finally {
+      long.native.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a corrupt snapshot is logged, deleted and ignored; the context is prefilled and saved again', async () => {

@@ -103,12 +103,18 @@ export class ContextSession implements NativeSession {
   }
 
   /**
-   * Replaces what the session holds with the snapshot at `path` (NativeSession.loadSnapshot, which checks the whole
-   * file first); `signal` cancels it between chunks. On failure the mirror follows what the cache holds.
+   * Replaces what the session holds with the first `tokens` positions (all when undefined) of the snapshot at
+   * `path` (NativeSession.loadSnapshot); `signal` cancels it between chunks. On failure the mirror follows what
+   * the cache holds.
    */
-  async loadSnapshot(path: string, fingerprint: string, signal?: AbortSignal): Promise<Int32Array> {
+  async loadSnapshot(
+    path: string,
+    fingerprint: string,
+    tokens?: number,
+    signal?: AbortSignal,
+  ): Promise<Int32Array> {
     try {
-      const ids = await this.cancellable(signal, () => this.native.loadSnapshot(path, fingerprint));
+      const ids = await this.cancellable(signal, () => this.native.loadSnapshot(path, fingerprint, tokens));
       this.ids.length = 0;
       for (const id of ids) this.ids.push(id);
       return ids;

@@ -138,8 +138,9 @@ export class Snapshots {
   ) {}
 
   /**
-   * Loads the snapshot of `roots` into `session` when it shares more of `prefix` than the session holds, and returns
-   * the tokens of `prefix` it restored. A bad snapshot is logged, deleted and ignored (0); E_CANCELLED is thrown.
+   * Loads the part of the snapshot of `roots` that `prefix` starts with into `session` (the rest of the file is not
+   * read) when that is more than the session holds of `prefix`, and returns how many tokens it restored. A bad
+   * snapshot is logged, deleted and ignored (0); E_CANCELLED is thrown.
    */
   async restore(
     session: ContextSession,
@@ -154,7 +155,7 @@ export class Snapshots {
     if (!saved || offered <= commonPrefixLength(session.held, prefix)) return 0;
     const started = performance.now();
     try {
-      await session.loadSnapshot(path, this.fingerprint, signal);
+      await session.loadSnapshot(path, this.fingerprint, offered, signal);
     } catch (error) {
       const e = toHipError(error);
       if (e.code === 'E_CANCELLED') throw e;
