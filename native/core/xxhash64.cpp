@@ -16,15 +16,24 @@ uint64_t rotl(uint64_t x, int bits) {
   return (x << bits) | (x >> (64 - bits));
 }
 
-// Little-endian loads, whatever the host's alignment rules.
-uint64_t read64(const uint8_t* p) {
-  uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | p[i];
+// A little-endian load, whatever the host's alignment rules (memcpy compiles to one load).
+template <typename T>
+T read_le(const uint8_t* p) {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  if constexpr (sizeof value == 8) value = T(__builtin_bswap64(value));
+  if constexpr (sizeof value == 4) value = T(__builtin_bswap32(value));
+#endif
   return value;
 }
 
+uint64_t read64(const uint8_t* p) {
+  return read_le<uint64_t>(p);
+}
+
 uint32_t read32(const uint8_t* p) {
-  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+  return read_le<uint32_t>(p);
 }
 
 uint64_t round(uint64_t acc, uint64_t input) {
@@ -46,8 +55,19 @@ Xxh64::Xxh64(uint64_t seed) : seed_(seed) {
   lanes_[3] = seed - kPrime1;
 }
 
-void Xxh64::consume_stripe(const uint8_t* stripe) {
-  for (int lane = 0; lane < 4; ++lane) lanes_[lane] = round(lanes_[lane], read64(stripe + 8 * lane));
+void Xxh64::consume_stripes(const uint8_t* stripes, size_t count) {
+  // The lanes stay in registers: stores to lanes_ could alias the input bytes, so they are made once.
+  uint64_t v0 = lanes_[0], v1 = lanes_[1], v2 = lanes_[2], v3 = lanes_[3];
+  for (const uint8_t* p = stripes; p < stripes + 32 * count; p += 32) {
+    v0 = round(v0, read64(p));
+    v1 = round(v1, read64(p + 8));
+    v2 = round(v2, read64(p + 16));
+    v3 = round(v3, read64(p + 24));
+  }
+  lanes_[0] = v0;
+  lanes_[1] = v1;
+  lanes_[2] = v2;
+  lanes_[3] = v3;
 }
 
 void Xxh64::update(const void* data, size_t size) {
@@ -60,10 +80,13 @@ void Xxh64::update(const void* data, size_t size) {
     bytes += taken;
     size -= taken;
     if (pending_size_ < 32) return;
-    consume_stripe(pending_);
+    consume_stripes(pending_, 1);
     pending_size_ = 0;
   }
-  for (; size >= 32; bytes += 32, size -= 32) consume_stripe(bytes);
+  const size_t stripes = size / 32;
+  consume_stripes(bytes, stripes);
+  bytes += 32 * stripes;
+  size -= 32 * stripes;
   std::memcpy(pending_, bytes, size);
   pending_size_ = size;
 }

@@ -14,7 +14,8 @@ class Xxh64 {
   uint64_t digest() const;
 
  private:
-  void consume_stripe(const uint8_t* stripe);
+  // Runs `count` 32-byte stripes through the four lanes.
+  void consume_stripes(const uint8_t* stripes, size_t count);
 
   uint64_t lanes_[4];
   uint8_t pending_[32];  // bytes not yet forming a full 32-byte stripe
