@@ -1,6 +1,6 @@
 // `hipcode bench` on the tiny geometry and the CPU backend: a table on stdout and a JSON result that adds up.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchResult } from '../../extension/engine/bench/run';
@@ -30,6 +30,57 @@ describe('hipcode bench', () => {
     assert.ok(json.peakHostMemoryBytes >= 4 * json.params, `peak ${json.peakHostMemoryBytes} bytes`);
     assert.ok(json.peakHostMemoryBytes < 8 * 2 ** 30);
     assert.match(result.stdout, /host memory [\d.]+ GiB peak resident/);
+  });
+
+  it('times an edit at the end of the context and a snapshot saved and loaded, leaving no file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hipcode-bench-'));
+    const out = join(dir, 'result.json');
+    const snapshots = mkdtempSync(join(tmpdir(), 'hipcode-bench-snapshots-'));
+    const args = ['bench', '--geometry', 'tiny', '--backend', 'cpu', '--prefill', '0', '--context', '100'];
+    const result = runCli([
+      ...args,
+      '--decode-steps',
+      '0',
+      '--edit',
+      '40',
+      '--snapshot-dir',
+      snapshots,
+      '--out',
+      out,
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    const json = JSON.parse(readFileSync(out, 'utf8')) as BenchResult;
+    assert.equal(json.prefill, null);
+    assert.equal(json.decode, null);
+    assert.equal(json.edit?.tokens, 40);
+    assert.ok(json.edit && json.edit.seconds > 0);
+    // f32 K/V of 2 layers × 64 per token, in one chunk: header (fixed part, the fingerprint 'bench', 100 ids,
+    // its checksum), then the chunk and its checksum.
+    const tokenBytes = 2 * 2 * 64 * 4;
+    assert.equal(json.snapshot?.bytes, 60 + 5 + 4 * 100 + 8 + 100 * tokenBytes + 8);
+    assert.equal(json.snapshot?.tokens, 100);
+    assert.ok(
+      json.snapshot &&
+        json.snapshot.loadSeconds > 0 &&
+        json.snapshot.readySeconds > json.snapshot.loadSeconds,
+    );
+    assert.match(result.stdout, /edit\s+the context's last 40 tokens again and a token: [\d.]+ s/);
+    assert.match(result.stdout, /snapshot\s+100 tokens, [\d.]+ GiB: saved in [\d.]+ s .* loaded in [\d.]+ s/);
+    assert.deepEqual(readdirSync(snapshots), []);
+  });
+
+  it('rejects a snapshot folder that does not exist', () => {
+    const result = runCli([
+      'bench',
+      '--geometry',
+      'tiny',
+      '--backend',
+      'cpu',
+      '--snapshot-dir',
+      '/no/such/dir',
+    ]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--snapshot-dir expects an existing folder, got '\/no\/such\/dir'/);
   });
 
   it('rejects an unknown geometry with the list of known ones', () => {

@@ -1,8 +1,11 @@
 // Runs the engine benchmark on a synthetic model: prefill throughput and per-token decode latency at a context,
+// then what an edit and a restart cost there (the context's tail prefilled again; a snapshot saved and loaded),
 // timed on the host around each awaited call (what a caller of the engine sees), after a warm-up.
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GREEDY } from '../generate';
 import {
@@ -11,6 +14,7 @@ import {
   type BackendName,
   type HipSpec,
   type NativeModel,
+  type NativeSession,
   type NativeSyntheticModelSpec,
 } from '../native';
 import { BENCH_GEOMETRIES, parameterCount } from './geometries';
@@ -30,6 +34,10 @@ export interface BenchOptions {
   hip?: HipSpec;
   /** Decode steps compared against a dense copy of the model after the context (0 = none; hip/auto only). */
   fidelitySteps: number;
+  /** Tokens at the end of the context prefilled again, then one token decoded (0 = none): an edit near the end. */
+  editTokens: number;
+  /** Where the context's snapshot is saved, loaded into a fresh session and deleted (undefined = none). */
+  snapshotDir: string | undefined;
 }
 
 /** The model's logits against the same weights with dense attention, both fed the dense model's greedy
@@ -68,6 +76,19 @@ export interface BenchResult {
     msAll: number[];
   } | null;
   fidelity: Fidelity | null;
+  /** The context's last `tokens` prefilled again and one token decoded after them. */
+  edit: { tokens: number; seconds: number } | null;
+  /**
+   * The context saved as a snapshot file of `bytes`, then loaded into a fresh session (`loadSeconds`) and one token
+   * decoded after it (`readySeconds` in all). The load reads the file just written: the page cache may hold it.
+   */
+  snapshot: {
+    tokens: number;
+    bytes: number;
+    saveSeconds: number;
+    loadSeconds: number;
+    readySeconds: number;
+  } | null;
   /** Device memory in use at the end (the engine's pools keep their peak), GPU only. */
   gpuMemoryUsedBytes: number | null;
   /** The process's peak resident host memory (weights mapped on the CPU backend, KV pages, activations). */
@@ -120,31 +141,85 @@ async function benchPrefill(model: NativeModel, vocab: number, options: BenchOpt
   return { tokens: options.prefillTokens, ms, msAll, tokensPerSecond: (options.prefillTokens / ms) * 1000 };
 }
 
-async function benchDecode(model: NativeModel, vocab: number, options: BenchOptions) {
+/** A session holding `options.contextTokens` random tokens with room for the decode steps after them. */
+async function contextSession(model: NativeModel, vocab: number, options: BenchOptions) {
   const session = model.createSession({
-    maxTokens: options.contextTokens + WARMUP_STEPS + options.decodeSteps + 1,
+    maxTokens: options.contextTokens + WARMUP_STEPS + options.decodeSteps + 2,
     seed: options.seed,
   });
+  const next = await session.step(randomIds(options.contextTokens, vocab), GREEDY);
+  return { session, next };
+}
+
+async function benchDecode(session: NativeSession, first: number, options: BenchOptions) {
+  let next = first;
+  for (let step = 0; step < WARMUP_STEPS; step++) next = await session.step(Int32Array.of(next), GREEDY);
+  const msAll: number[] = [];
+  for (let step = 0; step < options.decodeSteps; step++) {
+    msAll.push(
+      await timed(async () => {
+        next = await session.step(Int32Array.of(next), GREEDY);
+      }),
+    );
+  }
+  return {
+    context: options.contextTokens,
+    steps: options.decodeSteps,
+    msPerToken: quantile(msAll, 0.5),
+    msMean: msAll.reduce((sum, ms) => sum + ms, 0) / msAll.length,
+    p10: quantile(msAll, 0.1),
+    p90: quantile(msAll, 0.9),
+    msAll,
+  };
+}
+
+/** Drops the context's last `editTokens` (and what followed), prefills as many new ones and decodes a token. */
+async function benchEdit(session: NativeSession, vocab: number, options: BenchOptions) {
+  const tokens = Math.min(options.editTokens, options.contextTokens);
+  session.truncate(options.contextTokens - tokens);
+  const ms = await timed(() => session.step(randomIds(tokens, vocab), GREEDY));
+  return { tokens, seconds: ms / 1000 };
+}
+
+/** Saves the session's context to a file, then frees it (the load needs its pages) and loads the file. */
+async function benchSnapshot(model: NativeModel, context: NativeSession, dir: string, options: BenchOptions) {
+  const path = join(dir, `hipcode-bench-${process.pid}.kv`);
+  const tokens = options.contextTokens;
   try {
-    let next = await session.step(randomIds(options.contextTokens, vocab), GREEDY);
-    for (let step = 0; step < WARMUP_STEPS; step++) next = await session.step(Int32Array.of(next), GREEDY);
-    const msAll: number[] = [];
-    for (let step = 0; step < options.decodeSteps; step++) {
-      msAll.push(
-        await timed(async () => {
-          next = await session.step(Int32Array.of(next), GREEDY);
-        }),
-      );
+    const saveMs = await timed(() => context.saveSnapshot(path, 'bench', tokens));
+    context.dispose();
+    const bytes = statSync(path).size;
+    const session = model.createSession({ maxTokens: tokens + 1, seed: options.seed });
+    try {
+      const loadMs = await timed(() => session.loadSnapshot(path, 'bench'));
+      const stepMs = await timed(() => session.step(Int32Array.of(0), GREEDY));
+      return {
+        tokens,
+        bytes,
+        saveSeconds: saveMs / 1000,
+        loadSeconds: loadMs / 1000,
+        readySeconds: (loadMs + stepMs) / 1000,
+      };
+    } finally {
+      session.dispose();
     }
-    return {
-      context: options.contextTokens,
-      steps: options.decodeSteps,
-      msPerToken: quantile(msAll, 0.5),
-      msMean: msAll.reduce((sum, ms) => sum + ms, 0) / msAll.length,
-      p10: quantile(msAll, 0.1),
-      p90: quantile(msAll, 0.9),
-      msAll,
-    };
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+/** Decode, edit and snapshot, each when asked for, on one session holding the context. */
+async function benchContext(model: NativeModel, vocab: number, options: BenchOptions) {
+  const none = { decode: null, edit: null, snapshot: null };
+  if (options.decodeSteps === 0 && options.editTokens === 0 && !options.snapshotDir) return none;
+  const { session, next } = await contextSession(model, vocab, options);
+  try {
+    const decode = options.decodeSteps > 0 ? await benchDecode(session, next, options) : null;
+    const edit = options.editTokens > 0 ? await benchEdit(session, vocab, options) : null;
+    const snapshot = options.snapshotDir
+      ? await benchSnapshot(model, session, options.snapshotDir, options)
+      : null;
+    return { decode, edit, snapshot };
   } finally {
     session.dispose();
   }
@@ -258,7 +333,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
-    const decode = options.decodeSteps > 0 ? await benchDecode(model, vocab, options) : null;
+    const { decode, edit, snapshot } = await benchContext(model, vocab, options);
     const fidelity = await fidelityAgainstDense(model, vocab, options);
     return {
       engine: 'hipcode',
@@ -273,6 +348,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       prefill,
       decode,
       fidelity,
+      edit,
+      snapshot,
       gpuMemoryUsedBytes: gpuMemoryUsed(options),
       peakHostMemoryBytes: process.resourceUsage().maxRSS * 1024,
     };

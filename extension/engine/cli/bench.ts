@@ -1,6 +1,8 @@
 // `hipcode bench`: prefill and decode speed of a synthetic model of a named geometry (random weights made on the
-// backend, no files); prints a table and, with --out, writes the result as JSON.
-import { writeFileSync } from 'node:fs';
+// backend, no files), and optionally an edit's and a snapshot's cost at the context; prints a table and, with
+// --out, writes the result as JSON.
+import { statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { BENCH_GEOMETRIES } from '../bench/geometries';
 import { runBench, type BenchResult } from '../bench/run';
 import { loadAddon, type BackendName } from '../native';
@@ -21,6 +23,8 @@ const OPTIONS = {
   seed: { type: 'string' },
   attention: { type: 'string' },
   'fidelity-steps': { type: 'string' },
+  edit: { type: 'string' },
+  'snapshot-dir': { type: 'string' },
   out: { type: 'string' },
 } as const;
 
@@ -42,6 +46,14 @@ function benchBackend(value: string | undefined): BackendName {
   }
   if (choice === 'cuda' || choice === 'auto') return cuda.available ? 'cuda' : 'cpu';
   throw usage(`--backend expects cpu, cuda or auto, got '${choice}'`);
+}
+
+/** --snapshot-dir: an existing folder (the snapshot file is written there and deleted). */
+function snapshotDirFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const folder = statSync(value, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  if (!folder) throw usage(`--snapshot-dir expects an existing folder, got '${value}'`);
+  return resolve(value);
 }
 
 function formatTable(result: BenchResult): string {
@@ -70,6 +82,19 @@ function formatTable(result: BenchResult): string {
       `logits rel L2 mean ${meanRelL2.toFixed(4)}, max ${maxRelL2.toFixed(4)}; greedy top-1 ${top1Agreement}/${steps}`,
     ]);
   }
+  if (result.edit) {
+    const { tokens, seconds } = result.edit;
+    rows.push(['edit', `the context's last ${tokens} tokens again and a token: ${seconds.toFixed(2)} s`]);
+  }
+  if (result.snapshot) {
+    const { tokens, bytes, saveSeconds, loadSeconds, readySeconds } = result.snapshot;
+    const rate = (seconds: number) => `${(bytes / seconds / 1e9).toFixed(2)} GB/s`;
+    rows.push([
+      'snapshot',
+      `${tokens} tokens, ${gib(bytes)}: saved in ${saveSeconds.toFixed(2)} s (${rate(saveSeconds)}), loaded in ` +
+        `${loadSeconds.toFixed(2)} s (${rate(loadSeconds)}), first token after ${readySeconds.toFixed(2)} s`,
+    ]);
+  }
   if (result.gpuMemoryUsedBytes !== null)
     rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use`]);
   rows.push(['host memory', `${gib(result.peakHostMemoryBytes)} peak resident`]);
@@ -92,6 +117,8 @@ export async function benchCommand(args: string[]): Promise<void> {
     attention: attentionFlag(values),
     hip: hipSpecFromEnv(),
     fidelitySteps: intFlag(values, 'fidelity-steps', 0),
+    editTokens: intFlag(values, 'edit', 0),
+    snapshotDir: snapshotDirFlag(optionalString(values, 'snapshot-dir')),
   });
   await writeOut(formatTable(result));
   const out = optionalString(values, 'out');

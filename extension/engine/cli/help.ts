@@ -10,7 +10,8 @@ Usage:
   hipcode inspect  --model DIR [--json]
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny|qwen2.5-7b-1m] [--prefill N]
                    [--context N] [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
-                   [--gpu-kv-budget SIZE] [--attention dense|hip|auto] [--fidelity-steps N] [--out FILE.json]
+                   [--gpu-kv-budget SIZE] [--attention dense|hip|auto] [--fidelity-steps N] [--edit N]
+                   [--snapshot-dir DIR] [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
@@ -35,7 +36,10 @@ Commands:
             --context tokens, default 8192) of a model of a named geometry with random weights made on
             the backend (default qwen2.5-7b); prints a table, --out also writes JSON; with --attention
             hip|auto and --fidelity-steps N, also loads a dense copy of the model and compares N decode
-            steps' logits after the context (rel L2, greedy top-1 agreement)
+            steps' logits after the context (rel L2, greedy top-1 agreement); --edit N times prefilling
+            the context's last N tokens again and a token after them (an edit near the end of the context);
+            --snapshot-dir DIR saves the context as a snapshot there, loads it into a fresh session, times
+            both and the first token after the load, and deletes the file
   context   scan the workspace (honouring .gitignore files and default excludes: VCS, dependency and build
             folders, lockfiles, minified, generated, binary and non-UTF-8 files, files over --max-file-size,
             default 1M) and print every included file with its tokens and every excluded file with its
