@@ -52,6 +52,9 @@ describe('hipcode bench', () => {
     const json = JSON.parse(readFileSync(out, 'utf8')) as BenchResult;
     assert.equal(json.prefill, null);
     assert.equal(json.decode, null);
+    assert.equal(json.ingest?.tokens, 100);
+    assert.ok(json.ingest && json.ingest.seconds > 0);
+    assert.match(result.stdout, /context\s+100 tokens in [\d.]+ s: \d+ tokens\/s/);
     assert.equal(json.edit?.tokens, 40);
     assert.ok(json.edit && json.edit.seconds > 0);
     // f32 K/V of 2 layers × 64 per token, in one chunk: header (fixed part, the fingerprint 'bench', 100 ids,
@@ -59,6 +62,7 @@ describe('hipcode bench', () => {
     const tokenBytes = 2 * 2 * 64 * 4;
     assert.equal(json.snapshot?.bytes, 60 + 5 + 4 * 100 + 8 + 100 * tokenBytes + 8);
     assert.equal(json.snapshot?.tokens, 100);
+    assert.equal(json.snapshot?.dir, snapshots);
     assert.ok(
       json.snapshot &&
         json.snapshot.loadSeconds > 0 &&

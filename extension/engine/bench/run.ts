@@ -76,13 +76,17 @@ export interface BenchResult {
     msAll: number[];
   } | null;
   fidelity: Fidelity | null;
+  /** The context prefilled into the session that decode, edit and snapshot use, and its first token decoded. */
+  ingest: { tokens: number; seconds: number; tokensPerSecond: number } | null;
   /** The context's last `tokens` prefilled again and one token decoded after them. */
   edit: { tokens: number; seconds: number } | null;
   /**
    * The context saved as a snapshot file of `bytes`, then loaded into a fresh session (`loadSeconds`) and one token
-   * decoded after it (`readySeconds` in all). The load reads the file just written: the page cache may hold it.
+   * decoded after it (`readySeconds` in all), in `dir`. The load reads the file just written: the page cache may
+   * hold it (a tmpfs folder such as /dev/shm always does).
    */
   snapshot: {
+    dir: string;
     tokens: number;
     bytes: number;
     saveSeconds: number;
@@ -141,14 +145,19 @@ async function benchPrefill(model: NativeModel, vocab: number, options: BenchOpt
   return { tokens: options.prefillTokens, ms, msAll, tokensPerSecond: (options.prefillTokens / ms) * 1000 };
 }
 
-/** A session holding `options.contextTokens` random tokens with room for the decode steps after them. */
+/** A session holding `options.contextTokens` random tokens with room for the decode steps after them, timed. */
 async function contextSession(model: NativeModel, vocab: number, options: BenchOptions) {
   const session = model.createSession({
     maxTokens: options.contextTokens + WARMUP_STEPS + options.decodeSteps + 2,
     seed: options.seed,
   });
-  const next = await session.step(randomIds(options.contextTokens, vocab), GREEDY);
-  return { session, next };
+  const ids = randomIds(options.contextTokens, vocab);
+  let next = 0;
+  const ms = await timed(async () => {
+    next = await session.step(ids, GREEDY);
+  });
+  const ingest = { tokens: ids.length, seconds: ms / 1000, tokensPerSecond: (ids.length / ms) * 1000 };
+  return { session, next, ingest };
 }
 
 async function benchDecode(session: NativeSession, first: number, options: BenchOptions) {
@@ -194,6 +203,7 @@ async function benchSnapshot(model: NativeModel, context: NativeSession, dir: st
       const loadMs = await timed(() => session.loadSnapshot(path, 'bench'));
       const stepMs = await timed(() => session.step(Int32Array.of(0), GREEDY));
       return {
+        dir,
         tokens,
         bytes,
         saveSeconds: saveMs / 1000,
@@ -210,16 +220,16 @@ async function benchSnapshot(model: NativeModel, context: NativeSession, dir: st
 
 /** Decode, edit and snapshot, each when asked for, on one session holding the context. */
 async function benchContext(model: NativeModel, vocab: number, options: BenchOptions) {
-  const none = { decode: null, edit: null, snapshot: null };
+  const none = { ingest: null, decode: null, edit: null, snapshot: null };
   if (options.decodeSteps === 0 && options.editTokens === 0 && !options.snapshotDir) return none;
-  const { session, next } = await contextSession(model, vocab, options);
+  const { session, next, ingest } = await contextSession(model, vocab, options);
   try {
     const decode = options.decodeSteps > 0 ? await benchDecode(session, next, options) : null;
     const edit = options.editTokens > 0 ? await benchEdit(session, vocab, options) : null;
     const snapshot = options.snapshotDir
       ? await benchSnapshot(model, session, options.snapshotDir, options)
       : null;
-    return { decode, edit, snapshot };
+    return { ingest, decode, edit, snapshot };
   } finally {
     session.dispose();
   }
@@ -333,7 +343,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
-    const { decode, edit, snapshot } = await benchContext(model, vocab, options);
+    const { ingest, decode, edit, snapshot } = await benchContext(model, vocab, options);
     const fidelity = await fidelityAgainstDense(model, vocab, options);
     return {
       engine: 'hipcode',
@@ -348,6 +358,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       prefill,
       decode,
       fidelity,
+      ingest,
       edit,
       snapshot,
       gpuMemoryUsedBytes: gpuMemoryUsed(options),

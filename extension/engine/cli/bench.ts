@@ -68,6 +68,13 @@ function formatTable(result: BenchResult): string {
     const { tokens, ms, tokensPerSecond } = result.prefill;
     rows.push(['prefill', `${tokens} tokens in ${ms.toFixed(1)} ms: ${tokensPerSecond.toFixed(0)} tokens/s`]);
   }
+  if (result.ingest) {
+    const { tokens, seconds, tokensPerSecond } = result.ingest;
+    rows.push([
+      'context',
+      `${tokens} tokens in ${seconds.toFixed(2)} s: ${tokensPerSecond.toFixed(0)} tokens/s`,
+    ]);
+  }
   if (result.decode) {
     const { context, msPerToken, msMean, p10, p90 } = result.decode;
     rows.push([
