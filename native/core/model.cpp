@@ -280,8 +280,9 @@ std::vector<float> Model::forward_tokens(KvCache& cache, const std::vector<int32
   for (int64_t chunk_start = 0; chunk_start < count; chunk_start += chunk_tokens) {
     const int64_t chunk_count = std::min(chunk_tokens, count - chunk_start);
     const std::vector<int32_t> chunk_ids(ids.begin() + chunk_start, ids.begin() + chunk_start + chunk_count);
-    std::unique_ptr<Activation> hidden = forward_chunk(cache, chunk_ids, start + chunk_start, freqs);
     const bool last_chunk = chunk_start + chunk_count == count;
+    const bool seeds = last_chunk && (mode != LogitsMode::NONE || request);
+    std::unique_ptr<Activation> hidden = forward_chunk(cache, chunk_ids, start + chunk_start, freqs, seeds);
     if (mode == LogitsMode::ALL) append_logits(*hidden, 0, chunk_count, logits);
     if (mode == LogitsMode::LAST && last_chunk) append_logits(*hidden, chunk_count - 1, 1, logits);
     if (request && last_chunk) backend_->sample(*logits_of(*hidden, chunk_count - 1, 1), *request);
@@ -290,20 +291,21 @@ std::vector<float> Model::forward_tokens(KvCache& cache, const std::vector<int32
 }
 
 std::unique_ptr<Activation> Model::forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
-                                                 int64_t first_position, const RopeFrequencies& freqs) {
+                                                 int64_t first_position, const RopeFrequencies& freqs,
+                                                 bool seeds_generation) {
   const auto count = int64_t(ids.size());
   std::unique_ptr<Activation> hidden =
       backend_->allocate(count, geometry_.hidden_size, Precision::F32);  // [n, hidden]
   backend_->embed(*embed_, ids, *hidden);
   for (size_t index = 0; index < layers_.size(); ++index) {
-    attention_block(cache, layers_[index], int64_t(index), first_position, freqs, *hidden);
+    attention_block(cache, layers_[index], int64_t(index), first_position, freqs, seeds_generation, *hidden);
     mlp_block(layers_[index], *hidden);
   }
   return hidden;
 }
 
 void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
-                            const RopeFrequencies& freqs, Activation& hidden) {
+                            const RopeFrequencies& freqs, bool seeds_generation, Activation& hidden) {
   const ModelGeometry& g = geometry_;
   const int64_t count = hidden.rows();
   const auto eps = float(g.rms_norm_eps);
@@ -330,7 +332,8 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   } else if (count == 1) {
     hip_attention(cache, pages, sparse.config, first_position, *q, *attended);
   } else {
-    backend_->hip_prefill_attention(pages, shape, first_position, sparse.config, *q, *attended);
+    backend_->hip_prefill_attention(pages, shape, first_position, sparse.config, seeds_generation, *q,
+                                    *attended);
   }
   backend_->linear_add(*attended, *layer.o.weight, layer.o.bias.get(), hidden);
 }

@@ -79,11 +79,14 @@ class Model {
   std::vector<float> forward_tokens(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
                                     const RopeFrequencies& freqs, SampleRequest* request);
   // Runs one chunk of at most backend().max_chunk_tokens() tokens and returns its final hidden states [n,
-  // hidden].
+  // hidden]. `seeds_generation`: the chunk's last position gives the logits read or the token sampled (with
+  // HiP, its last query block then attends densely; other chunks' whole query blocks stay sparse, so that a
+  // context prefilled in any chunks of whole blocks holds the same K/V).
   std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
-                                            int64_t first_position, const RopeFrequencies& freqs);
+                                            int64_t first_position, const RopeFrequencies& freqs,
+                                            bool seeds_generation);
   void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
-                       const RopeFrequencies& freqs, Activation& hidden);
+                       const RopeFrequencies& freqs, bool seeds_generation, Activation& hidden);
   // Whether a decode step at `position` runs HiP attention in any layer (such steps are not recorded).
   bool hip_step(int64_t position) const;
   // Throws E_INVALID_ARGUMENT naming the first layer whose HiP config the backend cannot run.

@@ -287,11 +287,12 @@ class CpuBackend : public Backend {
   }
 
   void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
-                             const hip::HipConfig& config, const Activation& q, Activation& out) override {
+                             const hip::HipConfig& config, bool dense_tail, const Activation& q,
+                             Activation& out) override {
     check_shape("hip_prefill_attention query", q, q.rows(), shape.num_heads * shape.head_dim);
     check_shape("hip_prefill_attention output", out, q.rows(), shape.num_heads * shape.head_dim);
-    hip_prefill(pool_, resolve(pages), shape, first_position, q.rows(), config, values_of(q).data(),
-                values_of(out).data());
+    hip_prefill(pool_, resolve(pages), shape, first_position, q.rows(), config, dense_tail,
+                values_of(q).data(), values_of(out).data());
   }
 
   void swiglu(const Activation& gate, const Activation& up, Activation& out) override {

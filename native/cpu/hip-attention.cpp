@@ -40,14 +40,14 @@ void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position,
 }
 
 void hip_prefill(ThreadPool& pool, const KvView& kv, const AttentionShape& shape, int64_t first_position,
-                 int64_t n, const hip::HipConfig& config, const float* q, float* out) {
+                 int64_t n, const hip::HipConfig& config, bool dense_tail, const float* q, float* out) {
   std::vector<const float*> key_pages, value_pages;
   const hip::HipKv keys = paged_kv(kv, first_position + n, key_pages, value_pages);
   const hip::HipQueries queries{q, n, shape.num_heads, shape.head_dim, first_position};
   hip::validate_hip_config(config);
   hip::validate_hip_inputs(queries, keys);
   const int64_t row_width = shape.num_heads * shape.head_dim;
-  const int64_t dense_first = config.dense_tail_first_row(n);
+  const int64_t dense_first = config.sparse_rows(n, dense_tail);
   pool.parallel_for(size_t(dense_first / config.block_q), [&](size_t block) {
     const int64_t first_row = int64_t(block) * config.block_q;
     const hip::HipQueries rows{q + first_row * row_width, config.block_q, shape.num_heads, shape.head_dim,
@@ -56,6 +56,7 @@ void hip_prefill(ThreadPool& pool, const KvView& kv, const AttentionShape& shape
         config.block_q, config.block_k(), {hip::select_key_blocks(config, queries, keys, int64_t(block))}};
     hip::block_sparse_attention(config, mask, rows, keys, out + first_row * row_width);
   });
+  if (dense_first == n) return;
   attention_forward(pool, kv, shape, first_position + dense_first, n - dense_first,
                     q + dense_first * row_width, out + dense_first * row_width);
 }

@@ -524,7 +524,8 @@ class CudaBackend : public Backend {
   }
 
   void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
-                             const hip::HipConfig& config, const Activation& q, Activation& out) override {
+                             const hip::HipConfig& config, bool dense_tail, const Activation& q,
+                             Activation& out) override {
     auto lock = bind();
     const PagedKv cache = paged(pages);
     const int64_t n = q.rows();
@@ -537,7 +538,7 @@ class CudaBackend : public Backend {
     bf16* result = bf16_of(out, "hip_prefill_attention");
     const float scale = 1.0f / std::sqrt(float(shape.head_dim));
     const int heads = int(shape.num_heads);
-    const int64_t sparse_rows = config.dense_tail_first_row(n);
+    const int64_t sparse_rows = config.sparse_rows(n, dense_tail);
     if (sparse_rows > 0) {
       const int64_t query_blocks = sparse_rows / config.block_q;
       PooledBuffer blocks(pool_, size_t(query_blocks * mirror.max_blocks()) * sizeof(int32_t));
@@ -556,6 +557,7 @@ class CudaBackend : public Backend {
                                     mirror.max_blocks(), mirror.block_q, mirror.block_k(), scale, stream_);
       });
     }
+    if (sparse_rows == n) return;
     guard("attention", [&] {
       attention_prefill(query + sparse_rows * width, cache, result + sparse_rows * width,
                         int(n - sparse_rows), heads, int(first_position + sparse_rows), 0, scale, stream_);

@@ -28,9 +28,13 @@ struct HipConfig {
   bool bf16_scoring = true;
 
   int64_t block_k() const { return stages.back().chunk_size; }
-  // The first row of a prefill chunk of n_queries rows that attends densely: its last query block's (blocks
-  // of block_q rows counted from row 0), so that the positions that seed generation see every key.
-  int64_t dense_tail_first_row(int64_t n_queries) const { return (n_queries - 1) / block_q * block_q; }
+  // The rows of a prefill chunk of n_queries rows that attend sparsely, in whole query blocks of block_q rows
+  // counted from row 0; the rest attend densely. With `dense_tail` (a chunk whose last position seeds
+  // generation) its last query block is dense too, so that those positions see every key; without, only a
+  // partial last block is.
+  int64_t sparse_rows(int64_t n_queries, bool dense_tail) const {
+    return (dense_tail ? n_queries - 1 : n_queries) / block_q * block_q;
+  }
 };
 
 // Throws EngineError(INVALID_ARGUMENT) naming the first bad field ("HipConfig.stages[1].chunk_size: ...").

@@ -42,12 +42,13 @@ PrefillCase make_case(const AttentionShape& shape, int64_t first_position, int64
 }
 
 // The backend's HiP prefill of the case's chunk, its keys and values written first.
-std::vector<float> backend_prefill(Backend& backend, const PrefillCase& c, const hip::HipConfig& config) {
+std::vector<float> backend_prefill(Backend& backend, const PrefillCase& c, const hip::HipConfig& config,
+                                   bool dense_tail) {
   LayerCache cache = layer_cache(backend, c.shape, c.first_position + c.n);
   append(backend, cache, c.shape, c.keys, c.values, 0, c.first_position + c.n);
   const int64_t width = c.shape.num_heads * c.shape.head_dim;
   auto out = backend.allocate(c.n, width);
-  backend.hip_prefill_attention(cache.pages(), c.shape, c.first_position, config,
+  backend.hip_prefill_attention(cache.pages(), c.shape, c.first_position, config, dense_tail,
                                 *filled(backend, c.n, width, c.q.data()), *out);
   return read(backend, *out);
 }
@@ -79,15 +80,16 @@ void dense_row(const PrefillCase& c, int64_t row, float* out) {
   }
 }
 
-// What hip_prefill_attention must give: the reference's mask and block-sparse attention for the rows before
-// the last query block, dense attention for the rows of the last one.
-std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig& config) {
+// What hip_prefill_attention must give: the reference's mask and block-sparse attention for the whole query
+// blocks, dense attention for a partial last one and, with `dense_tail`, for the last one however full.
+std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig& config, bool dense_tail) {
   const hip::HipQueries queries{c.q.data(), c.n, c.shape.num_heads, c.shape.head_dim, c.first_position};
   const hip::HipKv kv{c.keys.data(), c.values.data(), c.first_position + c.n, c.shape.num_kv_heads,
                       c.shape.head_dim};
   std::vector<float> out(c.q.size());
   hip::block_sparse_attention(config, hip::estimate_hip_mask(config, queries, kv), queries, kv, out.data());
-  for (int64_t row = config.dense_tail_first_row(c.n); row < c.n; ++row) dense_row(c, row, out.data());
+  const int64_t dense_first = (dense_tail ? c.n - 1 : c.n) / config.block_q * config.block_q;
+  for (int64_t row = dense_first; row < c.n; ++row) dense_row(c, row, out.data());
   return out;
 }
 
@@ -99,19 +101,42 @@ std::vector<float> prefill_logits(Model& model, const std::vector<int32_t>& prom
 
 }  // namespace
 
-// Query blocks past the sink and window select chunks, the last block (partial here: 200 = 3 * 64 + 8 rows)
-// attends densely; a chunk of one block is all dense.
+// Query blocks past the sink and window select chunks; a partial last block (200 = 3 * 64 + 8 rows) attends
+// densely, and so does a whole last block when the chunk seeds generation (a chunk of one block is then all
+// dense); without, a chunk of whole blocks (256 rows, 64) is all sparse.
 TEST(hip_prefill_attention_matches_the_reference_per_query_block) {
   auto backend = cpu_backend();
   const hip::HipConfig config = small_config(16);  // 16 sink + 64 window + 128 selected keys
   const PrefillCase cases[] = {make_case({8, 2, 32, 0}, 3000, 200, 61),
-                               make_case({8, 2, 32, 0}, 100, 300, 62),
-                               make_case({4, 4, 32, 0}, 2000, 64, 63)};
+                               make_case({8, 2, 32, 0}, 100, 300, 62), make_case({4, 4, 32, 0}, 2000, 64, 63),
+                               make_case({8, 2, 32, 0}, 1000, 256, 69)};
   for (const PrefillCase& c : cases) {
-    const double error = relative_l2(backend_prefill(*backend, c, config), reference_prefill(c, config));
-    check_error_at_most("prefill at " + std::to_string(c.first_position) + " of " + std::to_string(c.n),
-                        error, 1e-5);
+    for (const bool dense_tail : {true, false}) {
+      const double error = relative_l2(backend_prefill(*backend, c, config, dense_tail),
+                                       reference_prefill(c, config, dense_tail));
+      check_error_at_most("prefill at " + std::to_string(c.first_position) + " of " + std::to_string(c.n) +
+                              (dense_tail ? ", dense tail" : ""),
+                          error, 1e-5);
+    }
   }
+}
+
+// A context prefilled without logits in chunks of whole query blocks holds the K/V of one pass over it (no
+// chunk's last block attends densely but the one that seeds generation): the next logits agree.
+TEST(model_hip_prefill_in_chunks_of_whole_blocks_equals_one_pass) {
+  auto model = hip_model(cpu_backend(), AttentionMode::HIP, small_config(16));
+  std::mt19937_64 rng(70);
+  const std::vector<int32_t> context = random_tokens(rng, 640);
+  KvCache one_pass(model->kv_pool(), 641);
+  model->forward(one_pass, context, LogitsMode::NONE);
+  KvCache chunked(model->kv_pool(), 641);
+  for (size_t first = 0; first < context.size(); first += 128) {
+    model->forward(chunked, {context.begin() + long(first), context.begin() + long(first) + 128},
+                   LogitsMode::NONE);
+  }
+  const auto expected = model->forward(one_pass, {7}, LogitsMode::LAST);
+  const auto actual = model->forward(chunked, {7}, LogitsMode::LAST);
+  check_error_at_most("next logits", relative_l2(actual, expected), 1e-6);
 }
 
 // With budgets that keep every candidate chunk, a HiP prefill attends every key once: dense prefill's logits
@@ -127,8 +152,8 @@ TEST(model_hip_prefill_equals_dense_when_every_key_is_kept) {
 }
 
 // With 128 selected keys of ~1500 on random weights (diffuse attention, HiP's worst case), the last
-// position's logits after a HiP prefill stay close to dense prefill's: every chunk's last query block is
-// dense, and so is the position that seeds generation.
+// position's logits after a HiP prefill stay close to dense prefill's: the last query block, which seeds
+// generation, attends densely.
 TEST(model_hip_prefill_tracks_dense_on_diffuse_attention) {
   auto dense = hip_model(cpu_backend(), AttentionMode::DENSE, small_config(16));
   auto sparse = hip_model(cpu_backend(), AttentionMode::HIP, small_config(16));
@@ -153,7 +178,8 @@ TEST(cuda_parity_hip_prefill_attention) {
   const PrefillCase cases[] = {make_case({28, 4, 128, 0}, 9000, 333, 66),
                                make_case({28, 4, 128, 0}, 0, 2500, 67)};
   for (const PrefillCase& c : cases) {
-    const double error = relative_l2(backend_prefill(*cuda, c, config), backend_prefill(*cpu, c, config));
+    const double error =
+        relative_l2(backend_prefill(*cuda, c, config, true), backend_prefill(*cpu, c, config, true));
     std::printf("  cuda hip prefill at %lld of %lld: rel L2 vs cpu %.2e\n", (long long)c.first_position,
                 (long long)c.n, error);
     check_error_at_most("cuda hip prefill", error, 1.5e-2);

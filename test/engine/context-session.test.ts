@@ -5,6 +5,7 @@ import {
   CHUNK_TARGET_SECONDS,
   commonPrefixLength,
   ContextSession,
+  CHUNK_ALIGN_TOKENS,
   FIRST_CHUNK_TOKENS,
   MAX_CHUNK_TOKENS,
   MIN_CHUNK_TOKENS,
@@ -86,13 +87,18 @@ describe('context session', () => {
     assert.equal(commonPrefixLength([5], [1]), 0);
   });
 
-  it('sizes chunks to the target time from the last rate, growing at most 2x, within bounds', () => {
+  it('sizes chunks to the target time from the last rate, growing at most 2x, within bounds, in whole blocks', () => {
     assert.equal(nextChunkTokens(256, 0), 512);
-    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS), 1000);
-    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS * 4), 250);
-    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS / 10), 2000);
+    assert.equal(nextChunkTokens(1024, CHUNK_TARGET_SECONDS), 1024);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS), 960);
+    assert.equal(nextChunkTokens(1024, CHUNK_TARGET_SECONDS * 4), 256);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS * 4), 192);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS / 10), 1984);
     assert.equal(nextChunkTokens(100, 100), MIN_CHUNK_TOKENS);
+    assert.equal(nextChunkTokens(100, CHUNK_TARGET_SECONDS * 2), 50);
     assert.equal(nextChunkTokens(MAX_CHUNK_TOKENS, 0), MAX_CHUNK_TOKENS);
+    assert.equal(MAX_CHUNK_TOKENS % CHUNK_ALIGN_TOKENS, 0);
+    assert.equal(FIRST_CHUNK_TOKENS % CHUNK_ALIGN_TOKENS, 0);
   });
 
   it('prefills in chunks, then runs only past the common prefix of what it holds', async () => {

@@ -42,12 +42,18 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
   return i;
 }
 
+/**
+ * Chunks of at least this many tokens are a multiple of it: whole HiP query blocks (64 rows by default), which
+ * attend sparsely in any chunk, so the context's K/V does not depend on where the chunks ended.
+ */
+export const CHUNK_ALIGN_TOKENS = 64;
+
 /** The next chunk size from the last chunk's measured rate, aiming at CHUNK_TARGET_SECONDS per chunk. */
 export function nextChunkTokens(last: number, seconds: number): number {
   const grown = Math.min(MAX_CHUNK_TOKENS, last * MAX_CHUNK_GROWTH);
-  if (seconds <= 0) return grown;
-  const aimed = Math.round((last / seconds) * CHUNK_TARGET_SECONDS);
-  return Math.max(MIN_CHUNK_TOKENS, Math.min(grown, aimed));
+  const aimed = seconds > 0 ? Math.round((last / seconds) * CHUNK_TARGET_SECONDS) : grown;
+  const tokens = Math.max(MIN_CHUNK_TOKENS, Math.min(grown, aimed));
+  return tokens < CHUNK_ALIGN_TOKENS ? tokens : tokens - (tokens % CHUNK_ALIGN_TOKENS);
 }
 
 /**
