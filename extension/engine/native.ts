@@ -5,6 +5,8 @@ import { HipError } from './errors';
 
 /** Storage dtype of a weight tensor as found in safetensors. */
 export type WeightDType = 'bf16' | 'f16' | 'f32';
+/** How the KV cache keeps its rows; fp8-e4m3 rows carry an f32 scale each (CPU backend only so far). */
+export type KvDtype = 'f32' | 'bf16' | 'fp8-e4m3';
 
 /** Where one weight tensor lives: a byte range of a safetensors file that the addon memory-maps. */
 export interface TensorRef {
@@ -125,6 +127,8 @@ export interface NativeModelSpec {
   threads?: number;
   /** Bytes of GPU memory for the KV cache (cuda only); 0 or absent = what the weights leave free, less a reserve. */
   gpuKvBudget?: number;
+  /** How the KV cache keeps rows; 'auto' or absent = the backend's (f32 on the CPU, bf16 on CUDA). */
+  kvDtype?: KvDtype | 'auto';
   /** Default 'dense'. */
   attention?: AttentionMode;
   hip?: HipSpec;
@@ -196,7 +200,7 @@ export interface NativeSession {
 export interface NativeModel {
   readonly backend: BackendName;
   /** The dtype the KV cache stores ('f32' on the CPU, 'bf16' on CUDA): part of a snapshot's identity. */
-  readonly kvDtype: WeightDType;
+  readonly kvDtype: KvDtype;
   createSession(options: SessionOptions): NativeSession;
   dispose(): void;
 }
@@ -230,6 +234,7 @@ export interface NativeSyntheticModelSpec {
   device?: number;
   threads?: number;
   gpuKvBudget?: number;
+  kvDtype?: KvDtype | 'auto';
   attention?: AttentionMode;
   hip?: HipSpec;
   geometry: ModelGeometry;

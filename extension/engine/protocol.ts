@@ -73,6 +73,11 @@ export interface InitializeParams {
    * once the context is long enough for it to pay off (README, `--attention`).
    */
   attention?: 'dense' | 'hip' | 'auto';
+  /**
+   * How the KV cache keeps its rows (default 'auto': f32 on the CPU, bf16 on CUDA); 'fp8-e4m3' keeps 8-bit rows
+   * with an f32 scale each, about half of bf16's memory (CPU backend only so far). Part of a snapshot's identity.
+   */
+  kvDtype?: 'auto' | 'f32' | 'bf16' | 'fp8-e4m3';
 }
 
 export interface ModelInfo {

@@ -193,6 +193,7 @@ BackendChoice read_backend_choice(const Napi::Object& object) {
   if (!object.Get("gpuKvBudget").IsUndefined()) {
     choice.gpu_kv_budget_bytes = uint64_t(read_integer(object, "gpuKvBudget", "spec", 0));
   }
+  if (!object.Get("kvDtype").IsUndefined()) choice.kv_dtype = read_string(object, "kvDtype", "spec");
   return choice;
 }
 

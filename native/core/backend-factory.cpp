@@ -13,14 +13,32 @@ EngineError unavailable(const std::string& why) {
   return EngineError(ErrorCode::BACKEND_UNAVAILABLE, "the CUDA backend is unavailable: " + why);
 }
 
+// The KV row form a choice names, or the backend's own (`fallback`) for "auto"; E_INVALID_ARGUMENT for a form
+// the backend does not keep.
+DType kv_dtype_of(const BackendChoice& choice, DType fallback, std::initializer_list<DType> kept) {
+  if (choice.kv_dtype == "auto") return fallback;
+  for (DType dtype : kept) {
+    if (choice.kv_dtype == dtype_name(dtype)) return dtype;
+  }
+  std::string names;
+  for (DType dtype : kept) names += std::string(names.empty() ? "" : ", ") + "'" + dtype_name(dtype) + "'";
+  throw EngineError(ErrorCode::INVALID_ARGUMENT, "spec.kvDtype: the " + choice.name +
+                                                     " backend keeps the KV cache as 'auto', " + names +
+                                                     "; got '" + choice.kv_dtype + "'");
+}
+
 }  // namespace
 
 std::unique_ptr<Backend> create_backend(const BackendChoice& choice) {
-  if (choice.name == "cpu") return cpu::create_cpu_backend(choice.threads);
+  if (choice.name == "cpu") {
+    const DType kv_dtype = kv_dtype_of(choice, DType::F32, {DType::F32, DType::BF16, DType::FP8_E4M3});
+    return cpu::create_cpu_backend(choice.threads, kv_dtype);
+  }
   if (choice.name != "cuda") {
     throw EngineError(ErrorCode::INVALID_ARGUMENT,
                       "spec.backend: expected 'cpu' or 'cuda', got '" + choice.name + "'");
   }
+  kv_dtype_of(choice, DType::BF16, {DType::BF16});  // fp8 rows are kept on the CPU backend only so far
   const cuda::Probe probe = cuda::probe();
   if (!probe.compiled || !probe.available) throw unavailable(probe.reason);
   if (choice.device < 0 || size_t(choice.device) >= probe.devices.size()) {

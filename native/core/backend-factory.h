@@ -15,6 +15,8 @@ struct BackendChoice {
   int device = 0;                    // CUDA ordinal
   size_t threads = 0;                // CPU workers, 0 = all hardware threads
   uint64_t gpu_kv_budget_bytes = 0;  // CUDA KV cache size, 0 = what the weights leave free
+  std::string kv_dtype =
+      "auto";  // how the KV cache keeps rows: "auto" (the backend's), "f32", "bf16", "fp8-e4m3"
 };
 
 // Throws E_BACKEND_UNAVAILABLE with the reason (no CUDA in this build, no GPU/driver, no cuBLAS, ...).

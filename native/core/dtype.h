@@ -1,4 +1,5 @@
-// Storage dtypes of weights (bf16, f16, f32) and exact scalar conversions between them and f32.
+// Storage dtypes of weights (bf16, f16, f32) and of the KV cache (those, and fp8 e4m3 rows with a scale), and
+// exact scalar conversions between them and f32.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +9,8 @@
 
 namespace hipcode {
 
-enum class DType { BF16, F16, F32 };
+// FP8_E4M3 is for KV rows only (weights never parse as it).
+enum class DType { BF16, F16, F32, FP8_E4M3 };
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -56,5 +58,19 @@ inline float f16_to_f32(uint16_t half) {
 
 // Converts `count` values of `dtype` starting at `src` to f32.
 void convert_to_f32(const void* src, DType dtype, size_t count, float* dst);
+
+// fp8 e4m3 in its "fn" form (no infinities; ±448 at most, codes 0x7f and 0xff are NaN): round to nearest
+// even, saturating at ±448; NaN stays NaN.
+uint8_t f32_to_e4m3(float value);
+float e4m3_to_f32(uint8_t bits);
+
+// Bytes of one [head_dim] K or V row kept as `dtype`: its values and, for fp8, the row's f32 scale after
+// them.
+size_t kv_row_bytes(DType dtype, int64_t head_dim);
+// row = x [head_dim] kept as `dtype`; fp8 keeps e4m3(x / scale) with scale = max |x| / 448 (1 for a zero
+// row).
+void encode_kv_row(const float* x, int64_t head_dim, DType dtype, uint8_t* row);
+// x [head_dim] = the values a row kept as `dtype` holds.
+void decode_kv_row(const uint8_t* row, int64_t head_dim, DType dtype, float* x);
 
 }  // namespace hipcode

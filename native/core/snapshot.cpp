@@ -43,13 +43,16 @@ uint32_t dtype_code(DType dtype) {
       return 2;
     case DType::F16:
       return 3;
+    case DType::FP8_E4M3:
+      return 4;
   }
   return 0;
 }
 
 bool dtype_from_code(uint32_t code, DType* dtype) {
-  if (code < 1 || code > 3) return false;
-  *dtype = code == 1 ? DType::F32 : code == 2 ? DType::BF16 : DType::F16;
+  constexpr DType kByCode[] = {DType::F32, DType::BF16, DType::F16, DType::FP8_E4M3};
+  if (code < 1 || code > 4) return false;
+  *dtype = kByCode[code - 1];
   return true;
 }
 
@@ -264,7 +267,7 @@ void check_expected(const std::string& path, const SnapshotHeader& header,
 }  // namespace
 
 int64_t SnapshotShape::token_bytes() const {
-  return 2 * num_layers * num_kv_heads * head_dim * int64_t(dtype_size(kv_dtype));
+  return 2 * num_layers * num_kv_heads * int64_t(kv_row_bytes(kv_dtype, head_dim));
 }
 
 bool SnapshotShape::operator==(const SnapshotShape& other) const {

@@ -2,11 +2,12 @@
 // load and every K/V chunk as it is loaded, so a load reads the file once and may stop after a prefix.
 //
 // Layout (little-endian):
-//   magic "HIPCSNAP" | u32 format version | u32 kv dtype (1 f32, 2 bf16, 3 f16) | u64 layers | u64 kv heads |
-//   u64 head_dim | u64 tokens n | u64 chunk tokens c | u32 fingerprint bytes f | fingerprint [f] | ids i32
-//   [n] | u64 XXH64 (seed 0) of the header before it | K/V chunks, chunk i for positions [i * c, min(n,
-//   (i + 1) * c)): [layers, 2 (K, V), count, kv_heads, head_dim] then u64 XXH64 of those bytes with seed i +
-//   1 (a chunk moved to another place fails its check).
+//   magic "HIPCSNAP" | u32 format version | u32 kv dtype (1 f32, 2 bf16, 3 f16, 4 fp8 e4m3 rows: head_dim
+//   bytes then the row's f32 scale) | u64 layers | u64 kv heads | u64 head_dim | u64 tokens n | u64 chunk
+//   tokens c | u32 fingerprint bytes f | fingerprint [f] | ids i32 [n] | u64 XXH64 (seed 0) of the header
+//   before it | K/V chunks, chunk i for positions [i * c, min(n, (i + 1) * c)): [layers, 2 (K, V), count,
+//   kv_heads] rows then u64 XXH64 of those bytes with seed i + 1 (a chunk moved to another place fails its
+//   check).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ struct SnapshotShape {
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
 
-  // Bytes of one position's K and V over all layers.
+  // Bytes of one position's K and V rows over all layers (kv_row_bytes each).
   int64_t token_bytes() const;
   bool operator==(const SnapshotShape& other) const;
 };

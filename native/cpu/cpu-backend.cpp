@@ -54,25 +54,24 @@ class CpuWeight : public Weight {
 
 class CpuKvStore : public KvPageStore {
  public:
-  explicit CpuKvStore(const KvLayout& layout)
-      : page_floats_(size_t(
-            kv_page_floats(layout.num_layers, layout.num_kv_heads, layout.page_tokens, layout.head_dim))) {}
+  CpuKvStore(const KvLayout& layout, DType dtype)
+      : page_bytes_(kv_page_bytes(layout.num_layers, layout.num_kv_heads, layout.page_tokens, layout.head_dim,
+                                  dtype)) {}
 
   int32_t add_page() override {
     std::lock_guard<std::mutex> lock(mutex_);
     try {
-      pages_.emplace_back(new float[page_floats_]());
+      pages_.emplace_back(new uint8_t[page_bytes_]());
     } catch (const std::bad_alloc&) {
       throw EngineError(ErrorCode::OUT_OF_MEMORY, "no host memory left for another KV cache page (" +
-                                                      std::to_string(page_floats_ * sizeof(float)) +
-                                                      " bytes)");
+                                                      std::to_string(page_bytes_) + " bytes)");
     }
     return int32_t(pages_.size() - 1);
   }
 
-  std::vector<float*> resolve(const std::vector<int32_t>& page_table) {
+  std::vector<uint8_t*> resolve(const std::vector<int32_t>& page_table) {
     std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<float*> pointers;
+    std::vector<uint8_t*> pointers;
     pointers.reserve(page_table.size());
     for (int32_t page : page_table) pointers.push_back(pages_[size_t(page)].get());
     return pointers;
@@ -80,8 +79,8 @@ class CpuKvStore : public KvPageStore {
 
  private:
   std::mutex mutex_;
-  size_t page_floats_;
-  std::deque<std::unique_ptr<float[]>> pages_;
+  size_t page_bytes_;
+  std::deque<std::unique_ptr<uint8_t[]>> pages_;
 };
 
 const std::vector<float>& values_of(const Activation& a) {
@@ -136,7 +135,7 @@ void rotate_heads(std::vector<float>& x, int64_t cols, int64_t head_dim, const s
 
 class CpuBackend : public Backend {
  public:
-  explicit CpuBackend(size_t threads) : pool_(threads) {}
+  CpuBackend(size_t threads, DType kv_dtype) : pool_(threads), kv_dtype_(kv_dtype) {}
 
   const char* name() const override { return "cpu"; }
 
@@ -173,26 +172,30 @@ class CpuBackend : public Backend {
   }
 
   std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
-    return std::make_unique<CpuKvStore>(layout);
+    return std::make_unique<CpuKvStore>(layout, kv_dtype_);
   }
 
-  DType kv_dtype() const override { return DType::F32; }
+  DType kv_dtype() const override { return kv_dtype_; }
 
   void read_kv_block(const KvBlock& block, void* host) override {
-    auto* out = static_cast<float*>(host);
-    const int64_t plane = block.count * block.layout->num_kv_heads * block.layout->head_dim;
+    auto* out = static_cast<uint8_t*>(host);
+    const size_t plane =
+        size_t(block.count * block.layout->num_kv_heads) * kv_row_bytes(kv_dtype_, block.layout->head_dim);
     for (int64_t layer = 0; layer < block.layout->num_layers; ++layer) {
       const KvView view = resolve(KvPages{block.store, block.layout, block.page_table, layer});
-      kv_read(view, block.first, block.count, out + 2 * layer * plane, out + (2 * layer + 1) * plane);
+      kv_read_rows(view, block.first, block.count, out + 2 * size_t(layer) * plane,
+                   out + (2 * size_t(layer) + 1) * plane);
     }
   }
 
   void write_kv_block(const KvBlock& block, const void* host) override {
-    const auto* in = static_cast<const float*>(host);
-    const int64_t plane = block.count * block.layout->num_kv_heads * block.layout->head_dim;
+    const auto* in = static_cast<const uint8_t*>(host);
+    const size_t plane =
+        size_t(block.count * block.layout->num_kv_heads) * kv_row_bytes(kv_dtype_, block.layout->head_dim);
     for (int64_t layer = 0; layer < block.layout->num_layers; ++layer) {
       const KvView view = resolve(KvPages{block.store, block.layout, block.page_table, layer});
-      kv_write(view, block.first, block.count, in + 2 * layer * plane, in + (2 * layer + 1) * plane);
+      kv_write_rows(view, block.first, block.count, in + 2 * size_t(layer) * plane,
+                    in + (2 * size_t(layer) + 1) * plane);
     }
   }
 
@@ -326,20 +329,25 @@ class CpuBackend : public Backend {
   }
 
  private:
-  static KvView resolve(const KvPages& pages) {
+  KvView resolve(const KvPages& pages) const {
     const KvLayout& layout = *pages.layout;
     auto& store = static_cast<CpuKvStore&>(*pages.store);
-    return KvView{store.resolve(*pages.page_table), layout.page_tokens, layout.num_kv_heads, layout.head_dim,
-                  pages.layer};
+    return KvView{store.resolve(*pages.page_table),
+                  layout.page_tokens,
+                  layout.num_kv_heads,
+                  layout.head_dim,
+                  pages.layer,
+                  kv_dtype_};
   }
 
   ThreadPool pool_;
+  DType kv_dtype_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> create_cpu_backend(size_t threads) {
-  return std::make_unique<CpuBackend>(threads);
+std::unique_ptr<Backend> create_cpu_backend(size_t threads, DType kv_dtype) {
+  return std::make_unique<CpuBackend>(threads, kv_dtype);
 }
 
 }  // namespace hipcode::cpu

@@ -1,4 +1,4 @@
-// HiP attention on the CPU backend (see hip-attention.h).
+// HiP attention on the CPU backend (see hip-attention.h); K/V kept in bf16 or fp8 rows are decoded per call.
 #include "cpu/hip-attention.h"
 
 #include "hip/block-sparse-attention.h"
@@ -7,12 +7,27 @@
 namespace hipcode::cpu {
 namespace {
 
-// The layer's keys [0, n_tokens) as a paged hip::HipKv; the page pointer lists must outlive it.
+// The layer's keys [0, n_tokens) as a paged hip::HipKv of f32 pages: the store's own when it keeps f32 rows,
+// else decoded into `decoded` [pages, 2, kv_heads, page_tokens, head_dim]. The lists must outlive it.
 hip::HipKv paged_kv(const KvView& kv, int64_t n_tokens, std::vector<const float*>& key_pages,
-                    std::vector<const float*>& value_pages) {
-  for (size_t page = 0; page < kv.pages.size(); ++page) {
-    key_pages.push_back(kv.keys(int64_t(page), 0));
-    value_pages.push_back(kv.values(int64_t(page), 0));
+                    std::vector<const float*>& value_pages, std::vector<float>& decoded) {
+  const int64_t pages = (n_tokens + kv.page_tokens - 1) / kv.page_tokens;
+  const int64_t block = kv.page_tokens * kv.head_dim;  // floats of one head's rows in a page
+  if (kv.dtype != DType::F32) decoded.resize(size_t(pages * 2 * kv.num_kv_heads * block));
+  for (int64_t page = 0; page < pages; ++page) {
+    if (kv.dtype == DType::F32) {
+      key_pages.push_back(reinterpret_cast<const float*>(kv.keys(page, 0)));
+      value_pages.push_back(reinterpret_cast<const float*>(kv.values(page, 0)));
+      continue;
+    }
+    float* keys = decoded.data() + page * 2 * kv.num_kv_heads * block;
+    float* values = keys + kv.num_kv_heads * block;
+    for (int64_t h = 0; h < kv.num_kv_heads; ++h) {
+      kv.rows(kv.keys(page, h), 0, kv.page_tokens, keys + h * block);
+      kv.rows(kv.values(page, h), 0, kv.page_tokens, values + h * block);
+    }
+    key_pages.push_back(keys);
+    value_pages.push_back(values);
   }
   hip::HipKv paged{nullptr, nullptr, n_tokens, kv.num_kv_heads, kv.head_dim};
   paged.key_pages = key_pages.data();
@@ -26,7 +41,8 @@ hip::HipKv paged_kv(const KvView& kv, int64_t n_tokens, std::vector<const float*
 void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position, const HipDecodeCall& call,
                 CpuHipMask& mask, const float* q, float* out) {
   std::vector<const float*> key_pages, value_pages;
-  const hip::HipKv keys = paged_kv(kv, position + 1, key_pages, value_pages);
+  std::vector<float> decoded;
+  const hip::HipKv keys = paged_kv(kv, position + 1, key_pages, value_pages, decoded);
   const hip::HipQueries query{q, 1, shape.num_heads, shape.head_dim, position};
   if (call.first_stage >= 0) {
     hip::validate_hip_inputs(query, keys);
@@ -42,7 +58,8 @@ void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position,
 void hip_prefill(ThreadPool& pool, const KvView& kv, const AttentionShape& shape, int64_t first_position,
                  int64_t n, const hip::HipConfig& config, bool dense_tail, const float* q, float* out) {
   std::vector<const float*> key_pages, value_pages;
-  const hip::HipKv keys = paged_kv(kv, first_position + n, key_pages, value_pages);
+  std::vector<float> decoded;
+  const hip::HipKv keys = paged_kv(kv, first_position + n, key_pages, value_pages, decoded);
   const hip::HipQueries queries{q, n, shape.num_heads, shape.head_dim, first_position};
   hip::validate_hip_config(config);
   hip::validate_hip_inputs(queries, keys);

@@ -1,4 +1,5 @@
-// Paged attention against a naive double softmax: GQA, causal masking, sliding window, page boundaries.
+// Paged attention against a naive double softmax: GQA, causal masking, sliding window, page boundaries, and
+// K/V kept as bf16 or fp8 rows (the reference reads the values those rows hold).
 #include <limits>
 
 #include "core/thread-pool.h"
@@ -13,26 +14,44 @@ namespace {
 
 struct Case {
   int64_t heads, kv_heads, head_dim, page_tokens, cached, queries, window;
+  DType kv_dtype = DType::F32;
 };
+
+// `values` [rows, head_dim] as rows kept as `dtype` hold them.
+std::vector<float> as_kept(const std::vector<float>& values, int64_t head_dim, DType dtype) {
+  std::vector<float> kept(values.size());
+  std::vector<uint8_t> row(kv_row_bytes(dtype, head_dim));
+  for (size_t at = 0; at < values.size(); at += size_t(head_dim)) {
+    encode_kv_row(values.data() + at, head_dim, dtype, row.data());
+    decode_kv_row(row.data(), head_dim, dtype, kept.data() + at);
+  }
+  return kept;
+}
 
 void check_attention(const Case& c) {
   std::mt19937_64 rng(uint64_t(c.heads * 31 + c.head_dim * 7 + c.window));
   const int64_t total = c.cached + c.queries;
   const int64_t kv_width = c.kv_heads * c.head_dim;
   const int64_t q_width = c.heads * c.head_dim;
-  const std::vector<float> keys = random_floats(rng, size_t(total * kv_width), 1.5f);    // [total, kv_width]
-  const std::vector<float> values = random_floats(rng, size_t(total * kv_width), 1.0f);  // [total, kv_width]
+  const std::vector<float> written_keys =
+      random_floats(rng, size_t(total * kv_width), 1.5f);  // [total, kv_width]
+  const std::vector<float> written_values = random_floats(rng, size_t(total * kv_width), 1.0f);
+  const std::vector<float> keys = as_kept(written_keys, c.head_dim, c.kv_dtype);
+  const std::vector<float> values = as_kept(written_values, c.head_dim, c.kv_dtype);
   const std::vector<float> queries = random_floats(rng, size_t(c.queries * q_width), 1.5f);
 
   // Pages allocated out of order, so the page table matters.
   const int64_t page_count = (total + c.page_tokens - 1) / c.page_tokens;
-  const int64_t page_floats = cpu::kv_page_floats(2, c.kv_heads, c.page_tokens, c.head_dim);
-  std::vector<std::vector<float>> storage(size_t(page_count), std::vector<float>(size_t(page_floats), NAN));
-  cpu::KvView view{{}, c.page_tokens, c.kv_heads, c.head_dim, 1};  // layer 1 of 2
+  const size_t page_bytes = cpu::kv_page_bytes(2, c.kv_heads, c.page_tokens, c.head_dim, c.kv_dtype);
+  std::vector<std::vector<uint8_t>> storage(size_t(page_count), std::vector<uint8_t>(page_bytes, 0xff));
+  cpu::KvView view{{}, c.page_tokens, c.kv_heads, c.head_dim, 1, c.kv_dtype};  // layer 1 of 2
   for (int64_t p = page_count - 1; p >= 0; --p) view.pages.push_back(storage[size_t(p)].data());
-  cpu::kv_write(view, 0, c.cached, keys.data(), values.data());
-  cpu::kv_write(view, c.cached, c.queries, keys.data() + c.cached * kv_width,
-                values.data() + c.cached * kv_width);
+  cpu::kv_write(view, 0, c.cached, written_keys.data(), written_values.data());
+  cpu::kv_write(view, c.cached, c.queries, written_keys.data() + c.cached * kv_width,
+                written_values.data() + c.cached * kv_width);
+  std::vector<float> read_keys(keys.size()), read_values(values.size());
+  cpu::kv_read(view, 0, total, read_keys.data(), read_values.data());
+  CHECK(read_keys == keys && read_values == values);
 
   ThreadPool pool(2);
   std::vector<float> out(size_t(c.queries * q_width));
@@ -88,4 +107,11 @@ TEST(attention_decode_single_query) {
 }
 TEST(attention_window_of_one) {
   check_attention({2, 1, 4, 3, 5, 4, 1});
+}
+TEST(attention_over_bf16_rows) {
+  check_attention({4, 2, 8, 4, 9, 6, 0, DType::BF16});
+}
+TEST(attention_over_fp8_rows_with_scales) {
+  check_attention({6, 3, 12, 4, 11, 7, 5, DType::FP8_E4M3});
+  check_attention({8, 1, 16, 64, 130, 1, 0, DType::FP8_E4M3});
 }

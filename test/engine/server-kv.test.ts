@@ -9,6 +9,7 @@ import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
 import {
   AskRequest,
   DidChangeFilesNotification,
+  InitializeRequest,
   REQUEST_CANCELLED,
   StatusRequest,
   SyncWorkspaceRequest,
@@ -126,6 +127,23 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
       expected,
       'another seed samples otherwise',
     );
+  });
+
+  it('with kvDtype fp8-e4m3 the answers are those of a session keeping fp8 rows from scratch', async () => {
+    const fp8 = await loadModel(MODEL, { backend: 'cpu', threads: 2, kvDtype: 'fp8-e4m3' });
+    try {
+      const init = { modelDir: MODEL, backend: 'cpu', threads: 2, kvDtype: 'fp8-e4m3' } as const;
+      await engine.connection.sendRequest(InitializeRequest, init);
+      const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
+      const question = 'what does b return?';
+      const result = await engine.connection.sendRequest(AskRequest, { question, maxTokens: 12 });
+      const ids = await referencePrompt(fp8, repo, report.totals.budget, question);
+      assert.equal(result.answer, await referenceAnswer(fp8, ids, 12));
+      assert.ok(result.usage.cachedTokens >= report.totals.tokens);
+      assert.match(engine.stderr(), /model loaded on cpu: Qwen3ForCausalLM, KV cache in fp8-e4m3 rows/);
+    } finally {
+      fp8.native.dispose();
+    }
   });
 
   it('a second sync of the same workspace prefills nothing again', async () => {

@@ -183,6 +183,7 @@ describe('engine process (JSON-RPC over stdio)', function () {
       [{ attention: 'sparse' }, /^attention must be dense, hip, auto, got "sparse"$/],
       [{ backend: 'tpu' }, /^backend must be cpu, cuda, auto, got "tpu"$/],
       [{ gpuKvBudget: -1 }, /^gpuKvBudget must be an integer >= 0, got -1$/],
+      [{ kvDtype: 'fp4' }, /^kvDtype must be auto, f32, bf16, fp8-e4m3, got "fp4"$/],
     ];
     for (const [params, message] of bad) {
       const init = await rejection(

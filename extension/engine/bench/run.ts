@@ -13,6 +13,7 @@ import {
   type AttentionMode,
   type BackendName,
   type HipSpec,
+  type KvDtype,
   type NativeModel,
   type NativeSession,
   type NativeSyntheticModelSpec,
@@ -25,6 +26,7 @@ export interface BenchOptions {
   device: number;
   threads: number;
   gpuKvBudget: number;
+  kvDtype: KvDtype | 'auto';
   prefillTokens: number;
   contextTokens: number;
   decodeSteps: number;
@@ -62,6 +64,8 @@ export interface BenchResult {
   date: string;
   geometry: string;
   attention: AttentionMode;
+  /** How the KV cache kept its rows. */
+  kvDtype: KvDtype;
   params: number;
   setupSeconds: number;
   prefill: { tokens: number; ms: number; msAll: number[]; tokensPerSecond: number } | null;
@@ -313,6 +317,7 @@ function syntheticSpec(options: BenchOptions, attention: AttentionMode): NativeS
     device: options.device,
     threads: options.threads,
     gpuKvBudget: options.gpuKvBudget,
+    kvDtype: options.kvDtype,
     attention,
     hip: options.hip,
     geometry: bench.geometry,
@@ -353,6 +358,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       date: new Date().toISOString(),
       geometry: options.geometry,
       attention: options.attention,
+      kvDtype: model.kvDtype,
       params: parameterCount(bench),
       setupSeconds,
       prefill,

@@ -5,7 +5,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BENCH_GEOMETRIES } from '../bench/geometries';
 import { runBench, type BenchResult } from '../bench/run';
-import { loadAddon, type BackendName } from '../native';
+import { loadAddon, type BackendName, type KvDtype } from '../native';
 import { HipError } from '../errors';
 import { attentionFlag, hipSpecFromEnv, intFlag, optionalString, parseFlags, sizeFlag, usage } from './args';
 import { writeOut } from './output';
@@ -16,6 +16,7 @@ const OPTIONS = {
   device: { type: 'string' },
   threads: { type: 'string' },
   'gpu-kv-budget': { type: 'string' },
+  'kv-dtype': { type: 'string' },
   prefill: { type: 'string' },
   context: { type: 'string' },
   'decode-steps': { type: 'string' },
@@ -48,6 +49,15 @@ function benchBackend(value: string | undefined): BackendName {
   throw usage(`--backend expects cpu, cuda or auto, got '${choice}'`);
 }
 
+const KV_DTYPES = ['auto', 'f32', 'bf16', 'fp8-e4m3'] as const;
+
+function kvDtypeFlag(value: string | undefined): KvDtype | 'auto' {
+  const choice = value ?? 'auto';
+  const known = KV_DTYPES.find((name) => name === choice);
+  if (!known) throw usage(`--kv-dtype expects one of ${KV_DTYPES.join(', ')}, got '${choice}'`);
+  return known;
+}
+
 /** --snapshot-dir: an existing folder (the snapshot file is written there and deleted). */
 function snapshotDirFlag(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -62,6 +72,7 @@ function formatTable(result: BenchResult): string {
     ['device', `${result.device} (${result.backend})`],
     ['geometry', `${result.geometry}, ${(result.params / 1e9).toFixed(2)}B parameters, random weights`],
     ['attention', result.attention],
+    ['kv cache', `${result.kvDtype} rows`],
     ['setup', `${result.setupSeconds.toFixed(1)} s`],
   ];
   if (result.prefill) {
@@ -116,6 +127,7 @@ export async function benchCommand(args: string[]): Promise<void> {
     device: intFlag(values, 'device', 0),
     threads: intFlag(values, 'threads', 0),
     gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
+    kvDtype: kvDtypeFlag(optionalString(values, 'kv-dtype')),
     prefillTokens: intFlag(values, 'prefill', 4096),
     contextTokens: intFlag(values, 'context', 8192, 1),
     decodeSteps: intFlag(values, 'decode-steps', 64),

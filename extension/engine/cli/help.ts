@@ -10,8 +10,8 @@ Usage:
   hipcode inspect  --model DIR [--json]
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny|qwen2.5-7b-1m] [--prefill N]
                    [--context N] [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
-                   [--gpu-kv-budget SIZE] [--attention dense|hip|auto] [--fidelity-steps N] [--edit N]
-                   [--snapshot-dir DIR] [--out FILE.json]
+                   [--gpu-kv-budget SIZE] [--kv-dtype auto|f32|bf16|fp8-e4m3] [--attention dense|hip|auto]
+                   [--fidelity-steps N] [--edit N] [--snapshot-dir DIR] [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
@@ -39,7 +39,8 @@ Commands:
             steps' logits after the context (rel L2, greedy top-1 agreement); --edit N times prefilling
             the context's last N tokens again and a token after them (an edit near the end of the context);
             --snapshot-dir DIR saves the context as a snapshot there, loads it into a fresh session, times
-            both and the first token after the load, and deletes the file
+            both and the first token after the load, and deletes the file; --kv-dtype keeps the KV cache's
+            rows as f32, bf16 or fp8-e4m3 (8 bits and an f32 scale a row; CPU backend only so far)
   context   scan the workspace (honouring .gitignore files and default excludes: VCS, dependency and build
             folders, lockfiles, minified, generated, binary and non-UTF-8 files, files over --max-file-size,
             default 1M) and print every included file with its tokens and every excluded file with its

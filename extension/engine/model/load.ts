@@ -7,6 +7,7 @@ import {
   type AttentionMode,
   type BackendName,
   type HipSpec,
+  type KvDtype,
   type ModelWeightRefs,
   type NativeAddon,
   type NativeModel,
@@ -26,6 +27,8 @@ export interface LoadOptions {
   threads?: number;
   /** Bytes of GPU memory for the KV cache (0 or absent = automatic). */
   gpuKvBudget?: number;
+  /** How the KV cache keeps rows (absent or 'auto' = the backend's). */
+  kvDtype?: KvDtype | 'auto';
   /** Attention of decode steps (default dense) and the HiP knobs. */
   attention?: AttentionMode;
   hip?: HipSpec;
@@ -88,6 +91,7 @@ async function loadOn(
       device: options.device,
       threads: options.threads,
       gpuKvBudget: options.gpuKvBudget,
+      kvDtype: options.kvDtype,
       attention: options.attention,
       hip: options.hip,
       geometry: toGeometry(files.config),

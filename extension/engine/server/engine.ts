@@ -184,6 +184,7 @@ export class Engine {
     const attention =
       optionalChoice(params.attention, 'attention', ['dense', 'hip', 'auto'] as const) ?? 'dense';
     const gpuKvBudget = optionalInt(params.gpuKvBudget, 'gpuKvBudget', 0);
+    const kvDtype = optionalChoice(params.kvDtype, 'kvDtype', ['auto', 'f32', 'bf16', 'fp8-e4m3'] as const);
     const threads = optionalInt(params.threads, 'threads', 0);
     const device = optionalInt(params.device, 'device', 0);
     this.checkIdle('initialize');
@@ -195,6 +196,7 @@ export class Engine {
         threads,
         device,
         gpuKvBudget,
+        kvDtype,
         attention,
         log: (line) => this.log.warn(line),
       });
@@ -228,7 +230,9 @@ export class Engine {
         chat: undefined,
         snapshots,
       };
-      this.log.info(`model loaded on ${loadedBackend}: ${model.config.architecture}`);
+      this.log.info(
+        `model loaded on ${loadedBackend}: ${model.config.architecture}, KV cache in ${model.native.kvDtype} rows`,
+      );
       return { protocolVersion: PROTOCOL_VERSION, model: info, backend: loadedBackend };
     });
   }
