@@ -90,7 +90,7 @@ export interface ModelGeometry {
 export type BackendName = 'cpu' | 'cuda';
 
 /** Attention of decode steps and prefill chunks: dense; HiP sparse attention (InfiniteHiP) whenever keys lie
- * outside the sink and the window (the last 64-query block of a prefill whose logits are read attends densely); or auto = HiP once a
+ * outside the sink and the window (the last 64-query block of every prefill chunk of prefillChunkTokens positions, and of a prefill whose logits are read, attends densely); or auto = HiP once a
  * step or chunk attends more than hip.thresholdTokens keys (default 65536). */
 export type AttentionMode = 'dense' | 'hip' | 'auto';
 
@@ -115,6 +115,8 @@ export interface HipSpec {
   sinkTokens?: number;
   /** Most recent keys always attended (default 1024). */
   windowTokens?: number;
+  /** A prefill's chunks (absolute positions) whose last 64-query block attends densely (default 32768). */
+  prefillChunkTokens?: number;
   /** Default: chunks of 256 / 32 / 8 tokens keeping 32768 / 8192 / 2048. */
   stages?: HipStageSpec[];
 }

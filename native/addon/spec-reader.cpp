@@ -244,6 +244,8 @@ void read_hip_spec(const Napi::Value& value, AttentionOptions& options) {
   options.hip.dense_layers = read_optional_integer(object, "denseLayers", path, 0, options.hip.dense_layers);
   base.sink_tokens = read_optional_integer(object, "sinkTokens", path, 0, base.sink_tokens);
   base.window_tokens = read_optional_integer(object, "windowTokens", path, 1, base.window_tokens);
+  base.prefill_chunk_tokens =
+      read_optional_integer(object, "prefillChunkTokens", path, 1, base.prefill_chunk_tokens);
   if (!object.Get("stages").IsUndefined())
     base.stages = read_hip_stages(object.Get("stages"), path + ".stages");
 }

@@ -173,14 +173,15 @@ class Backend {
   virtual void hip_attention(const KvPages& pages, const AttentionShape& shape, int64_t position,
                              const HipDecodeCall& call, HipMaskState& state, const Activation& q,
                              Activation& out) = 0;
-  // out [n, heads * head_dim]: HiP prefill attention of a chunk q [n, heads * head_dim] at positions
-  // first_position + row (its K/V already written). Each block of config.block_q rows before
-  // config.sparse_rows(n, dense_tail) attends its sink, the key blocks hip::select_key_blocks picks for it
-  // among the chunk's queries and its window (hip::block_sparse_attention); the rows from there on attend
-  // every key (dense causal attention).
+  // out [n, heads * head_dim]: HiP prefill attention of a pass q [n, heads * head_dim] at positions
+  // first_position + row (its K/V already written), segment by segment (config.prefill_segments, given
+  // whether the pass's last position seeds generation): each block of config.block_q rows of a segment's
+  // sparse rows attends its sink, the key blocks hip::select_key_blocks picks for it among the segment's
+  // queries and its window (hip::block_sparse_attention); the segment's other rows attend every key (dense
+  // causal attention).
   virtual void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape,
-                                     int64_t first_position, const hip::HipConfig& config, bool dense_tail,
-                                     const Activation& q, Activation& out) = 0;
+                                     int64_t first_position, const hip::HipConfig& config,
+                                     bool seeds_generation, const Activation& q, Activation& out) = 0;
   // out [n, d] = silu(gate [n, d]) * up [n, d]
   virtual void swiglu(const Activation& gate, const Activation& up, Activation& out) = 0;
   // dst [m, d] = src rows [first_row, first_row + m)

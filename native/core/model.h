@@ -80,8 +80,9 @@ class Model {
                                     const RopeFrequencies& freqs, SampleRequest* request);
   // Runs one chunk of at most backend().max_chunk_tokens() tokens and returns its final hidden states [n,
   // hidden]. `seeds_generation`: the chunk's last position gives the logits read or the token sampled (with
-  // HiP, its last query block then attends densely; other chunks' whole query blocks stay sparse, so that a
-  // context prefilled in any chunks of whole blocks holds the same K/V).
+  // HiP, its last query block then attends densely, as does the last one of every HiP prefill chunk in
+  // absolute positions; other whole query blocks stay sparse, so that a context prefilled in any chunks of
+  // whole blocks holds the same K/V).
   std::unique_ptr<Activation> forward_chunk(KvCache& cache, const std::vector<int32_t>& ids,
                                             int64_t first_position, const RopeFrequencies& freqs,
                                             bool seeds_generation);

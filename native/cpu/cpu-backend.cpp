@@ -290,11 +290,11 @@ class CpuBackend : public Backend {
   }
 
   void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
-                             const hip::HipConfig& config, bool dense_tail, const Activation& q,
+                             const hip::HipConfig& config, bool seeds_generation, const Activation& q,
                              Activation& out) override {
     check_shape("hip_prefill_attention query", q, q.rows(), shape.num_heads * shape.head_dim);
     check_shape("hip_prefill_attention output", out, q.rows(), shape.num_heads * shape.head_dim);
-    hip_prefill(pool_, resolve(pages), shape, first_position, q.rows(), config, dense_tail,
+    hip_prefill(pool_, resolve(pages), shape, first_position, q.rows(), config, seeds_generation,
                 values_of(q).data(), values_of(out).data());
   }
 

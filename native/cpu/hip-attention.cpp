@@ -56,26 +56,31 @@ void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position,
 }
 
 void hip_prefill(ThreadPool& pool, const KvView& kv, const AttentionShape& shape, int64_t first_position,
-                 int64_t n, const hip::HipConfig& config, bool dense_tail, const float* q, float* out) {
+                 int64_t n, const hip::HipConfig& config, bool seeds_generation, const float* q, float* out) {
   std::vector<const float*> key_pages, value_pages;
   std::vector<float> decoded;
   const hip::HipKv keys = paged_kv(kv, first_position + n, key_pages, value_pages, decoded);
-  const hip::HipQueries queries{q, n, shape.num_heads, shape.head_dim, first_position};
   hip::validate_hip_config(config);
-  hip::validate_hip_inputs(queries, keys);
+  hip::validate_hip_inputs(hip::HipQueries{q, n, shape.num_heads, shape.head_dim, first_position}, keys);
   const int64_t row_width = shape.num_heads * shape.head_dim;
-  const int64_t dense_first = config.sparse_rows(n, dense_tail);
-  pool.parallel_for(size_t(dense_first / config.block_q), [&](size_t block) {
-    const int64_t first_row = int64_t(block) * config.block_q;
-    const hip::HipQueries rows{q + first_row * row_width, config.block_q, shape.num_heads, shape.head_dim,
-                               first_position + first_row};
-    const hip::HipMask mask{
-        config.block_q, config.block_k(), {hip::select_key_blocks(config, queries, keys, int64_t(block))}};
-    hip::block_sparse_attention(config, mask, rows, keys, out + first_row * row_width);
-  });
-  if (dense_first == n) return;
-  attention_forward(pool, kv, shape, first_position + dense_first, n - dense_first,
-                    q + dense_first * row_width, out + dense_first * row_width);
+  for (const hip::HipPrefillSegment& segment : config.prefill_segments(first_position, n, seeds_generation)) {
+    const float* segment_q = q + segment.first_row * row_width;
+    float* segment_out = out + segment.first_row * row_width;
+    const int64_t position = first_position + segment.first_row;
+    const hip::HipQueries queries{segment_q, segment.rows, shape.num_heads, shape.head_dim, position};
+    pool.parallel_for(size_t(segment.sparse_rows / config.block_q), [&](size_t block) {
+      const int64_t first_row = int64_t(block) * config.block_q;
+      const hip::HipQueries rows{segment_q + first_row * row_width, config.block_q, shape.num_heads,
+                                 shape.head_dim, position + first_row};
+      const hip::HipMask mask{
+          config.block_q, config.block_k(), {hip::select_key_blocks(config, queries, keys, int64_t(block))}};
+      hip::block_sparse_attention(config, mask, rows, keys, segment_out + first_row * row_width);
+    });
+    if (segment.sparse_rows == segment.rows) continue;
+    attention_forward(pool, kv, shape, position + segment.sparse_rows, segment.rows - segment.sparse_rows,
+                      segment_q + segment.sparse_rows * row_width,
+                      segment_out + segment.sparse_rows * row_width);
+  }
 }
 
 }  // namespace hipcode::cpu

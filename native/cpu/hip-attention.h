@@ -25,6 +25,6 @@ void hip_decode(const KvView& kv, const AttentionShape& shape, int64_t position,
 // out [n, heads * head_dim] for a prefill chunk q [n, heads * head_dim] at positions first_position + row
 // (see Backend::hip_prefill_attention); query blocks run in parallel on `pool`.
 void hip_prefill(ThreadPool& pool, const KvView& kv, const AttentionShape& shape, int64_t first_position,
-                 int64_t n, const hip::HipConfig& config, bool dense_tail, const float* q, float* out);
+                 int64_t n, const hip::HipConfig& config, bool seeds_generation, const float* q, float* out);
 
 }  // namespace hipcode::cpu

@@ -524,7 +524,7 @@ class CudaBackend : public Backend {
   }
 
   void hip_prefill_attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
-                             const hip::HipConfig& config, bool dense_tail, const Activation& q,
+                             const hip::HipConfig& config, bool seeds_generation, const Activation& q,
                              Activation& out) override {
     auto lock = bind();
     const PagedKv cache = paged(pages);
@@ -536,11 +536,24 @@ class CudaBackend : public Backend {
     const HipMaskConfig mirror = mask_config_of(config);
     const bf16* query = bf16_of(q, "hip_prefill_attention");
     bf16* result = bf16_of(out, "hip_prefill_attention");
-    const float scale = 1.0f / std::sqrt(float(shape.head_dim));
-    const int heads = int(shape.num_heads);
-    const int64_t sparse_rows = config.sparse_rows(n, dense_tail);
+    for (const hip::HipPrefillSegment& segment :
+         config.prefill_segments(first_position, n, seeds_generation)) {
+      hip_prefill_segment(cache, mirror, int(shape.num_heads), int(shape.head_dim),
+                          int(first_position + segment.first_row), segment, query + segment.first_row * width,
+                          result + segment.first_row * width);
+    }
+  }
+
+  // One segment of a HiP prefill (rows of query, result): mask and block-sparse attention for its sparse
+  // rows, dense attention for the rest.
+  void hip_prefill_segment(const PagedKv& cache, const HipMaskConfig& mirror, int heads, int head_dim,
+                           int first_position, const hip::HipPrefillSegment& segment, const bf16* query,
+                           bf16* result) {
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    const int64_t width = int64_t(heads) * head_dim;
+    const int64_t sparse_rows = segment.sparse_rows;
     if (sparse_rows > 0) {
-      const int64_t query_blocks = sparse_rows / config.block_q;
+      const int64_t query_blocks = sparse_rows / mirror.block_q;
       PooledBuffer blocks(pool_, size_t(query_blocks * mirror.max_blocks()) * sizeof(int32_t));
       PooledBuffer counts(pool_, size_t(query_blocks) * sizeof(int32_t));
       PooledBuffer workspace(pool_, hip_mask_prefill_workspace_bytes(mirror, int(sparse_rows), heads,
@@ -548,19 +561,20 @@ class CudaBackend : public Backend {
       auto* block_starts = static_cast<int32_t*>(blocks.data());
       auto* block_counts = static_cast<int32_t*>(counts.data());
       guard("hip prefill mask", [&] {
-        hip_mask_prefill(query, cache, int(sparse_rows), heads, int(first_position), mirror, block_starts,
+        hip_mask_prefill(query, cache, int(sparse_rows), heads, first_position, mirror, block_starts,
                          block_counts, workspace.data(), workspace.bytes(), stream_);
       });
       guard("hip prefill attention", [&] {
-        cuda::hip_prefill_attention(query, cache, result, int(sparse_rows), heads, int(first_position),
+        cuda::hip_prefill_attention(query, cache, result, int(sparse_rows), heads, first_position,
                                     mirror.sink_tokens, mirror.window_tokens, block_starts, block_counts,
                                     mirror.max_blocks(), mirror.block_q, mirror.block_k(), scale, stream_);
       });
     }
-    if (sparse_rows == n) return;
+    if (sparse_rows == segment.rows) return;
     guard("attention", [&] {
       attention_prefill(query + sparse_rows * width, cache, result + sparse_rows * width,
-                        int(n - sparse_rows), heads, int(first_position + sparse_rows), 0, scale, stream_);
+                        int(segment.rows - sparse_rows), heads, int(first_position + sparse_rows), 0, scale,
+                        stream_);
     });
   }
 

@@ -1,6 +1,7 @@
-// Validation of HiP configs and the per-layer config lookup.
+// Validation of HiP configs, the cut of a prefill into segments, and the per-layer config lookup.
 #include "hip/hip-config.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -43,8 +44,28 @@ void validate_stage(const HipConfig& config, size_t index) {
 
 }  // namespace
 
+std::vector<HipPrefillSegment> HipConfig::prefill_segments(int64_t first_position, int64_t n,
+                                                           bool seeds_generation) const {
+  std::vector<HipPrefillSegment> segments;
+  for (int64_t row = 0; row < n;) {
+    const int64_t chunk_end = ((first_position + row) / prefill_chunk_tokens + 1) * prefill_chunk_tokens;
+    const int64_t end_row = std::min(n, chunk_end - first_position);
+    const bool dense_tail = first_position + end_row == chunk_end || (end_row == n && seeds_generation);
+    const int64_t rows = end_row - row;
+    segments.push_back({row, rows, (dense_tail ? rows - 1 : rows) / block_q * block_q});
+    row = end_row;
+  }
+  return segments;
+}
+
 void validate_hip_config(const HipConfig& config) {
   require_at_least("HipConfig.block_q", config.block_q, 1);
+  require_at_least("HipConfig.prefill_chunk_tokens", config.prefill_chunk_tokens, config.block_q);
+  if (config.prefill_chunk_tokens % config.block_q != 0) {
+    invalid("HipConfig.prefill_chunk_tokens", "expected a multiple of block_q (" +
+                                                  std::to_string(config.block_q) + "), got " +
+                                                  std::to_string(config.prefill_chunk_tokens));
+  }
   require_at_least("HipConfig.sink_tokens", config.sink_tokens, 0);
   require_at_least("HipConfig.window_tokens", config.window_tokens, 1);
   if (config.stages.empty()) invalid("HipConfig.stages", "expected at least one stage");

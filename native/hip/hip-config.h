@@ -16,6 +16,15 @@ struct HipStage {
   int64_t query_stride;
 };
 
+// Rows [first_row, first_row + rows) of a prefill pass, within one prefill chunk: its first sparse_rows rows
+// (whole query blocks counted from first_row) attend sparsely, the rest densely: a partial last block, and
+// the last block when the segment ends its prefill chunk or ends a pass whose last position seeds generation.
+struct HipPrefillSegment {
+  int64_t first_row;
+  int64_t rows;
+  int64_t sparse_rows;
+};
+
 // The config of one sparse layer. Defaults = InfiniteHiP "3K" preset (sink 256, window 1024, chunks
 // 256 / 32 / 8 keeping 32K / 8K / 2K tokens). The attention's key block size is the last stage's
 // chunk_size (block_k(), 8 by default), as in the reference, whose final indices are 8-token blocks.
@@ -27,14 +36,15 @@ struct HipConfig {
   // Score like the bf16 reference: scoring rows and scores are rounded to bf16 before any comparison.
   bool bf16_scoring = true;
 
+  // A prefill is cut into chunks of this many positions (absolute: [k * prefill_chunk_tokens, (k + 1) *
+  // prefill_chunk_tokens)); the last query block of each attends densely (a multiple of block_q).
+  int64_t prefill_chunk_tokens = 32768;
+
   int64_t block_k() const { return stages.back().chunk_size; }
-  // The rows of a prefill chunk of n_queries rows that attend sparsely, in whole query blocks of block_q rows
-  // counted from row 0; the rest attend densely. With `dense_tail` (a chunk whose last position seeds
-  // generation) its last query block is dense too, so that those positions see every key; without, only a
-  // partial last block is.
-  int64_t sparse_rows(int64_t n_queries, bool dense_tail) const {
-    return (dense_tail ? n_queries - 1 : n_queries) / block_q * block_q;
-  }
+  // The rows [0, n) of a prefill pass at first_position, cut where a prefill chunk ends (see
+  // HipPrefillSegment).
+  std::vector<HipPrefillSegment> prefill_segments(int64_t first_position, int64_t n,
+                                                  bool seeds_generation) const;
 };
 
 // Throws EngineError(INVALID_ARGUMENT) naming the first bad field ("HipConfig.stages[1].chunk_size: ...").

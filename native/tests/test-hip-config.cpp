@@ -43,6 +43,28 @@ TEST(hip_config_defaults_are_infinite_hip_3k) {
   CHECK(config.stages[2].chunk_size == 8 && config.stages[2].keep_tokens == 2048);
   CHECK(config.stages[0].query_stride == 4 && config.stages[2].query_stride == 1);
   CHECK(config.block_k() == 8);
+  CHECK(config.prefill_chunk_tokens == 32768);
+}
+
+// Segments end where a prefill chunk ends (absolute positions) and at the pass's end; their last block is
+// dense when they end a chunk, or end a pass that seeds generation; a partial last block always is.
+TEST(hip_prefill_segments_end_at_prefill_chunk_ends) {
+  HipConfig config;
+  config.prefill_chunk_tokens = 256;
+  auto cut = [&](int64_t first_position, int64_t n, bool seeds) {
+    std::vector<int64_t> flat;
+    for (const HipPrefillSegment& s : config.prefill_segments(first_position, n, seeds)) {
+      flat.insert(flat.end(), {s.first_row, s.rows, s.sparse_rows});
+    }
+    return flat;
+  };
+  CHECK(cut(0, 256, false) == std::vector<int64_t>({0, 256, 192}));  // ends the chunk [0, 256)
+  CHECK(cut(0, 192, false) == std::vector<int64_t>({0, 192, 192}));
+  CHECK(cut(0, 192, true) == std::vector<int64_t>({0, 192, 128}));
+  CHECK(cut(1000, 300, false) == std::vector<int64_t>({0, 24, 0, 24, 256, 192, 280, 20, 0}));
+  CHECK(cut(1024, 640, false) == std::vector<int64_t>({0, 256, 192, 256, 256, 192, 512, 128, 128}));
+  CHECK(cut(1024, 640, true) == std::vector<int64_t>({0, 256, 192, 256, 256, 192, 512, 128, 64}));
+  CHECK(cut(5, 0, true).empty());
 }
 
 TEST(hip_config_validation_names_the_field) {
@@ -55,6 +77,8 @@ TEST(hip_config_validation_names_the_field) {
   CHECK(rejects(with([](HipConfig& c) { c.sink_tokens = -1; }), "HipConfig.sink_tokens"));
   CHECK(rejects(with([](HipConfig& c) { c.window_tokens = 0; }), "HipConfig.window_tokens"));
   CHECK(rejects(with([](HipConfig& c) { c.stages.clear(); }), "HipConfig.stages"));
+  CHECK(rejects(with([](HipConfig& c) { c.prefill_chunk_tokens = 32; }), "HipConfig.prefill_chunk_tokens"));
+  CHECK(rejects(with([](HipConfig& c) { c.prefill_chunk_tokens = 1000; }), "HipConfig.prefill_chunk_tokens"));
   CHECK(rejects(with([](HipConfig& c) { c.stages[0].chunk_size = 0; }), "HipConfig.stages[0].chunk_size"));
   CHECK(rejects(with([](HipConfig& c) { c.stages[1].keep_tokens = 16; }), "HipConfig.stages[1].keep_tokens"));
   CHECK(

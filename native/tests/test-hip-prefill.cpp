@@ -1,7 +1,9 @@
 // HiP prefill attention wired into the engine: Backend::hip_prefill_attention against the reference assembled
 // here (hip::estimate_hip_mask + hip::block_sparse_attention per query block, a naive dense softmax for the
-// last block), the model's prefill with --attention hip against dense prefill, and the CUDA backend against
-// the CPU one (skipped without a GPU).
+// dense blocks: partial ones, the last of each prefill chunk, the one that seeds generation), the model's
+// prefill with --attention hip against dense prefill and in chunks against one pass, and the CUDA backend
+// against the CPU one (skipped without a GPU).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -43,12 +45,12 @@ PrefillCase make_case(const AttentionShape& shape, int64_t first_position, int64
 
 // The backend's HiP prefill of the case's chunk, its keys and values written first.
 std::vector<float> backend_prefill(Backend& backend, const PrefillCase& c, const hip::HipConfig& config,
-                                   bool dense_tail) {
+                                   bool seeds_generation) {
   LayerCache cache = layer_cache(backend, c.shape, c.first_position + c.n);
   append(backend, cache, c.shape, c.keys, c.values, 0, c.first_position + c.n);
   const int64_t width = c.shape.num_heads * c.shape.head_dim;
   auto out = backend.allocate(c.n, width);
-  backend.hip_prefill_attention(cache.pages(), c.shape, c.first_position, config, dense_tail,
+  backend.hip_prefill_attention(cache.pages(), c.shape, c.first_position, config, seeds_generation,
                                 *filled(backend, c.n, width, c.q.data()), *out);
   return read(backend, *out);
 }
@@ -80,16 +82,29 @@ void dense_row(const PrefillCase& c, int64_t row, float* out) {
   }
 }
 
-// What hip_prefill_attention must give: the reference's mask and block-sparse attention for the whole query
-// blocks, dense attention for a partial last one and, with `dense_tail`, for the last one however full.
-std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig& config, bool dense_tail) {
-  const hip::HipQueries queries{c.q.data(), c.n, c.shape.num_heads, c.shape.head_dim, c.first_position};
-  const hip::HipKv kv{c.keys.data(), c.values.data(), c.first_position + c.n, c.shape.num_kv_heads,
-                      c.shape.head_dim};
+// What hip_prefill_attention must give for rows [first_row, first_row + rows) of the case taken as a pass of
+// their own: the reference's mask and block-sparse attention for their first `sparse_rows` rows, dense
+// attention for the rest (the segments of each test are written out by hand).
+void reference_segment(const PrefillCase& c, const hip::HipConfig& config, int64_t first_row, int64_t rows,
+                       int64_t sparse_rows, float* out) {
+  const int64_t width = c.shape.num_heads * c.shape.head_dim;
+  const hip::HipQueries queries{c.q.data() + first_row * width, rows, c.shape.num_heads, c.shape.head_dim,
+                                c.first_position + first_row};
+  const hip::HipKv kv{c.keys.data(), c.values.data(), c.first_position + first_row + rows,
+                      c.shape.num_kv_heads, c.shape.head_dim};
+  std::vector<float> sparse(size_t(rows * width));
+  hip::block_sparse_attention(config, hip::estimate_hip_mask(config, queries, kv), queries, kv,
+                              sparse.data());
+  std::copy(sparse.begin(), sparse.begin() + sparse_rows * width, out + first_row * width);
+  for (int64_t row = first_row + sparse_rows; row < first_row + rows; ++row) dense_row(c, row, out);
+}
+
+// The case as one segment: whole blocks sparse; the last block dense too when the pass seeds generation.
+std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig& config,
+                                     bool seeds_generation) {
   std::vector<float> out(c.q.size());
-  hip::block_sparse_attention(config, hip::estimate_hip_mask(config, queries, kv), queries, kv, out.data());
-  const int64_t dense_first = (dense_tail ? c.n - 1 : c.n) / config.block_q * config.block_q;
-  for (int64_t row = dense_first; row < c.n; ++row) dense_row(c, row, out.data());
+  const int64_t sparse_rows = (seeds_generation ? c.n - 1 : c.n) / config.block_q * config.block_q;
+  reference_segment(c, config, 0, c.n, sparse_rows, out.data());
   return out;
 }
 
@@ -102,8 +117,8 @@ std::vector<float> prefill_logits(Model& model, const std::vector<int32_t>& prom
 }  // namespace
 
 // Query blocks past the sink and window select chunks; a partial last block (200 = 3 * 64 + 8 rows) attends
-// densely, and so does a whole last block when the chunk seeds generation (a chunk of one block is then all
-// dense); without, a chunk of whole blocks (256 rows, 64) is all sparse.
+// densely, and so does a whole last block when the pass seeds generation (a pass of one block is then all
+// dense); without, a pass of whole blocks (256 rows, 64) is all sparse.
 TEST(hip_prefill_attention_matches_the_reference_per_query_block) {
   auto backend = cpu_backend();
   const hip::HipConfig config = small_config(16);  // 16 sink + 64 window + 128 selected keys
@@ -111,13 +126,31 @@ TEST(hip_prefill_attention_matches_the_reference_per_query_block) {
                                make_case({8, 2, 32, 0}, 100, 300, 62), make_case({4, 4, 32, 0}, 2000, 64, 63),
                                make_case({8, 2, 32, 0}, 1000, 256, 69)};
   for (const PrefillCase& c : cases) {
-    for (const bool dense_tail : {true, false}) {
-      const double error = relative_l2(backend_prefill(*backend, c, config, dense_tail),
-                                       reference_prefill(c, config, dense_tail));
+    for (const bool seeds : {true, false}) {
+      const double error =
+          relative_l2(backend_prefill(*backend, c, config, seeds), reference_prefill(c, config, seeds));
       check_error_at_most("prefill at " + std::to_string(c.first_position) + " of " + std::to_string(c.n) +
-                              (dense_tail ? ", dense tail" : ""),
+                              (seeds ? ", seeding" : ""),
                           error, 1e-5);
     }
+  }
+}
+
+// A pass across prefill chunks of 256 positions (1000 + 300 rows: chunk ends at 1024 and 1280) is cut there,
+// and each chunk's last query block attends densely: rows [0, 24) (a partial block ending a chunk: dense),
+// [24, 280) (sparse but its last block), [280, 300) (a partial block: dense).
+TEST(hip_prefill_cuts_a_pass_where_its_prefill_chunks_end) {
+  auto backend = cpu_backend();
+  hip::HipConfig config = small_config(16);
+  config.prefill_chunk_tokens = 256;
+  const PrefillCase c = make_case({8, 2, 32, 0}, 1000, 300, 71);
+  std::vector<float> expected(c.q.size());
+  reference_segment(c, config, 0, 24, 0, expected.data());
+  reference_segment(c, config, 24, 256, 192, expected.data());
+  reference_segment(c, config, 280, 20, 0, expected.data());
+  for (const bool seeds : {true, false}) {
+    check_error_at_most("pass across prefill chunks",
+                        relative_l2(backend_prefill(*backend, c, config, seeds), expected), 1e-5);
   }
 }
 
@@ -174,7 +207,8 @@ TEST(cuda_parity_hip_prefill_attention) {
   std::unique_ptr<Backend> cuda = cuda_backend_or_skip("cuda_parity_hip_prefill_attention");
   if (!cuda) return;
   auto cpu = cpu_backend();
-  const hip::HipConfig config;
+  hip::HipConfig config;
+  config.prefill_chunk_tokens = 1024;  // 9000 + 333 rows cross the chunk end at 9216; 2500 rows, two of them
   const PrefillCase cases[] = {make_case({28, 4, 128, 0}, 9000, 333, 66),
                                make_case({28, 4, 128, 0}, 0, 2500, 67)};
   for (const PrefillCase& c : cases) {

@@ -35,8 +35,14 @@ const SPARSE: HipSpec = {
 };
 
 function generate(attention: string, hip?: HipSpec): number[] {
+  const result = runGenerate(attention, hip);
+  assert.equal(result.status, 0, result.stderr);
+  return (JSON.parse(result.stdout) as { ids: number[] }).ids;
+}
+
+function runGenerate(attention: string, hip?: HipSpec) {
   const args = ['generate', '--model', MODEL, '--ids', CONTEXT.join(','), '--max-tokens', `${STEPS}`];
-  const result = spawnSync(
+  return spawnSync(
     process.execPath,
     ['--import', 'tsx', MAIN, ...args, '--json', '--backend', 'cpu', '--attention', attention],
     {
@@ -46,8 +52,6 @@ function generate(attention: string, hip?: HipSpec): number[] {
       env: { ...process.env, HIPCODE_HIP: hip ? JSON.stringify(hip) : '' },
     },
   );
-  assert.equal(result.status, 0, result.stderr);
-  return (JSON.parse(result.stdout) as { ids: number[] }).ids;
 }
 
 function argmax(logits: Float32Array): number {
@@ -103,6 +107,15 @@ describe('HiP decode attention (CPU, fixture model)', function () {
     assert.notDeepEqual(sparse, dense, 'HiP ran: this random-weight model attends diffusely');
     assert.deepEqual(generate('auto', { ...SPARSE, thresholdTokens: 10_000 }), dense);
     assert.deepEqual(generate('auto', { ...SPARSE, thresholdTokens: 400 }), sparse);
+  });
+
+  it('refuses prefill chunks that are not whole 64-query blocks, naming the knob', () => {
+    const result = runGenerate('hip', { ...SPARSE, prefillChunkTokens: 1000 });
+    assert.equal(result.status, 1);
+    assert.match(
+      result.stderr,
+      /HipConfig\.prefill_chunk_tokens: expected a multiple of block_q \(64\), got 1000/,
+    );
   });
 
   // The first HiP step leaves out ~26 of ~450 keys; on this model's diffuse attention its logits move by

@@ -71,12 +71,13 @@ Common options:
                             attention of decode steps and prefill chunks (default dense): hip = HiP sparse
                             attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a
                             3-stage chunk search; decode re-runs its stages every 16 / 8 / 4 steps, prefill
-                            runs it per 64-query block, the last block dense where logits are read) whenever
-                            keys lie outside the sink and the window; auto = HiP above 65536 keys of context, where it
-                            pays off, else dense. HiP knobs: the environment variable HIPCODE_HIP, a JSON object
-                            such as {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,
-                            "refreshIntervals": [16, 8, 4], "denseLayers": 0, "stages": [{"chunkSize": 64,
-                            "keepTokens": 1024}, ...]}
+                            runs it per 64-query block, dense for the last block of every 32768 positions and
+                            for the one whose logits are read) whenever keys lie outside the sink and the
+                            window; auto = HiP above 65536 keys of context, where it pays off, else dense. HiP
+                            knobs: the environment variable HIPCODE_HIP, a JSON object such as
+                            {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,
+                            "prefillChunkTokens": 32768, "refreshIntervals": [16, 8, 4], "denseLayers": 0,
+                            "stages": [{"chunkSize": 64, "keepTokens": 1024}, ...]}
 
 Sampling (generate): --temperature 0 (default) is greedy; --top-p 1, --top-k 0, --min-p 0 and
 --repetition-penalty 1 disable those filters; --seed 0 by default; --max-tokens 256 by default.
