@@ -187,12 +187,19 @@ describe('hipcode serve (OpenAI-compatible HTTP)', function () {
       assert.equal(other.choices[0].message.content, plain.choices[0].message.content);
     });
 
-    it('samples reproducibly with a seed, whatever the session held before', async () => {
+    it('samples reproducibly with a seed, whatever the session held before, reusing what it held', async () => {
       const body = chatBody(REFERENCE.chat[0].messages, { temperature: 1.5, seed: 7, max_tokens: 16 });
       const first = await complete(served, body);
       await complete(served, chatBody(REFERENCE.chat[1].messages, { temperature: 1.5 }));
       const second = await complete(served, body);
       assert.equal(second.choices[0].message.content, first.choices[0].message.content);
+      // The seeded request ran in a fork of the kept session: what that held is reused, not prefilled again.
+      assert.ok(second.usage.prompt_tokens_details.cached_tokens > 0, 'nothing was reused');
+      const again = await complete(served, body);
+      assert.equal(again.choices[0].message.content, first.choices[0].message.content);
+      assert.ok(
+        again.usage.prompt_tokens_details.cached_tokens > second.usage.prompt_tokens_details.cached_tokens,
+      );
       const greedy = await complete(served, chatBody(REFERENCE.chat[0].messages, { max_tokens: 16 }));
       assert.notEqual(
         first.choices[0].message.content,

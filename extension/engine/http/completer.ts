@@ -54,22 +54,50 @@ export class Completer {
     private readonly capacity: number,
   ) {}
 
-  /** The kept session, or a fresh one when the request fixes the sampling seed (or none is kept yet). */
+  /**
+   * The session a request runs in: the kept one; for a request that fixes the sampling seed, a fork of it seeded
+   * with that seed (what the kept one holds is reused, the sampling is a fresh session's with that seed), which
+   * is kept in its place once the request succeeds. A fresh kept session when none is kept yet.
+   */
   private open(options: CompletionOptions): ContextSession {
-    const seeded = options.seed !== undefined && options.sampling.temperature > 0;
-    if (this.session && !seeded) return this.session;
-    this.close();
-    const seed = options.seed ?? randomInt(2 ** 47);
-    this.session = new ContextSession(
-      this.model.createSession({ maxTokens: this.capacity, seed }),
-      this.capacity,
-    );
-    return this.session;
+    const seed = options.seed !== undefined && options.sampling.temperature > 0 ? options.seed : undefined;
+    if (!this.session) {
+      this.session = new ContextSession(
+        this.model.createSession({ maxTokens: this.capacity, seed: seed ?? randomInt(2 ** 47) }),
+        this.capacity,
+      );
+      return this.session;
+    }
+    if (seed === undefined) return this.session;
+    return this.session.fork({ maxTokens: this.capacity, seed });
   }
 
   /** Generates the completion of `prompt` (ids with the generation prompt), streaming its final text. */
   async complete(prompt: readonly number[], options: CompletionOptions): Promise<Completion> {
     const session = this.open(options);
+    try {
+      const completion = await this.run(session, prompt, options);
+      this.keep(session);
+      return completion;
+    } catch (error) {
+      if (session !== this.session) session.dispose();
+      else if (toHipError(error).code !== 'E_CANCELLED') this.close();
+      throw error;
+    }
+  }
+
+  /** Keeps `session` (a seeded fork) in place of the kept one. */
+  private keep(session: ContextSession): void {
+    if (session === this.session) return;
+    this.session?.dispose();
+    this.session = session;
+  }
+
+  private async run(
+    session: ContextSession,
+    prompt: readonly number[],
+    options: CompletionOptions,
+  ): Promise<Completion> {
     const detokenizer = new Detokenizer((ids) => this.tokenizer.decode(ids));
     const stops = new StopMatcher(options.stop);
     const ids: number[] = [];
@@ -80,20 +108,14 @@ export class Completer {
     };
     const start = performance.now();
     let first = 0;
-    let cached: number;
     const generation = { ...options, stopIds: this.tokenizer.stopIds };
-    try {
-      // All but the last prompt token go in by chunks; the last one's step samples the first token.
-      cached = (await session.prefill(prompt.slice(0, -1), { signal: options.signal })).reused;
-      for await (const id of generateTokens(session, prompt.slice(-1), generation)) {
-        if (ids.push(id) === 1) first = (performance.now() - start) / 1000;
-        if (this.tokenizer.stopIds.has(id)) break;
-        emit(stops.push(detokenizer.push(id)));
-        if (stops.stopped) break;
-      }
-    } catch (error) {
-      if (toHipError(error).code !== 'E_CANCELLED') this.close();
-      throw error;
+    // All but the last prompt token go in by chunks; the last one's step samples the first token.
+    const cached = (await session.prefill(prompt.slice(0, -1), { signal: options.signal })).reused;
+    for await (const id of generateTokens(session, prompt.slice(-1), generation)) {
+      if (ids.push(id) === 1) first = (performance.now() - start) / 1000;
+      if (this.tokenizer.stopIds.has(id)) break;
+      emit(stops.push(detokenizer.push(id)));
+      if (stops.stopped) break;
     }
     const ended = ids.length > 0 && this.tokenizer.stopIds.has(ids[ids.length - 1]);
     if (!stops.stopped) emit(stops.push(detokenizer.flush()) + stops.flush());
