@@ -52,7 +52,12 @@ void Session::unshare_tail() {
   std::vector<uint8_t> host(size_t(count * snapshot_shape().token_bytes()));
   model_->read_kv(cache_, first, count, host.data());
   cache_.replace_page(index, cache_.pool().acquire());
-  model_->write_kv(cache_, first, count, host.data());
+  try {
+    model_->write_kv(cache_, first, count, host.data());
+  } catch (...) {
+    truncate(first);  // the new page's positions were not copied: the session no longer holds them
+    throw;
+  }
 }
 
 std::vector<float> Session::forward(const std::vector<int32_t>& ids, LogitsMode mode) {
