@@ -44,7 +44,10 @@ KvCache::KvCache(std::shared_ptr<KvPagePool> pool, int64_t capacity)
     : pool_(std::move(pool)), capacity_(capacity) {}
 
 KvCache::KvCache(KvCache& parent, int64_t capacity)
-    : pool_(parent.pool_), capacity_(capacity), length_(parent.length()), page_table_(parent.page_table_) {
+    : pool_(parent.pool_), capacity_(capacity), length_(parent.length()) {
+  const int64_t page_tokens = pool_->layout().page_tokens;
+  const auto held_pages = size_t((length_ + page_tokens - 1) / page_tokens);
+  page_table_.assign(parent.page_table_.begin(), parent.page_table_.begin() + long(held_pages));
   if (length_ > capacity_) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT, "fork: the session holds " +
                                                        std::to_string(parent.length()) +
@@ -68,7 +71,16 @@ void KvCache::reserve(int64_t count) {
   }
   const int64_t page_tokens = pool_->layout().page_tokens;
   const auto pages_needed = size_t((needed + page_tokens - 1) / page_tokens);
-  while (page_table_.size() < pages_needed) page_table_.push_back(pool_->acquire());
+  try {
+    while (page_table_.size() < pages_needed) page_table_.push_back(pool_->acquire());
+  } catch (...) {
+    release_reserved();
+    throw;
+  }
+}
+
+void KvCache::release_reserved() {
+  release_pages_beyond(length_);
 }
 
 int64_t KvCache::shared_tail_page() {

@@ -60,8 +60,9 @@ class KvPagePool {
 class KvCache {
  public:
   KvCache(std::shared_ptr<KvPagePool> pool, int64_t capacity);
-  // A fork of `parent`: holds the same positions on the same pages (retained, not copied) with its own
-  // capacity and no HiP masks. E_INVALID_ARGUMENT when the parent holds more than `capacity` tokens.
+  // A fork of `parent`: holds the same positions on the same pages (retained, not copied; pages the parent
+  // reserved past its length are not shared) with its own capacity and no HiP masks. E_INVALID_ARGUMENT when
+  // the parent holds more than `capacity` tokens.
   KvCache(KvCache& parent, int64_t capacity);
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -72,8 +73,11 @@ class KvCache {
   const std::vector<int32_t>& page_table() const { return page_table_; }
   KvPagePool& pool() { return *pool_; }
 
-  // Ensures pages exist for `count` tokens past length(); throws E_CONTEXT_FULL past the capacity.
+  // Ensures pages exist for `count` tokens past length(); throws E_CONTEXT_FULL past the capacity (and, when
+  // the pool runs out, E_OUT_OF_MEMORY with nothing reserved).
   void reserve(int64_t count);
+  // Releases the pages reserved past length() (after a forward pass that failed before its commit).
+  void release_reserved();
   // The index in page_table() of the partly filled last page when another cache holds it too (the next write
   // would change that cache's keys: copy the page first, see replace_page), else -1.
   int64_t shared_tail_page();

@@ -239,9 +239,19 @@ constexpr int kSampledStep = 3;
 std::vector<float> Model::run(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
                               SampleRequest* request) {
   std::lock_guard<std::mutex> lock(forward_mutex_);
+  cache.reserve(int64_t(ids.size()));
+  try {
+    return run_reserved(cache, ids, mode, request);
+  } catch (...) {
+    cache.release_reserved();
+    throw;
+  }
+}
+
+std::vector<float> Model::run_reserved(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                                       SampleRequest* request) {
   const auto count = int64_t(ids.size());
   const int64_t start = cache.length();
-  cache.reserve(count);
   // Dynamic NTK looks at the largest position of the whole call, as HF does for one forward.
   const RopeFrequencies freqs = rope_frequencies(geometry_.rope, geometry_.head_dim, start + count);
   if (count > 1) {

@@ -75,6 +75,9 @@ class Model {
   // instead of returned.
   std::vector<float> run(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
                          SampleRequest* request);
+  // run's pass once the cache has pages for the ids (run releases them when the pass fails).
+  std::vector<float> run_reserved(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
+                                  SampleRequest* request);
   // The forward pass proper.
   std::vector<float> forward_tokens(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
                                     const RopeFrequencies& freqs, SampleRequest* request);

@@ -70,3 +70,22 @@ TEST(kv_cache_forks_share_pages_until_the_last_holder_releases_them) {
   last.reserve(12);
   CHECK(counter->pages == 5);  // the fork's three pages are free again
 }
+
+// Pages reserved past a cache's length (a pass that failed before its commit) are neither shared with a fork
+// nor kept once released.
+TEST(kv_cache_reserved_pages_are_not_shared_and_are_released) {
+  CountingStore* counter = nullptr;
+  const std::shared_ptr<KvPagePool> pool = counting_pool(&counter);
+  KvCache parent(pool, 100);
+  parent.reserve(6);
+  parent.commit(6);
+  parent.reserve(10);  // positions 6..15: two more pages, never committed
+  CHECK(parent.page_table().size() == 4);
+  KvCache fork(parent, 100);
+  CHECK(fork.page_table().size() == 2 && fork.shared_tail_page() == 1);
+  parent.release_reserved();
+  CHECK(parent.page_table().size() == 2);
+  KvCache other(pool, 100);
+  other.reserve(8);
+  CHECK(counter->pages == 4);  // the two released pages are reused
+}
