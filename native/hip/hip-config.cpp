@@ -48,7 +48,14 @@ std::vector<HipPrefillSegment> HipConfig::prefill_segments(int64_t first_positio
                                                            bool seeds_generation) const {
   std::vector<HipPrefillSegment> segments;
   for (int64_t row = 0; row < n;) {
-    const int64_t chunk_end = ((first_position + row) / prefill_chunk_tokens + 1) * prefill_chunk_tokens;
+    const int64_t position = first_position + row;
+    if (position % block_q != 0) {  // the rest of a query block an earlier pass began: dense
+      const int64_t end_row = std::min(n, (position / block_q + 1) * block_q - first_position);
+      segments.push_back({row, end_row - row, 0});
+      row = end_row;
+      continue;
+    }
+    const int64_t chunk_end = (position / prefill_chunk_tokens + 1) * prefill_chunk_tokens;
     const int64_t end_row = std::min(n, chunk_end - first_position);
     const bool dense_tail = first_position + end_row == chunk_end || (end_row == n && seeds_generation);
     const int64_t rows = end_row - row;

@@ -99,12 +99,16 @@ void reference_segment(const PrefillCase& c, const hip::HipConfig& config, int64
   for (int64_t row = first_row + sparse_rows; row < first_row + rows; ++row) dense_row(c, row, out);
 }
 
-// The case as one segment: whole blocks sparse; the last block dense too when the pass seeds generation.
+// A case within one prefill chunk: the rows up to the first multiple of block_q (absolute) dense, then whole
+// blocks sparse, the last one dense too when the pass seeds generation, a partial last one dense.
 std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig& config,
                                      bool seeds_generation) {
   std::vector<float> out(c.q.size());
-  const int64_t sparse_rows = (seeds_generation ? c.n - 1 : c.n) / config.block_q * config.block_q;
-  reference_segment(c, config, 0, c.n, sparse_rows, out.data());
+  const int64_t lead = std::min(c.n, (config.block_q - c.first_position % config.block_q) % config.block_q);
+  if (lead > 0) reference_segment(c, config, 0, lead, 0, out.data());
+  const int64_t rest = c.n - lead;
+  const int64_t sparse_rows = (seeds_generation ? rest - 1 : rest) / config.block_q * config.block_q;
+  if (rest > 0) reference_segment(c, config, lead, rest, sparse_rows, out.data());
   return out;
 }
 
@@ -116,15 +120,17 @@ std::vector<float> prefill_logits(Model& model, const std::vector<int32_t>& prom
 
 }  // namespace
 
-// Query blocks past the sink and window select chunks; a partial last block (200 = 3 * 64 + 8 rows) attends
-// densely, and so does a whole last block when the pass seeds generation (a pass of one block is then all
-// dense); without, a pass of whole blocks (256 rows, 64) is all sparse.
+// Query blocks (at multiples of 64 in absolute positions) past the sink and window select chunks; the rows
+// before the first block (3000: 8) and after the last whole one attend densely, and so does the last whole
+// block when the pass seeds generation; without, a pass of whole blocks from an aligned position is all
+// sparse.
 TEST(hip_prefill_attention_matches_the_reference_per_query_block) {
   auto backend = cpu_backend();
   const hip::HipConfig config = small_config(16);  // 16 sink + 64 window + 128 selected keys
   const PrefillCase cases[] = {make_case({8, 2, 32, 0}, 3000, 200, 61),
-                               make_case({8, 2, 32, 0}, 100, 300, 62), make_case({4, 4, 32, 0}, 2000, 64, 63),
-                               make_case({8, 2, 32, 0}, 1000, 256, 69)};
+                               make_case({8, 2, 32, 0}, 100, 300, 62), make_case({4, 4, 32, 0}, 2048, 64, 63),
+                               make_case({8, 2, 32, 0}, 1024, 256, 69),
+                               make_case({8, 2, 32, 0}, 1000, 256, 72)};
   for (const PrefillCase& c : cases) {
     for (const bool seeds : {true, false}) {
       const double error =

@@ -6,6 +6,7 @@ import {
   commonPrefixLength,
   ContextSession,
   CHUNK_ALIGN_TOKENS,
+  chunkEnd,
   FIRST_CHUNK_TOKENS,
   MAX_CHUNK_TOKENS,
   MIN_CHUNK_TOKENS,
@@ -87,18 +88,22 @@ describe('context session', () => {
     assert.equal(commonPrefixLength([5], [1]), 0);
   });
 
-  it('sizes chunks to the target time from the last rate, growing at most 2x, within bounds, in whole blocks', () => {
+  it('sizes chunks to the target time from the last rate, growing at most 2x, within bounds', () => {
     assert.equal(nextChunkTokens(256, 0), 512);
-    assert.equal(nextChunkTokens(1024, CHUNK_TARGET_SECONDS), 1024);
-    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS), 960);
-    assert.equal(nextChunkTokens(1024, CHUNK_TARGET_SECONDS * 4), 256);
-    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS * 4), 192);
-    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS / 10), 1984);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS), 1000);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS * 4), 250);
+    assert.equal(nextChunkTokens(1000, CHUNK_TARGET_SECONDS / 10), 2000);
     assert.equal(nextChunkTokens(100, 100), MIN_CHUNK_TOKENS);
-    assert.equal(nextChunkTokens(100, CHUNK_TARGET_SECONDS * 2), 50);
     assert.equal(nextChunkTokens(MAX_CHUNK_TOKENS, 0), MAX_CHUNK_TOKENS);
-    assert.equal(MAX_CHUNK_TOKENS % CHUNK_ALIGN_TOKENS, 0);
-    assert.equal(FIRST_CHUNK_TOKENS % CHUNK_ALIGN_TOKENS, 0);
+  });
+
+  it('ends chunks at multiples of 64 positions when they can, whatever position they start at', () => {
+    assert.equal(CHUNK_ALIGN_TOKENS, 64);
+    assert.equal(chunkEnd(0, 1000, 5000), 960);
+    assert.equal(chunkEnd(1000, 500, 5000), 1472);
+    assert.equal(chunkEnd(1000, 30, 5000), 1024);
+    assert.equal(chunkEnd(1000, 20, 5000), 1020); // no multiple of 64 within the chunk
+    assert.equal(chunkEnd(1000, 500, 1200), 1200); // the target ends first
   });
 
   it('prefills in chunks, then runs only past the common prefix of what it holds', async () => {

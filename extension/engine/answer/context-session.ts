@@ -43,17 +43,23 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
 }
 
 /**
- * Chunks of at least this many tokens are a multiple of it: whole HiP query blocks (64 rows by default), which
- * attend sparsely in any chunk, so the context's K/V does not depend on where the chunks ended.
+ * Chunks of at least this many tokens end at a multiple of it (in positions): whole HiP query blocks (64 rows by
+ * default) then attend sparsely whichever chunk they fall in, so the context's K/V does not depend on the chunks.
  */
 export const CHUNK_ALIGN_TOKENS = 64;
 
 /** The next chunk size from the last chunk's measured rate, aiming at CHUNK_TARGET_SECONDS per chunk. */
 export function nextChunkTokens(last: number, seconds: number): number {
   const grown = Math.min(MAX_CHUNK_TOKENS, last * MAX_CHUNK_GROWTH);
-  const aimed = seconds > 0 ? Math.round((last / seconds) * CHUNK_TARGET_SECONDS) : grown;
-  const tokens = Math.max(MIN_CHUNK_TOKENS, Math.min(grown, aimed));
-  return tokens < CHUNK_ALIGN_TOKENS ? tokens : tokens - (tokens % CHUNK_ALIGN_TOKENS);
+  if (seconds <= 0) return grown;
+  const aimed = Math.round((last / seconds) * CHUNK_TARGET_SECONDS);
+  return Math.max(MIN_CHUNK_TOKENS, Math.min(grown, aimed));
+}
+
+/** Where a chunk of about `tokens` from position `at` ends: at a multiple of CHUNK_ALIGN_TOKENS when it can. */
+export function chunkEnd(at: number, tokens: number, end: number): number {
+  const aligned = Math.floor((at + tokens) / CHUNK_ALIGN_TOKENS) * CHUNK_ALIGN_TOKENS;
+  return Math.min(end, aligned > at ? aligned : at + tokens);
 }
 
 /**
@@ -182,7 +188,7 @@ export class ContextSession implements NativeSession {
     const started = performance.now();
     for (let at = reused; at < target.length;) {
       if (options.signal?.aborted) throw new HipError('E_CANCELLED', 'the prefill was cancelled');
-      const n = Math.min(this.chunk, target.length - at);
+      const n = chunkEnd(at, this.chunk, target.length) - at;
       const chunkStart = performance.now();
       await this.forward(ids.subarray(at, at + n), 'none');
       this.chunk = nextChunkTokens(n, (performance.now() - chunkStart) / 1000);
