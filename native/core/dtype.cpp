@@ -121,7 +121,9 @@ void encode_kv_row(const float* x, int64_t head_dim, DType dtype, uint8_t* row) 
     case DType::FP8_E4M3: {
       float largest = 0;
       for (int64_t i = 0; i < head_dim; ++i) largest = std::max(largest, std::fabs(x[i]));
-      const float scale = largest > 0 ? largest / kE4m3Max : 1.0f;
+      // At least the smallest normal float: a row of tiny values must not divide by a zero scale.
+      const float scale =
+          largest > 0 ? std::max(largest / kE4m3Max, std::numeric_limits<float>::min()) : 1.0f;
       for (int64_t i = 0; i < head_dim; ++i) row[i] = f32_to_e4m3(x[i] / scale);
       std::memcpy(row + head_dim, &scale, sizeof scale);
       return;

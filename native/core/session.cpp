@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "core/error.h"
@@ -119,13 +120,19 @@ void Session::save_snapshot(const std::string& path, const std::string& fingerpr
 
 const std::vector<int32_t>& Session::load_snapshot(const std::string& path, const std::string& fingerprint,
                                                    int64_t max_tokens) {
-  const SnapshotExpectation expected{fingerprint, snapshot_shape(), capacity(),
-                                     model_->geometry().vocab_size};
-  SnapshotReader reader(path, expected);
+  // A prefix load may come from a file that holds more than the session's capacity.
+  const int64_t most = max_tokens < 0 ? capacity() : std::numeric_limits<int64_t>::max();
+  SnapshotReader reader(
+      path, SnapshotExpectation{fingerprint, snapshot_shape(), most, model_->geometry().vocab_size});
   if (cancelled_) throw EngineError(ErrorCode::CANCELLED, "snapshot " + path + ": cancelled");
   const std::vector<int32_t>& saved = reader.header().ids;
   const auto held = int64_t(saved.size());
   const int64_t tokens = max_tokens < 0 ? held : std::min(max_tokens, held);
+  if (tokens > capacity()) {
+    throw EngineError(ErrorCode::SNAPSHOT, "snapshot " + path + ": loading " + std::to_string(tokens) +
+                                               " tokens exceeds the session's capacity of " +
+                                               std::to_string(capacity()));
+  }
   truncate(0);
   try {
     cache_.reserve(tokens);

@@ -344,8 +344,9 @@ std::string SnapshotReader::read_chunk(int64_t index, int64_t count, std::vector
   const uint64_t offset =
       header_bytes_ + uint64_t(index) * (kv_bytes(header_.shape, header_.chunk_tokens) + 8);
   buffer.resize(bytes + 8);
+  errno = 0;
   if (!read_at(fd_, buffer.data(), buffer.size(), offset))
-    return std::string("reading K/V data (") + std::strerror(errno) + ")";
+    return std::string("reading K/V data (") + (errno ? std::strerror(errno) : "the file ended early") + ")";
   if (chunk_checksum(buffer.data(), bytes, index) != get_u64(buffer.data() + bytes)) {
     const int64_t first = index * header_.chunk_tokens;
     return "corrupt: the K/V of positions " + std::to_string(first) + " to " + std::to_string(first + count) +

@@ -290,6 +290,8 @@ TEST(snapshot_damaged_files_are_refused_and_leave_the_session) {
   check_refused(f, f.folder + "/missing", "model-a", "cannot open");
   Session small(f.model, {100, 0});
   CHECK_THROWS_CODE(small.load_snapshot(f.path, "model-a", -1), ErrorCode::SNAPSHOT);  // over its capacity
+  CHECK_THROWS_CODE(small.load_snapshot(f.path, "model-a", 120), ErrorCode::SNAPSHOT);
+  CHECK(small.load_snapshot(f.path, "model-a", 80).size() == 80);  // a prefix that fits
 }
 
 TEST(snapshot_cancel_leaves_no_file) {
