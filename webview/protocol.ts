@@ -35,7 +35,7 @@ export interface EngineState {
 
 /** Progress of an ingest (workspace sync), cumulative. */
 export interface IngestProgress {
-  phase: 'scan' | 'tokenize' | 'prefill';
+  phase: 'scan' | 'tokenize' | 'restore' | 'prefill';
   files: number;
   totalFiles: number;
   tokens: number;

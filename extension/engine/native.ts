@@ -164,6 +164,8 @@ export type LogitsMode = 'all' | 'last' | 'none';
 export interface NativeSession {
   /** Number of tokens held in the KV cache. */
   readonly length: number;
+  /** Positions the saveSnapshot / loadSnapshot in flight (or the last one) has copied so far. */
+  readonly snapshotTokens: number;
   /**
    * Appends `ids` to the context (one prefill pass) and returns their logits: [ids.length, vocab] for 'all',
    * [1, vocab] for 'last', empty for 'none'. Rejects with E_CONTEXT_FULL past maxTokens, E_BUSY when a call is in flight.

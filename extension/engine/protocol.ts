@@ -223,14 +223,18 @@ export interface ProgressParams {
   requestId?: string;
   /** The method doing the work: 'hipcode/syncWorkspace', 'hipcode/didChangeFiles' or 'hipcode/ask'. */
   method?: string;
-  phase: 'scan' | 'tokenize' | 'prefill';
-  /** scan: files accepted by the scan; tokenize: files tokenized so far; prefill: files in the context. */
+  /** restore: the context's KV loaded from its snapshot (before a prefill of the rest). */
+  phase: 'scan' | 'tokenize' | 'restore' | 'prefill';
+  /** scan: files accepted by the scan; tokenize: files tokenized so far; restore, prefill: files in the context. */
   files: number;
-  /** tokenize: tokens counted so far; prefill: tokens prefilled so far (of totalTokens); scan: 0. */
+  /** tokenize: tokens counted so far; restore, prefill: tokens loaded or prefilled so far (of totalTokens). */
   tokens: number;
   /** Files the scan accepted (the tokenize phase's total). */
   totalFiles: number;
-  /** prefill: tokens this prefill runs (the reused prefix is not counted). Absent while unknown (tokenize). */
+  /**
+   * prefill: tokens this prefill runs (the reused prefix is not counted); restore: tokens the load copies. Absent
+   * while unknown (tokenize).
+   */
   totalTokens?: number;
   /** tokenize and prefill: tokens per second so far in this phase. */
   tokensPerSecond?: number;

@@ -79,6 +79,7 @@ Napi::Function SessionObject::define(Napi::Env env) {
   return DefineClass(env, "NativeSession",
                      {
                          InstanceAccessor<&SessionObject::length>("length"),
+                         InstanceAccessor<&SessionObject::snapshot_tokens>("snapshotTokens"),
                          InstanceMethod<&SessionObject::forward>("forward"),
                          InstanceMethod<&SessionObject::step>("step"),
                          InstanceMethod<&SessionObject::truncate>("truncate"),
@@ -126,6 +127,12 @@ void SessionObject::run_claimed(const char* method, const std::function<void(Ses
     throw;
   }
   session->end();
+}
+
+Napi::Value SessionObject::snapshot_tokens(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] {
+    return Napi::Number::New(info.Env(), double(live("snapshotTokens")->snapshot_tokens()));
+  });
 }
 
 Napi::Value SessionObject::length(const Napi::CallbackInfo& info) {

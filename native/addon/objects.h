@@ -39,6 +39,7 @@ class SessionObject : public Napi::ObjectWrap<SessionObject> {
 
  private:
   Napi::Value length(const Napi::CallbackInfo& info);
+  Napi::Value snapshot_tokens(const Napi::CallbackInfo& info);
   Napi::Value forward(const Napi::CallbackInfo& info);
   Napi::Value step(const Napi::CallbackInfo& info);
   void truncate(const Napi::CallbackInfo& info);

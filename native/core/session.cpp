@@ -112,9 +112,13 @@ void Session::save_snapshot(const std::string& path, const std::string& fingerpr
       std::max<int64_t>(1, kSnapshotChunkBytes / (header.shape.token_bytes() * page_tokens));
   header.chunk_tokens = pages * page_tokens;
   header.ids.assign(history_.begin(), history_.begin() + tokens);
+  snapshot_tokens_ = 0;
   snapshot_save(
       path, header,
-      [&](int64_t first, int64_t count, void* host) { model_->read_kv(cache_, first, count, host); },
+      [&](int64_t first, int64_t count, void* host) {
+        model_->read_kv(cache_, first, count, host);
+        snapshot_tokens_ = first + count;
+      },
       [&] { return bool(cancelled_); });
 }
 
@@ -134,10 +138,14 @@ const std::vector<int32_t>& Session::load_snapshot(const std::string& path, cons
                                                std::to_string(capacity()));
   }
   truncate(0);
+  snapshot_tokens_ = 0;
   try {
     cache_.reserve(tokens);
     reader.read_kv(
-        [&](int64_t first, int64_t count, const void* host) { model_->write_kv(cache_, first, count, host); },
+        [&](int64_t first, int64_t count, const void* host) {
+          model_->write_kv(cache_, first, count, host);
+          snapshot_tokens_ = first + count;
+        },
         [&] { return bool(cancelled_); }, tokens);
   } catch (...) {
     truncate(0);

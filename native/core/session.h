@@ -58,6 +58,8 @@ class Session {
   // leaves it empty.
   const std::vector<int32_t>& load_snapshot(const std::string& path, const std::string& fingerprint,
                                             int64_t max_tokens);
+  // Positions the snapshot save or load in flight (or the last one) has copied so far, for progress reports.
+  int64_t snapshot_tokens() const { return snapshot_tokens_; }
   // Makes the snapshot call in flight (or the next one, until reset_cancel()) stop at its next chunk.
   void cancel() { cancelled_ = true; }
   void reset_cancel() { cancelled_ = false; }
@@ -76,6 +78,7 @@ class Session {
   std::mt19937_64 rng_;
   std::atomic<bool> busy_{false};
   std::atomic<bool> cancelled_{false};
+  std::atomic<int64_t> snapshot_tokens_{0};
 };
 
 }  // namespace hipcode

@@ -119,6 +119,7 @@ void check_round_trip(Fixture& f, double logits_tolerance) {
   restored.forward({1, 2, 3}, LogitsMode::NONE);  // replaced by the load
   CHECK(restored.load_snapshot(f.path, "model-a", -1) == f.prompt);
   CHECK(restored.length() == int64_t(f.prompt.size()));
+  CHECK(restored.snapshot_tokens() == int64_t(f.prompt.size()));  // the progress count reached the end
   const int64_t n = int64_t(f.prompt.size());
   CHECK(kv_bytes_of(*f.model, restored, n) == kv_bytes_of(*f.model, original, n));
   const std::vector<float> expected = original.forward({7}, LogitsMode::LAST);

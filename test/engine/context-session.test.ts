@@ -25,6 +25,9 @@ class RecordingSession implements NativeSession {
     return this.cache.length;
   }
 
+  /** Positions the last snapshot load copied (all at once here). */
+  snapshotTokens = 0;
+
   forward(ids: Int32Array): Promise<Float32Array> {
     if (this.failNext) {
       this.failNext = false;
@@ -66,6 +69,7 @@ class RecordingSession implements NativeSession {
     const ids = this.snapshots.get(path);
     if (!ids) throw new HipError('E_SNAPSHOT', `snapshot ${path}: cannot open`);
     this.cache.splice(0, this.cache.length, ...ids);
+    this.snapshotTokens = ids.length;
     return Int32Array.from(ids);
   }
 

@@ -10,6 +10,7 @@ import type {
 function session(vocab: number): NativeSession {
   return {
     length: 0,
+    snapshotTokens: 0,
     forward: (ids: Int32Array) => {
       const logits = new Float32Array(ids.length * vocab);
       logits.forEach((_, i) => (logits[i] = Math.floor(i / vocab) + (i % vocab) / 1000));

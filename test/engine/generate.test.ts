@@ -10,6 +10,7 @@ function fakeSession(outputs: number[]): NativeSession & { inputs: number[][] } 
   return {
     inputs,
     length: 0,
+    snapshotTokens: 0,
     forward: () => Promise.reject(new Error('not used')),
     step: (ids: Int32Array) => {
       inputs.push([...ids]);

@@ -89,6 +89,12 @@ describe('engine KV snapshots (restart, corrupt file, killed writer)', function 
     const report = await engine.connection.sendRequest(SyncWorkspaceRequest, { roots: [repo] });
     assert.equal(report.restoredTokens, saved);
     assert.deepEqual(prefillsOf(engine), []);
+    const restores = engine.progress.filter((p) => p.phase === 'restore');
+    assert.ok(restores.length > 0, 'the load reported its progress');
+    assert.deepEqual(
+      [restores.at(-1)?.tokens, restores.at(-1)?.totalTokens, restores.at(-1)?.method],
+      [saved, saved, SyncWorkspaceRequest.method],
+    );
     assert.match(engine.stderr(), new RegExp(`snapshot: restored ${saved} of the context's ${saved} tokens`));
     assert.match(engine.stderr(), new RegExp(`prefill: 0 tokens in [\\d.]+ s, ${saved} reused`));
 

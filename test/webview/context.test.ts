@@ -159,6 +159,11 @@ describe('context webview', () => {
     await cancel.focus();
     await webview.send({ type: 'progress', progress: { ...progress, tokens: 12000, etaSeconds: 4 } });
     await block.locator('.progress-phase', { hasText: '50%' }).waitFor();
+    const restoring = { ...progress, phase: 'restore' as const, tokens: 18000 };
+    await webview.send({ type: 'progress', progress: restoring });
+    await block.locator('.progress-phase', { hasText: 'Loading the saved context — 75%' }).waitFor();
+    await webview.send({ type: 'progress', progress: { ...progress, tokens: 12000, etaSeconds: 4 } });
+    await block.locator('.progress-phase', { hasText: '50%' }).waitFor();
     assert.equal(
       await cancel.evaluate((el) => el === document.activeElement),
       true,

@@ -6,6 +6,7 @@ import { formatCount, formatDuration, formatRate } from './format';
 const PHASE_LABEL: Readonly<Record<IngestProgress['phase'], string>> = {
   scan: 'Scanning the workspace',
   tokenize: 'Tokenizing files',
+  restore: 'Loading the saved context',
   prefill: 'Reading the context into the model',
 };
 

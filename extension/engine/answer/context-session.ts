@@ -80,6 +80,10 @@ export class ContextSession implements NativeSession {
     return this.native.length;
   }
 
+  get snapshotTokens(): number {
+    return this.native.snapshotTokens;
+  }
+
   /** The ids the KV cache holds, in order. */
   get held(): readonly number[] {
     return this.ids;
@@ -200,7 +204,8 @@ export class ContextSession implements NativeSession {
   }
 }
 
-function progressOf(done: number, total: number, seconds: number): PrefillProgress {
+/** Progress of `done` of `total` tokens after `seconds`, with the rate and the time left at that rate. */
+export function progressOf(done: number, total: number, seconds: number): PrefillProgress {
   const rate = seconds > 0 ? done / seconds : 0;
   const etaSeconds = rate > 0 ? (total - done) / rate : 0;
   return {

@@ -311,7 +311,7 @@ export class Engine {
       this.workspace = { context, prompt, options };
       this.events.contextChanged({ ...base, report });
       this.dropChat(loaded);
-      restoredTokens = await this.restoreContext(loaded, this.workspace, signal);
+      restoredTokens = await this.restoreContext(loaded, this.workspace, base, signal);
       await this.prefillContext(loaded, this.workspace, base, signal);
     });
     this.snapshotDue = loaded.snapshots !== undefined;
@@ -320,10 +320,23 @@ export class Engine {
   }
 
   /** Restores the workspace's stable prefix from its roots' snapshot when that gives more than the session holds. */
-  private restoreContext(loaded: Loaded, workspace: Workspace, signal: AbortSignal): Promise<number> {
+  private restoreContext(
+    loaded: Loaded,
+    workspace: Workspace,
+    base: ProgressBase,
+    signal: AbortSignal,
+  ): Promise<number> {
     if (!loaded.snapshots) return Promise.resolve(0);
     const prefix = this.stablePrefix(workspace.prompt);
-    return loaded.snapshots.restore(loaded.session, workspace.options.roots, prefix, signal, this.log);
+    const files = workspace.context.included.length;
+    return loaded.snapshots.restore(
+      loaded.session,
+      workspace.options.roots,
+      prefix,
+      signal,
+      this.log,
+      (step) => this.events.progress(prefillProgress(base, files, step, 'restore')),
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-// The protocol's view of the engine's state: the context report and prefill progress.
+// The protocol's view of the engine's state: the context report, and prefill and snapshot-load progress.
 import type { PrefillProgress } from '../answer/context-session';
 import type { ContextReport, ProgressParams } from '../protocol';
 import type { WorkspaceContext } from '../workspace';
@@ -26,11 +26,16 @@ export function contextReport(context: WorkspaceContext, modelContext: number): 
 /** Which request progress belongs to. */
 export type ProgressBase = Pick<ProgressParams, 'requestId' | 'method'>;
 
-/** ProgressParams of a prefill chunk. */
-export function prefillProgress(base: ProgressBase, files: number, step: PrefillProgress): ProgressParams {
+/** ProgressParams of a prefill chunk, or of a snapshot load (phase 'restore'). */
+export function prefillProgress(
+  base: ProgressBase,
+  files: number,
+  step: PrefillProgress,
+  phase: 'prefill' | 'restore' = 'prefill',
+): ProgressParams {
   return {
     ...base,
-    phase: 'prefill',
+    phase,
     files,
     totalFiles: files,
     tokens: step.done,

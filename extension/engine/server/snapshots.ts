@@ -15,7 +15,12 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { commonPrefixLength, type ContextSession } from '../answer/context-session';
+import {
+  commonPrefixLength,
+  progressOf,
+  type ContextSession,
+  type PrefillProgress,
+} from '../answer/context-session';
 import { HipError, toHipError } from '../errors';
 import { CONFIG_FILE } from '../model/config';
 import type { LoadedModel } from '../model/load';
@@ -24,6 +29,8 @@ import type { Logger } from './log';
 
 /** Bumped whenever what the engine puts in a snapshot changes meaning (the prompt format, say). */
 export const SNAPSHOT_VERSION = 1;
+/** How often a snapshot load reports its progress. */
+const RESTORE_PROGRESS_MS = 100;
 /** Set to a folder to keep snapshots there (tests), or to 'off' to keep none. */
 export const SNAPSHOT_DIR_ENV = 'HIPCODE_SNAPSHOT_DIR';
 /** Cap on the snapshot folder's size, e.g. 64G; beyond it the least recently used snapshots are deleted. */
@@ -148,20 +155,27 @@ export class Snapshots {
     prefix: readonly number[],
     signal: AbortSignal,
     log: Logger,
+    onProgress?: (progress: PrefillProgress) => void,
   ): Promise<number> {
     const path = this.pathFor(roots);
     const saved = this.peekIds(path);
     const offered = saved ? commonPrefixLength(saved, prefix) : 0;
     if (!saved || offered <= commonPrefixLength(session.held, prefix)) return 0;
     const started = performance.now();
+    const report = () =>
+      onProgress?.(progressOf(session.snapshotTokens, offered, (performance.now() - started) / 1000));
+    const ticker = setInterval(report, RESTORE_PROGRESS_MS);
     try {
       await session.loadSnapshot(path, this.fingerprint, offered, signal);
+      report();
     } catch (error) {
       const e = toHipError(error);
       if (e.code === 'E_CANCELLED') throw e;
       log.warn(`snapshot ignored${e.code === 'E_SNAPSHOT' ? ' and deleted' : ''}: [${e.code}] ${e.message}`);
       if (e.code === 'E_SNAPSHOT') this.discard(path);
       return 0;
+    } finally {
+      clearInterval(ticker);
     }
     this.known.set(path, saved);
     const now = new Date();
