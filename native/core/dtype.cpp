@@ -133,21 +133,13 @@ void encode_kv_row(const float* x, int64_t head_dim, DType dtype, uint8_t* row) 
 }
 
 void decode_kv_row(const uint8_t* row, int64_t head_dim, DType dtype, float* x) {
-  switch (dtype) {
-    case DType::F32:
-      std::memcpy(x, row, size_t(head_dim) * sizeof(float));
-      return;
-    case DType::BF16:
-    case DType::F16:
-      convert_to_f32(row, dtype, size_t(head_dim), x);
-      return;
-    case DType::FP8_E4M3: {
-      float scale;
-      std::memcpy(&scale, row + head_dim, sizeof scale);
-      for (int64_t i = 0; i < head_dim; ++i) x[i] = e4m3_to_f32(row[i]) * scale;
-      return;
-    }
+  if (dtype != DType::FP8_E4M3) {
+    convert_to_f32(row, dtype, size_t(head_dim), x);
+    return;
   }
+  float scale;
+  std::memcpy(&scale, row + head_dim, sizeof scale);
+  for (int64_t i = 0; i < head_dim; ++i) x[i] = e4m3_to_f32(row[i]) * scale;
 }
 
 }  // namespace hipcode

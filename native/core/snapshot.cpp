@@ -178,6 +178,11 @@ int64_t chunk_count(int64_t tokens, int64_t chunk_tokens) {
   return (tokens + chunk_tokens - 1) / chunk_tokens;
 }
 
+// Positions chunk `index` of `tokens` positions covers (all but the last chunk hold chunk_tokens).
+int64_t chunk_length(int64_t tokens, int64_t chunk_tokens, int64_t index) {
+  return std::min(chunk_tokens, tokens - index * chunk_tokens);
+}
+
 bool write_checksum(int fd, uint64_t checksum) {
   std::vector<uint8_t> bytes;
   put_u64(bytes, checksum);
@@ -197,7 +202,7 @@ void write_body(int fd, const std::string& path, const SnapshotHeader& header,
   for (int64_t index = 0; index < chunk_count(tokens, header.chunk_tokens); ++index) {
     if (cancelled && cancelled()) throw cancelled_error(path);
     const int64_t first = index * header.chunk_tokens;
-    const int64_t count = std::min(header.chunk_tokens, tokens - first);
+    const int64_t count = chunk_length(tokens, header.chunk_tokens, index);
     const auto bytes = size_t(kv_bytes(header.shape, count));
     source(first, count, chunk.data());
     if (!write_all(fd, chunk.data(), bytes) ||
@@ -364,13 +369,12 @@ void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancel
                                                        std::to_string(held));
   }
   const int64_t chunk = header_.chunk_tokens;
-  const int64_t count_of_last = std::min(held, chunk_count(tokens, chunk) * chunk);
-  const auto count_of = [&](int64_t index) { return std::min(chunk, count_of_last - index * chunk); };
   const int64_t chunks = chunk_count(tokens, chunk);
   std::vector<uint8_t> buffers[2];
   std::future<std::string> next;
+  // A chunk is read and checked whole (as stored), even the last one a prefix needs only part of.
   const auto read_ahead = [&](int64_t index) {
-    next = std::async(std::launch::async, [this, index, count = count_of(index), &buffers] {
+    next = std::async(std::launch::async, [this, index, count = chunk_length(held, chunk, index), &buffers] {
       return read_chunk(index, count, buffers[index % 2]);
     });
   };
@@ -380,11 +384,10 @@ void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancel
     if (!problem.empty()) throw snapshot_error(path_, problem);
     if (index + 1 < chunks) read_ahead(index + 1);
     if (cancelled && cancelled()) throw cancelled_error(path_);
-    const int64_t first = index * chunk;
-    const int64_t wanted = std::min(chunk, tokens - first);
+    const int64_t wanted = chunk_length(tokens, chunk, index);
     std::vector<uint8_t>& data = buffers[index % 2];
-    keep_first_rows(header_.shape, data.data(), count_of(index), wanted);
-    sink(first, wanted, data.data());
+    keep_first_rows(header_.shape, data.data(), chunk_length(held, chunk, index), wanted);
+    sink(index * chunk, wanted, data.data());
   }
 }
 
