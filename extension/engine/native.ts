@@ -5,8 +5,9 @@ import { HipError } from './errors';
 
 /** Storage dtype of a weight tensor as found in safetensors. */
 export type WeightDType = 'bf16' | 'f16' | 'f32';
-/** How the KV cache keeps its rows; fp8-e4m3 rows carry an f32 scale each (CPU backend only so far). */
-export type KvDtype = 'f32' | 'bf16' | 'fp8-e4m3';
+/** How the KV cache may keep its rows ('auto': the backend's); fp8-e4m3 rows carry an f32 scale each (CPU only so far). */
+export const KV_DTYPE_CHOICES = ['auto', 'f32', 'bf16', 'fp8-e4m3'] as const;
+export type KvDtype = Exclude<(typeof KV_DTYPE_CHOICES)[number], 'auto'>;
 
 /** Where one weight tensor lives: a byte range of a safetensors file that the addon memory-maps. */
 export interface TensorRef {

@@ -2,7 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HipError } from '../errors';
 import type { BackendChoice } from '../model/load';
-import type { AttentionMode, HipSpec } from '../native';
+import { KV_DTYPE_CHOICES, type AttentionMode, type HipSpec, type KvDtype } from '../native';
 import { parseSize } from '../size';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -92,6 +92,14 @@ export function attentionFlag(values: Values): AttentionMode {
   const value = optionalString(values, 'attention') ?? 'dense';
   if (value === 'dense' || value === 'hip' || value === 'auto') return value;
   throw usage(`--attention expects dense, hip or auto, got '${value}'`);
+}
+
+/** --kv-dtype: how the KV cache keeps its rows (default auto: the backend's). */
+export function kvDtypeFlag(values: Values): KvDtype | 'auto' {
+  const value = optionalString(values, 'kv-dtype') ?? 'auto';
+  const known = KV_DTYPE_CHOICES.find((choice) => choice === value);
+  if (!known) throw usage(`--kv-dtype expects one of ${KV_DTYPE_CHOICES.join(', ')}, got '${value}'`);
+  return known;
 }
 
 /** HIPCODE_HIP: a JSON object of HiP knobs (HipSpec in native.ts, e.g. {"thresholdTokens": 4096}) for

@@ -5,9 +5,18 @@ import { statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BENCH_GEOMETRIES } from '../bench/geometries';
 import { runBench, type BenchResult } from '../bench/run';
-import { loadAddon, type BackendName, type KvDtype } from '../native';
+import { loadAddon, type BackendName } from '../native';
 import { HipError } from '../errors';
-import { attentionFlag, hipSpecFromEnv, intFlag, optionalString, parseFlags, sizeFlag, usage } from './args';
+import {
+  attentionFlag,
+  hipSpecFromEnv,
+  intFlag,
+  kvDtypeFlag,
+  optionalString,
+  parseFlags,
+  sizeFlag,
+  usage,
+} from './args';
 import { writeOut } from './output';
 
 const OPTIONS = {
@@ -47,15 +56,6 @@ function benchBackend(value: string | undefined): BackendName {
   }
   if (choice === 'cuda' || choice === 'auto') return cuda.available ? 'cuda' : 'cpu';
   throw usage(`--backend expects cpu, cuda or auto, got '${choice}'`);
-}
-
-const KV_DTYPES = ['auto', 'f32', 'bf16', 'fp8-e4m3'] as const;
-
-function kvDtypeFlag(value: string | undefined): KvDtype | 'auto' {
-  const choice = value ?? 'auto';
-  const known = KV_DTYPES.find((name) => name === choice);
-  if (!known) throw usage(`--kv-dtype expects one of ${KV_DTYPES.join(', ')}, got '${choice}'`);
-  return known;
 }
 
 /** --snapshot-dir: an existing folder (the snapshot file is written there and deleted). */
@@ -127,7 +127,7 @@ export async function benchCommand(args: string[]): Promise<void> {
     device: intFlag(values, 'device', 0),
     threads: intFlag(values, 'threads', 0),
     gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
-    kvDtype: kvDtypeFlag(optionalString(values, 'kv-dtype')),
+    kvDtype: kvDtypeFlag(values),
     prefillTokens: intFlag(values, 'prefill', 4096),
     contextTokens: intFlag(values, 'context', 8192, 1),
     decodeSteps: intFlag(values, 'decode-steps', 64),

@@ -15,7 +15,7 @@ import { streamOnSession } from '../answer/stream';
 import { HipError, toHipError } from '../errors';
 import { GREEDY } from '../generate';
 import { loadModelFiles, readModelFiles, type LoadedModel } from '../model/load';
-import { loadAddon } from '../native';
+import { KV_DTYPE_CHOICES, loadAddon } from '../native';
 import type {
   AskParams,
   AskResult,
@@ -125,6 +125,8 @@ export class Engine {
   private running = new Set<string>();
   /** Turns on the KV session and the context: a sync's commit and prefill, an ask, an update. */
   private readonly turns = new Turns();
+  /** Each prompt's stable prefix (stablePrefix), computed once. */
+  private readonly stablePrefixes = new WeakMap<ContextPrompt, number[]>();
   private readonly changes = new ChangeQueue(() => void this.applyChanges());
   /** Aborts the prefill of an update or a snapshot save, which any request takes over. */
   private background = new AbortController();
@@ -184,7 +186,7 @@ export class Engine {
     const attention =
       optionalChoice(params.attention, 'attention', ['dense', 'hip', 'auto'] as const) ?? 'dense';
     const gpuKvBudget = optionalInt(params.gpuKvBudget, 'gpuKvBudget', 0);
-    const kvDtype = optionalChoice(params.kvDtype, 'kvDtype', ['auto', 'f32', 'bf16', 'fp8-e4m3'] as const);
+    const kvDtype = optionalChoice(params.kvDtype, 'kvDtype', KV_DTYPE_CHOICES);
     const threads = optionalInt(params.threads, 'threads', 0);
     const device = optionalInt(params.device, 'device', 0);
     this.checkIdle('initialize');
@@ -369,10 +371,17 @@ export class Engine {
     this.snapshotDue = false;
   }
 
-  /** The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). */
+  /**
+   * The prompt's ids up to where the question starts (compared, not assumed: tokens may merge there). Kept per
+   * prompt: a prompt whose files do not join is encoded whole for each probe, and every ask needs the prefix.
+   */
   private stablePrefix(prompt: ContextPrompt): number[] {
+    const kept = this.stablePrefixes.get(prompt);
+    if (kept) return kept;
     const [a, b] = PROBE_QUESTIONS.map((question) => prompt.encode(question));
-    return a.slice(0, commonPrefixLength(a, b));
+    const prefix = a.slice(0, commonPrefixLength(a, b));
+    this.stablePrefixes.set(prompt, prefix);
+    return prefix;
   }
 
   /** Prefills the stable prefix of the workspace's prompt into the session (only past what it already holds). */
@@ -421,8 +430,8 @@ export class Engine {
   private chatFor(loaded: Loaded, ids: readonly number[], seed: number | undefined): ContextSession {
     const chat = loaded.chat;
     const followUp =
-      chat !== undefined && commonPrefixLength(chat.held, ids) > commonPrefixLength(loaded.session.held, ids);
-    if (chat && followUp && seed === undefined) return chat;
+      chat && commonPrefixLength(chat.held, ids) > commonPrefixLength(loaded.session.held, ids);
+    if (followUp && seed === undefined) return chat;
     this.dropChat(loaded);
     const capacity = loaded.model.config.maxPositionEmbeddings;
     loaded.chat = loaded.session.fork({ maxTokens: capacity, seed: seed ?? randomInt(2 ** 31) });
