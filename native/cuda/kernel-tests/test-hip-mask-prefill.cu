@@ -189,6 +189,7 @@ void test_hip_mask_prefill() {
     c = small;
     c.sink_tokens = 0;
     c.block_q = 48;
+    c.prefill_chunk_tokens = 48 * 512;
     c.stages = {{64, 1024, 3}, {16, 256, 2}, {1, 64, 1}};  // strides 3 / 2 / 1, one-key chunks at the end
     check_prefill_mask({"sink0 bq48 strides3/2/1", c, 28, 4, 128, 64, 250, 5000 + 7, In::Eighths});
     check_prefill_mask({"sink0 bq48 strides3/2/1", c, 28, 4, 128, 64, 250, 5000 + 7, In::EighthsPlanted});

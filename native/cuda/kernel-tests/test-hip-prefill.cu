@@ -35,6 +35,8 @@ const char* mask_name(MaskKind kind) {
 hh::HipConfig plain_config(int block_q, int block_k, int sink, int window) {
   hh::HipConfig c;
   c.block_q = block_q;
+  c.prefill_chunk_tokens =
+      int64_t(block_q) * 512;  // the chunking is the engine's; the kernel sees one segment
   c.sink_tokens = sink;
   c.window_tokens = window;
   c.stages = {{block_k, (int64_t)block_k * 64, 1}};
