@@ -130,6 +130,12 @@ export interface NativeModelSpec {
   threads?: number;
   /** Bytes of GPU memory for the KV cache (cuda only); 0 or absent = what the weights leave free, less a reserve. */
   gpuKvBudget?: number;
+  /**
+   * Bytes of pinned host memory for the KV pages beyond the GPU budget (cuda only); 0 = no host tier; absent =
+   * automatic: up to half the host's available memory, taken only when a context needs more pages than the GPU
+   * budget holds.
+   */
+  hostKvBudget?: number;
   /** How the KV cache keeps rows; 'auto' or absent = the backend's (f32 on the CPU, bf16 on CUDA). */
   kvDtype?: KvDtype | 'auto';
   /** Default 'dense'. */
@@ -206,6 +212,12 @@ export interface NativeModel {
   readonly backend: BackendName;
   /** The dtype the KV cache stores ('f32' on the CPU, 'bf16' on CUDA): part of a snapshot's identity. */
   readonly kvDtype: KvDtype;
+  /**
+   * Bytes the KV cache holds in each memory tier when read: gpuBytes of GPU memory (within gpuKvBudget; 0 on the
+   * CPU backend) and hostBytes of host memory (on CUDA the pinned pages behind the GPU cache, within hostKvBudget,
+   * 0 without a host tier; on the CPU the cache's pages). Throws E_DISPOSED after dispose.
+   */
+  readonly kvMemory: { gpuBytes: number; hostBytes: number };
   createSession(options: SessionOptions): NativeSession;
   dispose(): void;
 }
@@ -239,6 +251,8 @@ export interface NativeSyntheticModelSpec {
   device?: number;
   threads?: number;
   gpuKvBudget?: number;
+  /** As NativeModelSpec.hostKvBudget: 0 = no host tier, absent = automatic. */
+  hostKvBudget?: number;
   kvDtype?: KvDtype | 'auto';
   attention?: AttentionMode;
   hip?: HipSpec;

@@ -69,6 +69,11 @@ export interface InitializeParams {
   /** Bytes of GPU memory for the KV cache (cuda only); 0 or absent = what the weights leave free, less a reserve. */
   gpuKvBudget?: number;
   /**
+   * Bytes of pinned host memory for the KV pages beyond the GPU budget (cuda only); 0 = no host tier; absent =
+   * automatic (up to half the host's available memory, only when a context needs more pages than the GPU holds).
+   */
+  hostKvBudget?: number;
+  /**
    * Attention of the decode steps (default 'dense'): 'hip' prunes keys with HiP sparse attention, 'auto' uses HiP
    * once the context is long enough for it to pay off (README, `--attention`).
    */
@@ -335,11 +340,18 @@ export interface StatusResult {
   /**
    * The KV sessions (null without a model): the tokens the context's session holds (the synced context's stable
    * prefix) and its capacity (the model's context); `chatTokens`, what the fork the last ask ran in holds (the
-   * context it shares with the context's session, its question and answer; 0 when there is none). How their pages
-   * split between GPU and host memory is not reported: the native addon does not expose it. Protocol 2; chatTokens
-   * since protocol 3.
+   * context it shares with the context's session, its question and answer; 0 when there is none). `gpuBytes` and
+   * `hostBytes`: the memory the model's KV cache reserves in each tier (on CUDA, GPU memory and the pinned host
+   * memory behind it; on the CPU, host memory for the pages made so far). Protocol 2; chatTokens, gpuBytes and
+   * hostBytes since protocol 3.
    */
-  kv: { heldTokens: number; capacityTokens: number; chatTokens: number } | null;
+  kv: {
+    heldTokens: number;
+    capacityTokens: number;
+    chatTokens: number;
+    gpuBytes: number;
+    hostBytes: number;
+  } | null;
   /**
    * The GPU the model runs on (cuda backend only; absent on the CPU or when the driver cannot say). Its memory is
    * device-wide: other processes' allocations count too. Protocol 2.

@@ -12,6 +12,8 @@ export interface Settings {
   threads: number;
   /** Bytes; 0 = what the weights leave free. */
   gpuKvBudget: number;
+  /** Bytes of pinned host memory for KV pages beyond the GPU budget; 0 = none; 'auto' = the engine chooses. */
+  hostKvBudget: number | 'auto';
   attention: AttentionMode;
   /** 0 = the model's context. */
   maxContextTokens: number;
@@ -31,6 +33,7 @@ export const DEFAULT_SETTINGS: Settings = {
   device: 0,
   threads: 0,
   gpuKvBudget: 0,
+  hostKvBudget: 'auto',
   attention: 'auto',
   maxContextTokens: 0,
   include: [],
@@ -49,6 +52,7 @@ export const RESTART_SETTINGS: readonly (keyof Settings)[] = [
   'device',
   'threads',
   'gpuKvBudget',
+  'hostKvBudget',
   'attention',
 ];
 
@@ -87,6 +91,9 @@ const size: Check<number> = (value) => {
   if (typeof value !== 'string') return undefined;
   return value.trim() === '' ? 0 : parseSize(value);
 };
+/** A size where "auto" or empty leaves the choice to the engine (and 0 means none). */
+const autoSize: Check<number | 'auto'> = (value) =>
+  typeof value === 'string' && /^(auto)?$/i.test(value.trim()) ? 'auto' : size(value);
 const temperature: Check<number> = (value) =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 
@@ -101,6 +108,11 @@ const SETTINGS: { [K in keyof Settings]: { key: string; check: Check<Settings[K]
     key: 'gpuKvBudget',
     check: size,
     expected: 'a size such as "16G" or "512M" (empty = automatic)',
+  },
+  hostKvBudget: {
+    key: 'hostKvBudget',
+    check: autoSize,
+    expected: 'a size such as "48G" or "512M" ("auto" = automatic, "0" = none)',
   },
   attention: { key: 'attention', check: oneOf('auto', 'dense', 'hip'), expected: '"auto", "dense" or "hip"' },
   maxContextTokens: {

@@ -70,7 +70,8 @@ function ingestProgress(params: ProgressParams): IngestProgress {
 export function describeCrash(exit: EngineExit): Omit<Crash, 'restartInMs'> {
   const oomLine = exit.logTail.find((line) => /E_OUT_OF_MEMORY|out of memory|std::bad_alloc/i.test(line));
   const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-  const advice = 'Lower hipcode.gpuKvBudget or hipcode.maxContextTokens, or choose a smaller model.';
+  const advice =
+    'Lower hipcode.gpuKvBudget, hipcode.hostKvBudget or hipcode.maxContextTokens, or choose a smaller model.';
   if (oomLine) {
     return {
       outOfMemory: true,
@@ -171,6 +172,7 @@ export class Supervisor {
         device: settings.device,
         threads: settings.threads,
         gpuKvBudget: settings.gpuKvBudget,
+        hostKvBudget: settings.hostKvBudget === 'auto' ? undefined : settings.hostKvBudget,
         attention: settings.attention,
       });
     } catch (error) {

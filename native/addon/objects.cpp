@@ -34,6 +34,7 @@ Napi::Function ModelObject::define(Napi::Env env) {
                      {
                          InstanceAccessor<&ModelObject::backend>("backend"),
                          InstanceAccessor<&ModelObject::kv_dtype>("kvDtype"),
+                         InstanceAccessor<&ModelObject::kv_memory>("kvMemory"),
                          InstanceMethod<&ModelObject::create_session>("createSession"),
                          InstanceMethod<&ModelObject::dispose>("dispose"),
                      });
@@ -59,6 +60,17 @@ Napi::Value ModelObject::backend(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelObject::kv_dtype(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), kv_dtype_);
+}
+
+Napi::Value ModelObject::kv_memory(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!model_) throw disposed("model.kvMemory");
+    const KvStoreMemory memory = model_->kv_pool()->store().memory();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("gpuBytes", double(memory.gpu_bytes));
+    out.Set("hostBytes", double(memory.host_bytes));
+    return out;
+  });
 }
 
 Napi::Value ModelObject::create_session(const Napi::CallbackInfo& info) {

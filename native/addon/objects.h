@@ -22,6 +22,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
  private:
   Napi::Value backend(const Napi::CallbackInfo& info);
   Napi::Value kv_dtype(const Napi::CallbackInfo& info);
+  Napi::Value kv_memory(const Napi::CallbackInfo& info);
   Napi::Value create_session(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 

@@ -193,6 +193,9 @@ BackendChoice read_backend_choice(const Napi::Object& object) {
   if (!object.Get("gpuKvBudget").IsUndefined()) {
     choice.gpu_kv_budget_bytes = uint64_t(read_integer(object, "gpuKvBudget", "spec", 0));
   }
+  if (!object.Get("hostKvBudget").IsUndefined()) {
+    choice.host_kv_budget_bytes = read_integer(object, "hostKvBudget", "spec", 0);
+  }
   if (!object.Get("kvDtype").IsUndefined()) choice.kv_dtype = read_string(object, "kvDtype", "spec");
   return choice;
 }

@@ -53,6 +53,7 @@ std::unique_ptr<Backend> create_backend(const BackendChoice& choice) {
   cuda::CudaBackendOptions options;
   options.device = choice.device;
   options.kv_budget_bytes = choice.gpu_kv_budget_bytes;
+  options.host_kv_budget_bytes = choice.host_kv_budget_bytes;
   return cuda::create_cuda_backend(options);
 }
 

@@ -15,6 +15,9 @@ struct BackendChoice {
   int device = 0;                    // CUDA ordinal
   size_t threads = 0;                // CPU workers, 0 = all hardware threads
   uint64_t gpu_kv_budget_bytes = 0;  // CUDA KV cache size, 0 = what the weights leave free
+  // Pinned host memory behind the CUDA KV cache for contexts the GPU budget cannot hold; -1 = automatic (up
+  // to half the available host memory), 0 = none.
+  int64_t host_kv_budget_bytes = -1;
   std::string kv_dtype =
       "auto";  // how the KV cache keeps rows: "auto" (the backend's), "f32", "bf16", "fp8-e4m3"
 };

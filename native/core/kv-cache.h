@@ -23,12 +23,19 @@ struct KvLayout {
   int64_t expected_tokens = 0;
 };
 
+// Bytes a KV page store holds in each memory tier.
+struct KvStoreMemory {
+  uint64_t gpu_bytes = 0;
+  uint64_t host_bytes = 0;  // pinned host memory behind a GPU cache, or the pages of a host cache
+};
+
 // Backend-owned memory for KV pages, addressed by page id.
 class KvPageStore {
  public:
   virtual ~KvPageStore() = default;
   // Allocates one more page and returns its id; throws E_OUT_OF_MEMORY.
   virtual int32_t add_page() = 0;
+  virtual KvStoreMemory memory() const = 0;
 };
 
 // Hands out pages of one store, reusing released ones, and counts the caches holding each page. Thread-safe:

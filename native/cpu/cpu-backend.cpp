@@ -69,6 +69,11 @@ class CpuKvStore : public KvPageStore {
     return int32_t(pages_.size() - 1);
   }
 
+  KvStoreMemory memory() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {0, uint64_t(pages_.size()) * page_bytes_};
+  }
+
   std::vector<uint8_t*> resolve(const std::vector<int32_t>& page_table) {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<uint8_t*> pointers;
@@ -78,7 +83,7 @@ class CpuKvStore : public KvPageStore {
   }
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   size_t page_bytes_;
   std::deque<std::unique_ptr<uint8_t[]>> pages_;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,11 +15,13 @@
 #include "blas/gemm.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/host-memory.h"
 #include "cuda/cuda-backend.h"
 #include "cuda/device-memory.h"
 #include "cuda/kv-host-copy.h"
 #include "cuda/op-profiler.h"
 #include "cuda/step-graph.h"
+#include "cuda/tiered-region.h"
 #include "kernels/attention-decode.cuh"
 #include "kernels/attention-prefill.cuh"
 #include "kernels/convert.cuh"
@@ -44,6 +47,12 @@ using bf16 = __nv_bfloat16;
 constexpr uint64_t kActivationReserveBytes = 3ull << 30;
 // Prefill chunk: large enough to keep the GEMMs at tensor-core speed, small enough for [chunk, intermediate].
 constexpr int64_t kChunkTokens = 4096;
+// With a host KV tier every prefill chunk copies each layer's pages to the GPU once (prefill_view), so chunks
+// are longer: the copies then cost a fraction of the chunk's compute.
+constexpr int64_t kTieredChunkTokens = 32768;
+// What the longer chunks' activations take beyond kActivationReserveBytes, kept free when the GPU budget is
+// automatic and the cache has a host tier.
+constexpr uint64_t kTieredActivationExtraBytes = 5ull << 30;
 
 std::string shape_of(int64_t rows, int64_t cols) {
   return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
@@ -74,33 +83,57 @@ class CudaWeight : public Weight {
   float* data_f32 = nullptr;  // [shape] for 1-D weights, else null
 };
 
-// All pages reserved up front: per layer, keys then values, each [pages, page_tokens, kv_heads, head_dim].
+// Pages of the KV cache held at once and where they live: ids below gpu_pages in GPU memory, the rest in
+// pinned host memory mapped into the same range.
+struct KvTiers {
+  int64_t gpu_pages = 0;
+  int64_t host_pages = 0;
+  int64_t pages() const { return gpu_pages + host_pages; }
+};
+
+// All pages reserved up front: per layer, keys then values, each [pages, page_tokens, kv_heads, head_dim];
+// within each, the GPU pages come first and the host pages after them.
 class CudaKvStore : public KvPageStore {
  public:
-  CudaKvStore(const KvLayout& layout, int64_t max_pages) : layout_(layout), max_pages_(max_pages) {
-    const size_t bytes = size_t(layer_stride()) * size_t(layout.num_layers) * sizeof(bf16);
-    cudaError_t error = cudaMalloc(&pages_, bytes);
-    if (error != cudaSuccess) {
-      cudaGetLastError();
-      fail(error, "reserving the KV cache (" + std::to_string(max_pages) + " pages of " +
-                      std::to_string(layout.page_tokens) + " tokens, " + std::to_string(bytes >> 20) +
-                      " MiB)");
+  CudaKvStore(const KvLayout& layout, KvTiers tiers, int device)
+      : layout_(layout), tiers_(tiers), max_pages_(tiers.pages()) {
+    if (tiers.host_pages == 0) {
+      reserve_in_gpu_memory();
+      return;
     }
+    const size_t gpu_bytes = page_bytes() * size_t(tiers.gpu_pages);
+    const size_t host_bytes = page_bytes() * size_t(tiers.host_pages);
+    std::vector<TieredRegion::Piece> pieces;
+    for (int64_t half = 0; half < 2 * layout.num_layers; ++half) {
+      if (gpu_bytes > 0) pieces.push_back({gpu_bytes, false});
+      pieces.push_back({host_bytes, true});
+    }
+    region_ = std::make_unique<TieredRegion>(device, pieces, "--gpu-kv-budget or --host-kv-budget");
+    pages_ = reinterpret_cast<bf16*>(region_->data());
   }
   CudaKvStore(const CudaKvStore&) = delete;
   CudaKvStore& operator=(const CudaKvStore&) = delete;
-  ~CudaKvStore() override { cudaFree(pages_); }
+  ~CudaKvStore() override {
+    if (!region_) cudaFree(pages_);
+  }
 
   int32_t add_page() override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (next_page_ >= max_pages_) {
       throw EngineError(ErrorCode::OUT_OF_MEMORY,
-                        "the GPU KV cache is full: its " + std::to_string(max_pages_) + " pages hold " +
+                        "the KV cache is full: its " + std::to_string(max_pages_) + " pages (" +
+                            std::to_string(tiers_.gpu_pages) + " in GPU memory, " +
+                            std::to_string(tiers_.host_pages) + " in host memory) hold " +
                             std::to_string(max_pages_ * layout_.page_tokens) +
-                            " tokens; raise --gpu-kv-budget (hipcode.gpuKvBudget), use a shorter context, or "
-                            "free GPU memory");
+                            " tokens; raise --gpu-kv-budget (hipcode.gpuKvBudget) or --host-kv-budget "
+                            "(hipcode.hostKvBudget), use a shorter context, or free GPU memory");
     }
     return int32_t(next_page_++);
+  }
+
+  KvStoreMemory memory() const override {
+    const uint64_t bytes_per_page = 2 * uint64_t(layout_.num_layers) * page_bytes();
+    return {uint64_t(tiers_.gpu_pages) * bytes_per_page, uint64_t(tiers_.host_pages) * bytes_per_page};
   }
 
   // Keys (values = true: values) of one layer: [max_pages, page_tokens, kv_heads, head_dim].
@@ -108,15 +141,38 @@ class CudaKvStore : public KvPageStore {
     return pages_ + layer * layer_stride() + (values ? page_elements() * max_pages_ : 0);
   }
   int64_t max_pages() const { return max_pages_; }
+  bool has_host_tier() const { return tiers_.host_pages > 0; }
+  int64_t gpu_pages() const { return tiers_.gpu_pages; }
+  // Pages handed out so far: ids [0, used_pages()).
+  int64_t used_pages() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return next_page_;
+  }
+  // Bytes of `pages` pages of one layer's keys (or values).
+  size_t pages_bytes(int64_t pages) const { return page_bytes() * size_t(pages); }
 
  private:
+  void reserve_in_gpu_memory() {
+    const size_t bytes = size_t(layer_stride()) * size_t(layout_.num_layers) * sizeof(bf16);
+    cudaError_t error = cudaMalloc(&pages_, bytes);
+    if (error != cudaSuccess) {
+      cudaGetLastError();
+      fail(error, "reserving the KV cache (" + std::to_string(max_pages_) + " pages of " +
+                      std::to_string(layout_.page_tokens) + " tokens, " + std::to_string(bytes >> 20) +
+                      " MiB)");
+    }
+  }
   int64_t page_elements() const { return layout_.page_tokens * layout_.num_kv_heads * layout_.head_dim; }
+  // One page of one layer's keys (or values).
+  size_t page_bytes() const { return size_t(page_elements()) * sizeof(bf16); }
   int64_t layer_stride() const { return 2 * page_elements() * max_pages_; }
 
   KvLayout layout_;
+  KvTiers tiers_;
   int64_t max_pages_;
   std::mutex mutex_;
   int64_t next_page_ = 0;
+  std::unique_ptr<TieredRegion> region_;  // set when the cache has host pages
   bf16* pages_ = nullptr;
 };
 
@@ -249,7 +305,7 @@ class CudaBackend : public Backend {
     return std::make_unique<CudaActivation>(pool_, rows, cols, precision);
   }
 
-  int64_t max_chunk_tokens() const override { return kChunkTokens; }
+  int64_t max_chunk_tokens() const override { return tiered_kv_ ? kTieredChunkTokens : kChunkTokens; }
 
   std::unique_ptr<Weight> upload_weight(const Tensor& host) override {
     auto lock = bind();
@@ -280,20 +336,17 @@ class CudaBackend : public Backend {
 
   std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
     auto lock = bind();
-    const int64_t page_bytes = 2 * layout.num_layers * layout.page_tokens * layout.num_kv_heads *
-                               layout.head_dim * int64_t(sizeof(bf16));
-    const int64_t wanted_pages =
-        (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
-    const int64_t budget_pages = int64_t(kv_budget_bytes() / uint64_t(page_bytes));
-    const int64_t pages = std::min(wanted_pages, budget_pages);
-    if (pages < 1) {
+    const KvTiers tiers = plan_kv_tiers(layout);
+    if (tiers.pages() < 1) {
       throw EngineError(
           ErrorCode::OUT_OF_MEMORY,
           "no GPU memory is left for the KV cache after the weights (--gpu-kv-budget " +
               std::to_string(options_.kv_budget_bytes) +
               " bytes, 0 = automatic); free GPU memory, use a smaller model, or use --backend cpu");
     }
-    return std::make_unique<CudaKvStore>(layout, pages);
+    auto store = std::make_unique<CudaKvStore>(layout, tiers, options_.device);
+    tiered_kv_ = tiered_kv_ || store->has_host_tier();
+    return store;
   }
 
   DType kv_dtype() const override { return DType::BF16; }
@@ -435,7 +488,8 @@ class CudaBackend : public Backend {
   void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
                  const Activation& q, Activation& out) override {
     auto lock = bind();
-    const PagedKv cache = paged(pages);
+    const LayerView view = q.rows() > 1 ? prefill_view(pages) : LayerView{paged(pages), nullptr};
+    const PagedKv& cache = view.cache;
     check_shape("attention query", q, q.rows(), shape.num_heads * shape.head_dim);
     check_shape("attention output", out, q.rows(), shape.num_heads * shape.head_dim);
     const float scale = 1.0f / std::sqrt(float(shape.head_dim));
@@ -527,7 +581,8 @@ class CudaBackend : public Backend {
                              const hip::HipConfig& config, bool seeds_generation, const Activation& q,
                              Activation& out) override {
     auto lock = bind();
-    const PagedKv cache = paged(pages);
+    const LayerView view = prefill_view(pages);
+    const PagedKv& cache = view.cache;
     const int64_t n = q.rows();
     const int64_t width = shape.num_heads * shape.head_dim;
     check_shape("hip_prefill_attention query", q, n, width);
@@ -692,6 +747,52 @@ class CudaBackend : public Backend {
     }
   }
 
+  // GPU pages up to the GPU budget; the pages the context needs beyond it in host memory, up to the host
+  // budget. With a host tier both are whole mapping granules: the GPU tier rounded down, the host tier up.
+  KvTiers plan_kv_tiers(const KvLayout& layout) const {
+    const int64_t half_page_bytes =
+        layout.page_tokens * layout.num_kv_heads * layout.head_dim * int64_t(sizeof(bf16));
+    const int64_t page_bytes = 2 * layout.num_layers * half_page_bytes;
+    const int64_t wanted =
+        (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
+    const int64_t gpu_budget = int64_t(kv_budget_bytes() / uint64_t(page_bytes));
+    if (wanted <= gpu_budget) return {wanted, 0};
+    const int64_t host_budget = host_kv_budget_bytes() / page_bytes;
+    if (host_budget == 0) return {gpu_budget, 0};
+    const KvTiers tiers = tiered_plan(wanted, tiered_gpu_budget(wanted, half_page_bytes, page_bytes),
+                                      host_budget, half_page_bytes);
+    return tiers.host_pages > 0 ? tiers : KvTiers{gpu_budget, 0};
+  }
+
+  // The GPU pages left beside a tiered cache's prefill needs: with an automatic budget, the copy of one layer
+  // (prefill_view) and the longer chunks' activations stay free.
+  int64_t tiered_gpu_budget(int64_t wanted, int64_t half_page_bytes, int64_t page_bytes) const {
+    const uint64_t budget = kv_budget_bytes();
+    if (options_.kv_budget_bytes > 0) return int64_t(budget / uint64_t(page_bytes));
+    const uint64_t keep_free = 2 * uint64_t(wanted * half_page_bytes) + kTieredActivationExtraBytes;
+    return budget > keep_free ? int64_t((budget - keep_free) / uint64_t(page_bytes)) : 0;
+  }
+
+  KvTiers tiered_plan(int64_t wanted, int64_t gpu_budget, int64_t host_budget,
+                      int64_t half_page_bytes) const {
+    const int64_t gpu_step =
+        pages_per_granule(half_page_bytes, TieredRegion::granularity(options_.device, false));
+    const int64_t host_step =
+        pages_per_granule(half_page_bytes, TieredRegion::granularity(options_.device, true));
+    const int64_t gpu_pages = gpu_budget / gpu_step * gpu_step;
+    const int64_t host_wanted = (wanted - gpu_pages + host_step - 1) / host_step * host_step;
+    return {gpu_pages, std::min(host_wanted, host_budget / host_step * host_step)};
+  }
+
+  static int64_t pages_per_granule(int64_t page_bytes, size_t granule) {
+    return int64_t(granule) / std::gcd(int64_t(granule), page_bytes);
+  }
+
+  int64_t host_kv_budget_bytes() const {
+    if (options_.host_kv_budget_bytes >= 0) return options_.host_kv_budget_bytes;
+    return int64_t(available_host_memory() / 2);
+  }
+
   uint64_t kv_budget_bytes() const {
     if (options_.kv_budget_bytes > 0) return options_.kv_budget_bytes;
     size_t free_bytes = 0;
@@ -777,6 +878,34 @@ class CudaBackend : public Backend {
     check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
   }
 
+  // One layer's cache as a prefill reads it. Once host-tier pages are in use, the layer's pages in use (keys
+  // and values, both tiers) are first copied into GPU memory in two bulk copies, so the kernels' many reads
+  // of each key (mask estimation, then attention, per query block) stay on the GPU; the new rows are already
+  // written (write_kv runs before attention), and the copy lives until the view is dropped.
+  struct LayerView {
+    PagedKv cache;
+    std::unique_ptr<PooledBuffer> copy;
+  };
+
+  LayerView prefill_view(const KvPages& pages) {
+    LayerView view{paged(pages), nullptr};
+    auto& store = static_cast<CudaKvStore&>(*pages.store);
+    const int64_t used_pages = store.used_pages();
+    if (used_pages <= store.gpu_pages()) return view;
+    const size_t plane_bytes = store.pages_bytes(store.max_pages());
+    const size_t used_bytes = store.pages_bytes(used_pages);
+    view.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
+    auto* keys = static_cast<bf16*>(view.copy->data());
+    auto* values = reinterpret_cast<bf16*>(static_cast<char*>(view.copy->data()) + plane_bytes);
+    check(cudaMemcpyAsync(keys, view.cache.k_pages, used_bytes, cudaMemcpyDeviceToDevice, stream_),
+          "copying a layer's keys from the host KV tier");
+    check(cudaMemcpyAsync(values, view.cache.v_pages, used_bytes, cudaMemcpyDeviceToDevice, stream_),
+          "copying a layer's values from the host KV tier");
+    view.cache.k_pages = keys;
+    view.cache.v_pages = values;
+    return view;
+  }
+
   PagedKv paged(const KvPages& pages) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
     const KvLayout& layout = *pages.layout;
@@ -804,6 +933,7 @@ class CudaBackend : public Backend {
   DeviceMirror<int32_t> ids_;
   DeviceMirror<int32_t> positions_;
   DeviceMirror<int32_t> page_table_;
+  bool tiered_kv_ = false;  // a KV store with a host tier was made: prefill in longer chunks
   DeviceMirror<float> inv_freq_;
   DeviceMirror<int32_t> history_;
   DeviceToken token_;

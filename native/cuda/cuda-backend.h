@@ -13,6 +13,9 @@ struct CudaBackendOptions {
   // Bytes of GPU memory the KV cache may take; 0 = what is free after the weights, less a reserve for
   // activations and workspaces.
   uint64_t kv_budget_bytes = 0;
+  // Bytes of pinned host memory for KV pages beyond the GPU budget (mapped into the same address range, read
+  // by the kernels over the bus); -1 = up to half the available host memory, 0 = no host tier.
+  int64_t host_kv_budget_bytes = -1;
 };
 
 // Binds the device and loads cuBLASLt; throws E_BACKEND_UNAVAILABLE when either fails.

@@ -374,6 +374,7 @@ TEST(cuda_kv_budget_exhausted_names_the_setting) {
   BackendChoice choice{"cuda", 0, 0};
   const int64_t page_bytes = 2 * g.num_layers * 64 * g.num_kv_heads * g.head_dim * 2;  // bf16 K and V
   choice.gpu_kv_budget_bytes = uint64_t(page_bytes);
+  choice.host_kv_budget_bytes = 0;
   auto model = Model::synthetic(g, SyntheticWeights{}, create_backend(choice));
   KvCache too_long(model->kv_pool(), 200);
   try {

@@ -10,6 +10,7 @@ namespace {
 class CountingStore : public KvPageStore {
  public:
   int32_t add_page() override { return pages++; }
+  KvStoreMemory memory() const override { return {}; }
   int32_t pages = 0;
 };
 

@@ -17,7 +17,7 @@ function bench(flags: string[]): { stdout: string; json: BenchResult } {
 describe('hipcode bench', () => {
   it('times prefill and decode of a synthetic model and writes JSON', () => {
     const flags = ['--prefill', '300', '--context', '100', '--decode-steps', '5', '--repeats', '2'];
-    const { stdout, json } = bench(flags);
+    const { stdout, json } = bench([...flags, '--host-kv-budget', '0']);
     assert.match(stdout, /prefill\s+300 tokens in [\d.]+ ms: \d+ tokens\/s/);
     assert.match(stdout, /decode\s+[\d.]+ ms\/token at 100 tokens of context/);
     assert.equal(json.geometry, 'tiny');
@@ -35,6 +35,10 @@ describe('hipcode bench', () => {
     assert.ok(json.peakHostMemoryBytes >= 4 * json.params, `peak ${json.peakHostMemoryBytes} bytes`);
     assert.ok(json.peakHostMemoryBytes < 8 * 2 ** 30);
     assert.match(stdout, /host memory [\d.]+ GiB peak resident/);
+    // The CPU backend keeps its KV pages in (unpinned) host memory, allocated as the context grows.
+    assert.equal(json.kvMemory.gpuBytes, 0);
+    assert.ok(json.kvMemory.hostBytes >= 0);
+    assert.match(stdout, /\nkv memory {3}0\.0 GiB GPU \+ [\d.]+ GiB pinned host\nhost memory/);
   });
 
   it('times an edit at the end of the context and a snapshot saved and loaded, leaving no file', () => {

@@ -41,6 +41,13 @@ describe('CLI usage errors', () => {
       ['logits', '--model', QWEN3, '--ids', '1', '--gpu-kv-budget', '12X'],
       ['--gpu-kv-budget', '12X'],
     ));
+  it('bad host KV budget', () =>
+    expectUsage(
+      ['logits', '--model', QWEN3, '--ids', '1', '--host-kv-budget', '48 gigs'],
+      ['--host-kv-budget expects a size such as 16G', "'48 gigs'"],
+    ));
+  it('bad bench host KV budget', () =>
+    expectUsage(['bench', '--host-kv-budget', 'lots'], ['--host-kv-budget', "'lots'"]));
   it('bad ids', () => expectUsage(['logits', '--model', QWEN3, '--ids', '1,-2'], ['--ids', '1,-2']));
   it('bad number', () =>
     expectUsage(
@@ -123,5 +130,32 @@ describe('CLI sizes', () => {
     assert.equal(sizeFlag({ 'gpu-kv-budget': '1.5g' }, 'gpu-kv-budget'), 1.5 * 2 ** 30);
     assert.equal(sizeFlag({ 'gpu-kv-budget': '4096' }, 'gpu-kv-budget'), 4096);
     assert.equal(sizeFlag({}, 'gpu-kv-budget'), 0);
+  });
+
+  it('reads an optional size as undefined when absent (automatic) and 0 as none', async () => {
+    const { optionalSizeFlag } = await import('../../extension/engine/cli/args');
+    assert.equal(optionalSizeFlag({}, 'host-kv-budget'), undefined);
+    assert.equal(optionalSizeFlag({ 'host-kv-budget': '0' }, 'host-kv-budget'), 0);
+    assert.equal(optionalSizeFlag({ 'host-kv-budget': '48G' }, 'host-kv-budget'), 48 * 2 ** 30);
+    assert.throws(
+      () => optionalSizeFlag({ 'host-kv-budget': 'auto' }, 'host-kv-budget'),
+      /--host-kv-budget expects a size such as 16G, 512M or a number of bytes, got 'auto'/,
+    );
+  });
+
+  it('logits accepts --host-kv-budget (fake addon)', () => {
+    const result = hipcode([
+      'logits',
+      '--model',
+      QWEN3,
+      '--ids',
+      '5',
+      '--backend',
+      'cpu',
+      '--host-kv-budget',
+      '0',
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal((JSON.parse(result.stdout) as { logits: number[][] }).logits.length, 1);
   });
 });

@@ -39,6 +39,7 @@ const addon: NativeAddon = {
     Promise.resolve({
       backend: spec.backend,
       kvDtype: 'f32',
+      kvMemory: { gpuBytes: 0, hostBytes: 0 },
       createSession: () => session(spec.geometry.vocabSize),
       dispose: () => undefined,
     }),
@@ -46,6 +47,7 @@ const addon: NativeAddon = {
     Promise.resolve({
       backend: spec.backend,
       kvDtype: 'f32',
+      kvMemory: { gpuBytes: 0, hostBytes: 0 },
       createSession: () => session(spec.geometry.vocabSize),
       dispose: () => undefined,
     }),

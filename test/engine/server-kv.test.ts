@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+import { toGeometry } from '../../extension/engine/model/config';
 import { loadModel, type LoadedModel } from '../../extension/engine/model/load';
 import {
   AskRequest,
@@ -81,6 +82,12 @@ describe('engine KV session (prefix reuse, prefill progress, cancel)', function 
     const synced = await engine.connection.sendRequest(StatusRequest);
     assert.ok(synced.kv && synced.kv.heldTokens > report.totals.tokens);
     assert.equal(synced.kv.chatTokens, 0);
+    // The CPU cache's f32 pages of 64 positions, K and V of every layer: at least those the context holds.
+    const { numLayers, numKvHeads, headDim } = toGeometry(model.config);
+    const pageBytes = 2 * numLayers * 64 * numKvHeads * headDim * 4;
+    assert.equal(synced.kv.gpuBytes, 0);
+    assert.equal(synced.kv.hostBytes % pageBytes, 0);
+    assert.ok(synced.kv.hostBytes >= Math.ceil(synced.kv.heldTokens / 64) * pageBytes);
     const questions = ['what is a?', 'what does b return?', 'what is a?'];
     const results = [];
     for (const question of questions) {

@@ -51,7 +51,13 @@ describe('engine process (JSON-RPC over stdio)', function () {
     assert.equal(status.modelDir, result.model.dir);
     assert.equal(status.files, 0);
     assert.deepEqual(status.model, result.model);
-    assert.deepEqual(status.kv, { heldTokens: 0, capacityTokens: 256, chatTokens: 0 });
+    assert.deepEqual(status.kv, {
+      heldTokens: 0,
+      capacityTokens: 256,
+      chatTokens: 0,
+      gpuBytes: 0,
+      hostBytes: 0,
+    });
     assert.equal(status.gpu, undefined);
     const vmRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${engine.child.pid}/status`, 'utf8'));
     const rss = Number(vmRss?.[1]) * 1024;
@@ -183,6 +189,8 @@ describe('engine process (JSON-RPC over stdio)', function () {
       [{ attention: 'sparse' }, /^attention must be dense, hip, auto, got "sparse"$/],
       [{ backend: 'tpu' }, /^backend must be cpu, cuda, auto, got "tpu"$/],
       [{ gpuKvBudget: -1 }, /^gpuKvBudget must be an integer >= 0, got -1$/],
+      [{ hostKvBudget: -1 }, /^hostKvBudget must be an integer >= 0, got -1$/],
+      [{ hostKvBudget: '48G' }, /^hostKvBudget must be an integer >= 0, got "48G"$/],
       [{ kvDtype: 'fp4' }, /^kvDtype must be auto, f32, bf16, fp8-e4m3, got "fp4"$/],
     ];
     for (const [params, message] of bad) {

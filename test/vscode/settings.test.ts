@@ -53,13 +53,14 @@ describe('extension settings', () => {
     const bad: Record<string, unknown> = {
       backend: 'tpu',
       gpuKvBudget: 'lots',
+      hostKvBudget: 'plenty',
       'generation.maxTokens': 0,
       'generation.temperature': -1,
       exclude: ['ok', ''],
       device: 1.5,
     };
     const { settings, problems } = readSettings((key) => bad[key]);
-    assert.equal(problems.length, 6);
+    assert.equal(problems.length, 7);
     for (const key of Object.keys(bad)) {
       assert.ok(
         problems.some((problem) => problem.startsWith(`hipcode.${key} must be`)),
@@ -67,6 +68,7 @@ describe('extension settings', () => {
       );
     }
     assert.equal(settings.backend, 'auto');
+    assert.equal(settings.hostKvBudget, 'auto');
     assert.equal(settings.maxTokens, 512);
     assert.deepEqual(settings.exclude, []);
   });
@@ -84,6 +86,21 @@ describe('extension settings', () => {
     assert.equal(settings.modelPath, '/models/q');
     assert.equal(parseSize('1.5M'), 1.5 * 2 ** 20);
     assert.equal(parseSize('12 parsecs'), undefined);
+  });
+
+  it('reads the host KV budget: absent, empty or "auto" = automatic, "0" = none, sizes in bytes', () => {
+    const read = (value: unknown) => readSettings((key) => (key === 'hostKvBudget' ? value : undefined));
+    for (const automatic of [undefined, '', 'auto', ' AUTO ']) {
+      const { settings, problems } = read(automatic);
+      assert.deepEqual(problems, [], JSON.stringify(automatic));
+      assert.equal(settings.hostKvBudget, 'auto', JSON.stringify(automatic));
+    }
+    assert.equal(read('0').settings.hostKvBudget, 0);
+    assert.equal(read(0).settings.hostKvBudget, 0);
+    assert.equal(read('48G').settings.hostKvBudget, 48 * 2 ** 30);
+    assert.equal(read('512M').settings.hostKvBudget, 512 * 2 ** 20);
+    assert.match(read('-1G').problems.join(), /^hipcode.hostKvBudget must be a size such as "48G"/);
+    assert.ok(RESTART_SETTINGS.includes('hostKvBudget'), 'changing it restarts the engine');
   });
 
   it('lists the changed settings, and restart and re-ingest settings do not overlap', () => {

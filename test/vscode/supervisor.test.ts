@@ -202,7 +202,10 @@ describe('engine supervisor (real engine process)', function () {
       logTail: ['[info] x', '[error] ask: [E_OUT_OF_MEMORY] cudaMalloc failed'],
     });
     assert.equal(oom.outOfMemory, true);
-    assert.match(oom.message, /ran out of memory .*E_OUT_OF_MEMORY.*Lower hipcode.gpuKvBudget/);
+    assert.match(
+      oom.message,
+      /ran out of memory .*E_OUT_OF_MEMORY.*Lower hipcode.gpuKvBudget, hipcode.hostKvBudget/,
+    );
     const killed = describeCrash({ ...base, code: null, signal: 'SIGKILL', logTail: [] });
     assert.equal(killed.outOfMemory, true);
     assert.match(killed.message, /killed \(SIGKILL\)/);

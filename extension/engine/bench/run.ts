@@ -26,6 +26,8 @@ export interface BenchOptions {
   device: number;
   threads: number;
   gpuKvBudget: number;
+  /** Bytes of pinned host memory for KV pages beyond the GPU budget (0 = none, undefined = automatic). */
+  hostKvBudget?: number;
   kvDtype: KvDtype | 'auto';
   prefillTokens: number;
   contextTokens: number;
@@ -66,6 +68,8 @@ export interface BenchResult {
   attention: AttentionMode;
   /** How the KV cache kept its rows. */
   kvDtype: KvDtype;
+  /** Bytes the KV cache reserved in each tier right after the model was created (NativeModel.kvMemory). */
+  kvMemory: { gpuBytes: number; hostBytes: number };
   params: number;
   setupSeconds: number;
   prefill: { tokens: number; ms: number; msAll: number[]; tokensPerSecond: number } | null;
@@ -104,6 +108,8 @@ export interface BenchResult {
 }
 
 const WARMUP_TOKENS = 512;
+/** The context is ingested in chunks of this many tokens (as the engine's sync does), its progress on stderr. */
+const INGEST_CHUNK_TOKENS = 32768;
 const WARMUP_STEPS = 4;
 
 export function quantile(values: number[], q: number): number {
@@ -157,8 +163,17 @@ async function contextSession(model: NativeModel, vocab: number, options: BenchO
   });
   const ids = randomIds(options.contextTokens, vocab);
   let next = 0;
+  const started = performance.now();
   const ms = await timed(async () => {
-    next = await session.step(ids, GREEDY);
+    for (let at = 0; at < ids.length; at += INGEST_CHUNK_TOKENS) {
+      const chunk = ids.subarray(at, at + INGEST_CHUNK_TOKENS);
+      if (at + chunk.length < ids.length) await session.forward(chunk, 'none');
+      else next = await session.step(chunk, GREEDY);
+      if (ids.length > INGEST_CHUNK_TOKENS) {
+        const seconds = ((performance.now() - started) / 1000).toFixed(1);
+        process.stderr.write(`ingest: ${at + chunk.length} of ${ids.length} tokens after ${seconds} s\n`);
+      }
+    }
   });
   const ingest = { tokens: ids.length, seconds: ms / 1000, tokensPerSecond: (ids.length / ms) * 1000 };
   return { session, next, ingest };
@@ -317,6 +332,7 @@ function syntheticSpec(options: BenchOptions, attention: AttentionMode): NativeS
     device: options.device,
     threads: options.threads,
     gpuKvBudget: options.gpuKvBudget,
+    hostKvBudget: options.hostKvBudget,
     kvDtype: options.kvDtype,
     attention,
     hip: options.hip,
@@ -346,6 +362,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const model = await loadAddon().createSyntheticModel(syntheticSpec(options, options.attention));
   const setupSeconds = (performance.now() - setupStart) / 1000;
   try {
+    const { gpuBytes, hostBytes } = model.kvMemory;
+    const kvMemory = { gpuBytes, hostBytes };
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
     const { ingest, decode, edit, snapshot } = await benchContext(model, vocab, options);
@@ -359,6 +377,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       geometry: options.geometry,
       attention: options.attention,
       kvDtype: model.kvDtype,
+      kvMemory,
       params: parameterCount(bench),
       setupSeconds,
       prefill,

@@ -15,6 +15,7 @@ export const MODEL_OPTIONS: Options = {
   threads: { type: 'string' },
   device: { type: 'string' },
   'gpu-kv-budget': { type: 'string' },
+  'host-kv-budget': { type: 'string' },
   attention: { type: 'string' },
 };
 
@@ -144,8 +145,13 @@ export function checkIdsInVocab(ids: number[], vocabSize: number, flag = 'ids'):
 
 /** A byte size flag: a number with an optional K/M/G/T suffix (powers of 1024), e.g. 16G; absent → 0. */
 export function sizeFlag(values: Values, flag: string): number {
+  return optionalSizeFlag(values, flag) ?? 0;
+}
+
+/** A byte size flag as sizeFlag reads it, but absent → undefined (for flags whose absence means automatic). */
+export function optionalSizeFlag(values: Values, flag: string): number | undefined {
   const text = optionalString(values, flag);
-  if (text === undefined) return 0;
+  if (text === undefined) return undefined;
   const bytes = parseSize(text);
   if (bytes === undefined)
     throw usage(`--${flag} expects a size such as 16G, 512M or a number of bytes, got '${text}'`);

@@ -12,6 +12,7 @@ import {
   hipSpecFromEnv,
   intFlag,
   kvDtypeFlag,
+  optionalSizeFlag,
   optionalString,
   parseFlags,
   sizeFlag,
@@ -25,6 +26,7 @@ const OPTIONS = {
   device: { type: 'string' },
   threads: { type: 'string' },
   'gpu-kv-budget': { type: 'string' },
+  'host-kv-budget': { type: 'string' },
   'kv-dtype': { type: 'string' },
   prefill: { type: 'string' },
   context: { type: 'string' },
@@ -113,6 +115,8 @@ function formatTable(result: BenchResult): string {
         `${loadSeconds.toFixed(2)} s (${rate(loadSeconds)}), first token after ${readySeconds.toFixed(2)} s`,
     ]);
   }
+  const { gpuBytes, hostBytes } = result.kvMemory;
+  rows.push(['kv memory', `${gib(gpuBytes)} GPU + ${gib(hostBytes)} pinned host`]);
   if (result.gpuMemoryUsedBytes !== null)
     rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use`]);
   rows.push(['host memory', `${gib(result.peakHostMemoryBytes)} peak resident`]);
@@ -127,6 +131,7 @@ export async function benchCommand(args: string[]): Promise<void> {
     device: intFlag(values, 'device', 0),
     threads: intFlag(values, 'threads', 0),
     gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
+    hostKvBudget: optionalSizeFlag(values, 'host-kv-budget'),
     kvDtype: kvDtypeFlag(values),
     prefillTokens: intFlag(values, 'prefill', 4096),
     contextTokens: intFlag(values, 'context', 8192, 1),

@@ -10,8 +10,9 @@ Usage:
   hipcode inspect  --model DIR [--json]
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny|qwen2.5-7b-1m] [--prefill N]
                    [--context N] [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
-                   [--gpu-kv-budget SIZE] [--kv-dtype auto|f32|bf16|fp8-e4m3] [--attention dense|hip|auto]
-                   [--fidelity-steps N] [--edit N] [--snapshot-dir DIR] [--out FILE.json]
+                   [--gpu-kv-budget SIZE] [--host-kv-budget SIZE] [--kv-dtype auto|f32|bf16|fp8-e4m3]
+                   [--attention dense|hip|auto] [--fidelity-steps N] [--edit N] [--snapshot-dir DIR]
+                   [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
@@ -67,6 +68,8 @@ Common options:
   --device N                CUDA device ordinal (default 0)
   --gpu-kv-budget SIZE      GPU memory for the KV cache, e.g. 16G (default: what the weights leave free,
                             less 3 GiB for activations)
+  --host-kv-budget SIZE     pinned host memory for KV pages beyond the GPU budget, e.g. 48G; 0 = none
+                            (default: up to half the available host memory, only when the context needs it)
   --attention dense|hip|auto
                             attention of decode steps and prefill chunks (default dense): hip = HiP sparse
                             attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a

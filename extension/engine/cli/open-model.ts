@@ -1,11 +1,12 @@
 // Loads the model named by the common flags (--model, --backend, --threads, --device, --gpu-kv-budget,
-// --attention with HIPCODE_HIP) and disposes it after use.
+// --host-kv-budget, --attention with HIPCODE_HIP) and disposes it after use.
 import { loadModelFiles, readModelFiles, type LoadedModel, type ModelFiles } from '../model/load';
 import {
   attentionFlag,
   backendFlag,
   hipSpecFromEnv,
   intFlag,
+  optionalSizeFlag,
   requireString,
   sizeFlag,
   type Values,
@@ -28,6 +29,7 @@ export async function withModel<T>(
     backend: backendFlag(values),
     threads: intFlag(values, 'threads', 0),
     gpuKvBudget: sizeFlag(values, 'gpu-kv-budget'),
+    hostKvBudget: optionalSizeFlag(values, 'host-kv-budget'),
     device: intFlag(values, 'device', 0),
     attention: attentionFlag(values),
     hip: hipSpecFromEnv(),

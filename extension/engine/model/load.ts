@@ -27,6 +27,8 @@ export interface LoadOptions {
   threads?: number;
   /** Bytes of GPU memory for the KV cache (0 or absent = automatic). */
   gpuKvBudget?: number;
+  /** Bytes of pinned host memory for KV pages beyond the GPU budget (0 = none, absent = automatic). */
+  hostKvBudget?: number;
   /** How the KV cache keeps rows (absent or 'auto' = the backend's). */
   kvDtype?: KvDtype | 'auto';
   /** Attention of decode steps (default dense) and the HiP knobs. */
@@ -91,6 +93,7 @@ async function loadOn(
       device: options.device,
       threads: options.threads,
       gpuKvBudget: options.gpuKvBudget,
+      hostKvBudget: options.hostKvBudget,
       kvDtype: options.kvDtype,
       attention: options.attention,
       hip: options.hip,

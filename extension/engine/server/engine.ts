@@ -186,6 +186,8 @@ export class Engine {
     const attention =
       optionalChoice(params.attention, 'attention', ['dense', 'hip', 'auto'] as const) ?? 'dense';
     const gpuKvBudget = optionalInt(params.gpuKvBudget, 'gpuKvBudget', 0);
+    // Absent stays undefined: the engine then sizes the host tier itself.
+    const hostKvBudget = optionalInt(params.hostKvBudget, 'hostKvBudget', 0);
     const kvDtype = optionalChoice(params.kvDtype, 'kvDtype', KV_DTYPE_CHOICES);
     const threads = optionalInt(params.threads, 'threads', 0);
     const device = optionalInt(params.device, 'device', 0);
@@ -198,6 +200,7 @@ export class Engine {
         threads,
         device,
         gpuKvBudget,
+        hostKvBudget,
         kvDtype,
         attention,
         log: (line) => this.log.warn(line),
@@ -608,6 +611,7 @@ export class Engine {
             heldTokens: loaded.session.length,
             capacityTokens: loaded.session.capacity,
             chatTokens: loaded.chat?.length ?? 0,
+            ...loaded.model.native.kvMemory,
           }
         : null,
     };

@@ -41,6 +41,7 @@
 #include "test-harness.cuh"
 #include "test-hip-mask-prefill.h"
 #include "test-hip-prefill.h"
+#include "test-kv-tiers.h"
 
 // ---------------------------------------------------------------------------------------------
 // Element-wise kernels
@@ -1106,11 +1107,12 @@ static void bench() {
 // ---------------------------------------------------------------------------------------------
 
 int main(int argc, char** argv) {
-  bool do_bench = false, do_bench_decode = false, do_bench_hip_prefill = false;
+  bool do_bench = false, do_bench_decode = false, do_bench_hip_prefill = false, do_bench_kv_tiers = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--bench") == 0) do_bench = true;
     if (std::strcmp(argv[i], "--bench-decode") == 0) do_bench_decode = true;
     if (std::strcmp(argv[i], "--bench-hip-prefill") == 0) do_bench_hip_prefill = true;
+    if (std::strcmp(argv[i], "--bench-kv-tiers") == 0) do_bench_kv_tiers = true;
   }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -1201,8 +1203,10 @@ int main(int argc, char** argv) {
   test_hip();
   test_hip_prefill();
   test_hip_mask_prefill();
+  test_kv_tiers();
 
   if (do_bench_decode) bench_decode_layers();
+  if (do_bench_kv_tiers) bench_kv_tiers();
   if (do_bench_hip_prefill) {
     bench_hip_prefill();
     bench_hip_mask_prefill();
