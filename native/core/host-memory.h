@@ -5,7 +5,8 @@
 
 namespace hipcode {
 
-// MemAvailable from /proc/meminfo where there is one, else free physical pages; bytes.
+// MemAvailable from /proc/meminfo where there is one (else free physical pages), at most what the process's
+// cgroup memory limit leaves; bytes.
 uint64_t available_host_memory();
 
 }  // namespace hipcode

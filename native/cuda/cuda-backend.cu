@@ -5,9 +5,9 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
-#include <numeric>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/host-memory.h"
+#include "core/kv-tiers.h"
 #include "cuda/cuda-backend.h"
 #include "cuda/device-memory.h"
 #include "cuda/kv-host-copy.h"
@@ -50,6 +51,11 @@ constexpr int64_t kChunkTokens = 4096;
 // With a host KV tier every prefill chunk copies each layer's pages to the GPU once (prefill_view), so chunks
 // are longer: the copies then cost a fraction of the chunk's compute.
 constexpr int64_t kTieredChunkTokens = 32768;
+// A prefill chunk of at least this many rows reads a GPU copy of each layer once host pages are in use; a
+// shorter one (a question, a chat turn) reads the host pages in place. In place, the HiP prefill at 1M keys
+// with 72% of them in host memory took about 70 ms per 64-row query block (H100, 4096-row chunks); a copy of
+// each layer's pages in use, about 1 s per chunk: the break-even is near 14 blocks.
+constexpr int64_t kLayerCopyMinRows = 1024;
 // What the longer chunks' activations take beyond kActivationReserveBytes, kept free when the GPU budget is
 // automatic and the cache has a host tier.
 constexpr uint64_t kTieredActivationExtraBytes = 5ull << 30;
@@ -81,14 +87,6 @@ class CudaWeight : public Weight {
   }
   bf16* data = nullptr;       // [shape], row-major
   float* data_f32 = nullptr;  // [shape] for 1-D weights, else null
-};
-
-// Pages of the KV cache held at once and where they live: ids below gpu_pages in GPU memory, the rest in
-// pinned host memory mapped into the same range.
-struct KvTiers {
-  int64_t gpu_pages = 0;
-  int64_t host_pages = 0;
-  int64_t pages() const { return gpu_pages + host_pages; }
 };
 
 // All pages reserved up front: per layer, keys then values, each [pages, page_tokens, kv_heads, head_dim];
@@ -336,7 +334,7 @@ class CudaBackend : public Backend {
 
   std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
     auto lock = bind();
-    const KvTiers tiers = plan_kv_tiers(layout);
+    const KvTiers tiers = plan_tiers(layout, host_kv_budget_bytes());
     if (tiers.pages() < 1) {
       throw EngineError(
           ErrorCode::OUT_OF_MEMORY,
@@ -344,9 +342,23 @@ class CudaBackend : public Backend {
               std::to_string(options_.kv_budget_bytes) +
               " bytes, 0 = automatic); free GPU memory, use a smaller model, or use --backend cpu");
     }
-    auto store = std::make_unique<CudaKvStore>(layout, tiers, options_.device);
-    tiered_kv_ = tiered_kv_ || store->has_host_tier();
+    auto store = make_kv_store(layout, tiers);
+    if (store->has_host_tier()) tiered_kv_ = true;
     return store;
+  }
+
+  // With an automatic host budget, a host tier this driver or host cannot give (no virtual memory management,
+  // no pinned memory left) leaves the cache in GPU memory, as without a host tier; a budget the user set
+  // fails.
+  std::unique_ptr<CudaKvStore> make_kv_store(const KvLayout& layout, const KvTiers& tiers) {
+    if (tiers.host_pages == 0 || options_.host_kv_budget_bytes >= 0) {
+      return std::make_unique<CudaKvStore>(layout, tiers, options_.device);
+    }
+    try {
+      return std::make_unique<CudaKvStore>(layout, tiers, options_.device);
+    } catch (const EngineError&) {
+      return std::make_unique<CudaKvStore>(layout, plan_tiers(layout, 0), options_.device);
+    }
   }
 
   DType kv_dtype() const override { return DType::BF16; }
@@ -488,7 +500,7 @@ class CudaBackend : public Backend {
   void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
                  const Activation& q, Activation& out) override {
     auto lock = bind();
-    const LayerView view = q.rows() > 1 ? prefill_view(pages) : LayerView{paged(pages), nullptr};
+    const LayerView view = prefill_view(pages, q.rows());
     const PagedKv& cache = view.cache;
     check_shape("attention query", q, q.rows(), shape.num_heads * shape.head_dim);
     check_shape("attention output", out, q.rows(), shape.num_heads * shape.head_dim);
@@ -581,7 +593,7 @@ class CudaBackend : public Backend {
                              const hip::HipConfig& config, bool seeds_generation, const Activation& q,
                              Activation& out) override {
     auto lock = bind();
-    const LayerView view = prefill_view(pages);
+    const LayerView view = prefill_view(pages, q.rows());
     const PagedKv& cache = view.cache;
     const int64_t n = q.rows();
     const int64_t width = shape.num_heads * shape.head_dim;
@@ -747,45 +759,24 @@ class CudaBackend : public Backend {
     }
   }
 
-  // GPU pages up to the GPU budget; the pages the context needs beyond it in host memory, up to the host
-  // budget. With a host tier both are whole mapping granules: the GPU tier rounded down, the host tier up.
-  KvTiers plan_kv_tiers(const KvLayout& layout) const {
-    const int64_t half_page_bytes =
-        layout.page_tokens * layout.num_kv_heads * layout.head_dim * int64_t(sizeof(bf16));
-    const int64_t page_bytes = 2 * layout.num_layers * half_page_bytes;
-    const int64_t wanted =
+  KvTiers plan_tiers(const KvLayout& layout, int64_t host_budget_bytes) const {
+    KvTierRequest request;
+    request.plane_bytes = layout.page_tokens * layout.num_kv_heads * layout.head_dim * int64_t(sizeof(bf16));
+    request.page_bytes = 2 * layout.num_layers * request.plane_bytes;
+    request.wanted_pages =
         (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
-    const int64_t gpu_budget = int64_t(kv_budget_bytes() / uint64_t(page_bytes));
-    if (wanted <= gpu_budget) return {wanted, 0};
-    const int64_t host_budget = host_kv_budget_bytes() / page_bytes;
-    if (host_budget == 0) return {gpu_budget, 0};
-    const KvTiers tiers = tiered_plan(wanted, tiered_gpu_budget(wanted, half_page_bytes, page_bytes),
-                                      host_budget, half_page_bytes);
-    return tiers.host_pages > 0 ? tiers : KvTiers{gpu_budget, 0};
-  }
-
-  // The GPU pages left beside a tiered cache's prefill needs: with an automatic budget, the copy of one layer
-  // (prefill_view) and the longer chunks' activations stay free.
-  int64_t tiered_gpu_budget(int64_t wanted, int64_t half_page_bytes, int64_t page_bytes) const {
-    const uint64_t budget = kv_budget_bytes();
-    if (options_.kv_budget_bytes > 0) return int64_t(budget / uint64_t(page_bytes));
-    const uint64_t keep_free = 2 * uint64_t(wanted * half_page_bytes) + kTieredActivationExtraBytes;
-    return budget > keep_free ? int64_t((budget - keep_free) / uint64_t(page_bytes)) : 0;
-  }
-
-  KvTiers tiered_plan(int64_t wanted, int64_t gpu_budget, int64_t host_budget,
-                      int64_t half_page_bytes) const {
-    const int64_t gpu_step =
-        pages_per_granule(half_page_bytes, TieredRegion::granularity(options_.device, false));
-    const int64_t host_step =
-        pages_per_granule(half_page_bytes, TieredRegion::granularity(options_.device, true));
-    const int64_t gpu_pages = gpu_budget / gpu_step * gpu_step;
-    const int64_t host_wanted = (wanted - gpu_pages + host_step - 1) / host_step * host_step;
-    return {gpu_pages, std::min(host_wanted, host_budget / host_step * host_step)};
-  }
-
-  static int64_t pages_per_granule(int64_t page_bytes, size_t granule) {
-    return int64_t(granule) / std::gcd(int64_t(granule), page_bytes);
+    request.gpu_budget_bytes = kv_budget_bytes();
+    request.gpu_budget_automatic = options_.kv_budget_bytes == 0;
+    request.tier_reserve_bytes = kTieredActivationExtraBytes;
+    request.host_budget_bytes = host_budget_bytes;
+    request.granule = [this](bool host) { return TieredRegion::granularity(options_.device, host); };
+    if (options_.host_kv_budget_bytes >= 0) return plan_kv_tiers(request);
+    try {
+      return plan_kv_tiers(request);
+    } catch (const EngineError&) {
+      request.host_budget_bytes = 0;
+      return plan_kv_tiers(request);
+    }
   }
 
   int64_t host_kv_budget_bytes() const {
@@ -878,20 +869,21 @@ class CudaBackend : public Backend {
     check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
   }
 
-  // One layer's cache as a prefill reads it. Once host-tier pages are in use, the layer's pages in use (keys
-  // and values, both tiers) are first copied into GPU memory in two bulk copies, so the kernels' many reads
-  // of each key (mask estimation, then attention, per query block) stay on the GPU; the new rows are already
-  // written (write_kv runs before attention), and the copy lives until the view is dropped.
+  // One layer's cache as `rows` query rows read it. Once host-tier pages are in use, a prefill of at least
+  // kLayerCopyMinRows first copies the layer's pages in use (keys and values, both tiers) into GPU memory in
+  // two bulk copies, so the kernels' many reads of each key (mask estimation, then attention, per query
+  // block) stay on the GPU; the new rows are already written (write_kv runs before attention), and the copy
+  // lives until the view is dropped.
   struct LayerView {
     PagedKv cache;
     std::unique_ptr<PooledBuffer> copy;
   };
 
-  LayerView prefill_view(const KvPages& pages) {
+  LayerView prefill_view(const KvPages& pages, int64_t rows) {
     LayerView view{paged(pages), nullptr};
     auto& store = static_cast<CudaKvStore&>(*pages.store);
     const int64_t used_pages = store.used_pages();
-    if (used_pages <= store.gpu_pages()) return view;
+    if (rows < kLayerCopyMinRows || used_pages <= store.gpu_pages()) return view;
     const size_t plane_bytes = store.pages_bytes(store.max_pages());
     const size_t used_bytes = store.pages_bytes(used_pages);
     view.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
@@ -933,7 +925,7 @@ class CudaBackend : public Backend {
   DeviceMirror<int32_t> ids_;
   DeviceMirror<int32_t> positions_;
   DeviceMirror<int32_t> page_table_;
-  bool tiered_kv_ = false;  // a KV store with a host tier was made: prefill in longer chunks
+  std::atomic<bool> tiered_kv_{false};  // a KV store with a host tier was made: prefill in longer chunks
   DeviceMirror<float> inv_freq_;
   DeviceMirror<int32_t> history_;
   DeviceToken token_;

@@ -3,6 +3,7 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <numeric>
 #include <string>
 
 #include "core/error.h"
@@ -81,10 +82,19 @@ size_t TieredRegion::granularity(int device, bool host) {
   return bytes;
 }
 
-TieredRegion::TieredRegion(int device, const std::vector<Piece>& pieces, const char* setting) {
+TieredRegion::TieredRegion(int device, const std::vector<Piece>& pieces, const char* setting)
+    : device_(device) {
   const VmmCalls& calls = vmm();
-  for (const Piece& piece : pieces) bytes_ += piece.bytes;
-  const CUresult reserved = calls.reserve(&base_, bytes_, 0, 0, 0);
+  const size_t alignment = std::lcm(granularity(device, false), granularity(device, true));
+  for (const Piece& piece : pieces) {
+    if (piece.bytes == 0 || piece.bytes % alignment != 0) {
+      throw EngineError(ErrorCode::INTERNAL, "a KV cache piece of " + std::to_string(piece.bytes) +
+                                                 " bytes is not a multiple of the " +
+                                                 std::to_string(alignment) + "-byte mapping granule");
+    }
+    bytes_ += piece.bytes;
+  }
+  const CUresult reserved = calls.reserve(&base_, bytes_, alignment, 0, 0);
   if (reserved != CUDA_SUCCESS) {
     throw EngineError(ErrorCode::OUT_OF_MEMORY, "reserving " + std::to_string(bytes_ >> 20) +
                                                     " MiB of addresses for the KV cache failed (" +
@@ -128,6 +138,9 @@ TieredRegion::~TieredRegion() {
 
 void TieredRegion::unmap() {
   if (base_ == 0) return;
+  int current = 0;
+  cudaGetDevice(&current);
+  cudaSetDevice(device_);
   cudaDeviceSynchronize();
   const VmmCalls& calls = vmm();
   CUdeviceptr piece_base = base_;
@@ -138,6 +151,7 @@ void TieredRegion::unmap() {
   calls.free(base_, bytes_);
   base_ = 0;
   mapped_.clear();
+  cudaSetDevice(current);
 }
 
 size_t TieredRegion::mapped_bytes() const {

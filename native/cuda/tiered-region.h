@@ -11,7 +11,7 @@ namespace hipcode::cuda {
 class TieredRegion {
  public:
   struct Piece {
-    size_t bytes;  // a multiple of granularity(device, host)
+    size_t bytes;  // a multiple of both tiers' granularity (each piece starts where the last one ends)
     bool host;     // pinned host memory, else GPU memory
   };
 
@@ -32,6 +32,7 @@ class TieredRegion {
   void unmap();
   size_t mapped_bytes() const;
 
+  int device_;
   unsigned long long base_ = 0;  // CUdeviceptr
   size_t bytes_ = 0;
   std::vector<size_t> mapped_;  // sizes of the pieces mapped so far, in address order

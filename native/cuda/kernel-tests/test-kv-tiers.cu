@@ -56,7 +56,8 @@ void test_kv_tiers() {
   try {
     const size_t gpu = hipcode::cuda::TieredRegion::granularity(0, false);
     const size_t host = hipcode::cuda::TieredRegion::granularity(0, true);
-    hipcode::cuda::TieredRegion region(0, alternating_pieces(gpu, host), "the test's sizes");
+    const size_t piece = std::lcm(gpu, host);
+    hipcode::cuda::TieredRegion region(0, alternating_pieces(piece, piece), "the test's sizes");
     const size_t words = region.bytes() / 4;
     fill_words<<<256, 256>>>(reinterpret_cast<uint32_t*>(region.data()), words);
     CK(cudaDeviceSynchronize());
@@ -65,8 +66,9 @@ void test_kv_tiers() {
     size_t wrong = 0;
     for (size_t i = 0; i < words; ++i) wrong += back[i] != word_at(i);
     record("kv tiers: kernel writes, copy reads", wrong == 0,
-           std::to_string(gpu >> 10) + " KiB GPU / " + std::to_string(host >> 10) + " KiB host pieces, " +
-               std::to_string(wrong) + " wrong words");
+           std::to_string(piece >> 10) + " KiB pieces (granules: GPU " + std::to_string(gpu >> 10) +
+               " KiB, host " + std::to_string(host >> 10) + " KiB), " + std::to_string(wrong) +
+               " wrong words");
 
     CK(cudaMemset(region.data(), 0, region.bytes()));
     CK(cudaMemcpy(region.data(), back.data(), region.bytes(), cudaMemcpyHostToDevice));
@@ -89,7 +91,7 @@ void test_kv_tiers() {
 }
 
 void bench_kv_tiers() {
-  const size_t granule = std::max(hipcode::cuda::TieredRegion::granularity(0, false),
+  const size_t granule = std::lcm(hipcode::cuda::TieredRegion::granularity(0, false),
                                   hipcode::cuda::TieredRegion::granularity(0, true));
   const size_t gpu_bytes = (size_t(2) << 30) / granule * granule;
   const size_t host_bytes = (size_t(8) << 30) / granule * granule;
