@@ -68,7 +68,10 @@ export interface BenchResult {
   attention: AttentionMode;
   /** How the KV cache kept its rows. */
   kvDtype: KvDtype;
-  /** Bytes the KV cache reserved in each tier right after the model was created (NativeModel.kvMemory). */
+  /**
+   * Bytes the KV cache holds in each tier at the end (NativeModel.kvMemory): on CUDA what it reserved when the model
+   * was made, on the CPU the pages made for the runs' largest sessions.
+   */
   kvMemory: { gpuBytes: number; hostBytes: number };
   params: number;
   setupSeconds: number;
@@ -362,12 +365,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const model = await loadAddon().createSyntheticModel(syntheticSpec(options, options.attention));
   const setupSeconds = (performance.now() - setupStart) / 1000;
   try {
-    const { gpuBytes, hostBytes } = model.kvMemory;
-    const kvMemory = { gpuBytes, hostBytes };
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
     const { ingest, decode, edit, snapshot } = await benchContext(model, vocab, options);
     const fidelity = await fidelityAgainstDense(model, vocab, options);
+    const kvMemory = { ...model.kvMemory };
     return {
       engine: 'hipcode',
       backend: options.backend,

@@ -116,7 +116,8 @@ function formatTable(result: BenchResult): string {
     ]);
   }
   const { gpuBytes, hostBytes } = result.kvMemory;
-  rows.push(['kv memory', `${gib(gpuBytes)} GPU + ${gib(hostBytes)} pinned host`]);
+  const host = result.backend === 'cuda' ? 'pinned host' : 'host';
+  rows.push(['kv memory', `${gib(gpuBytes)} GPU + ${gib(hostBytes)} ${host}`]);
   if (result.gpuMemoryUsedBytes !== null)
     rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use`]);
   rows.push(['host memory', `${gib(result.peakHostMemoryBytes)} peak resident`]);
