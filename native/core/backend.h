@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/hip-mask-state.h"
+#include "core/host-buffer.h"
 #include "core/kv-cache.h"
 #include "core/rope.h"
 #include "core/sampler.h"
@@ -132,6 +133,8 @@ class Backend {
   virtual void read_kv_block(const KvBlock& block, void* host) = 0;
   // The block's keys and values = host [layers, 2 (K, V), count, kv_heads, head_dim] in kv_dtype()
   virtual void write_kv_block(const KvBlock& block, const void* host) = 0;
+  // Host memory that read_kv_block and write_kv_block copy to and from fastest (pinned on a GPU).
+  virtual HostBuffer host_buffer(size_t bytes) { return plain_host_buffer(bytes); }
 
   // ---- ops; shapes in comments are [rows, cols]
   // out [ids, hidden] = table [vocab, hidden] rows `ids` (already range-checked)

@@ -119,7 +119,11 @@ void Session::save_snapshot(const std::string& path, const std::string& fingerpr
         model_->read_kv(cache_, first, count, host);
         snapshot_tokens_ = first + count;
       },
-      [&] { return bool(cancelled_); });
+      [&] { return bool(cancelled_); }, staging_buffers());
+}
+
+HostBufferMaker Session::staging_buffers() const {
+  return [model = model_](size_t bytes) { return model->backend().host_buffer(bytes); };
 }
 
 const std::vector<int32_t>& Session::load_snapshot(const std::string& path, const std::string& fingerprint,
@@ -146,7 +150,7 @@ const std::vector<int32_t>& Session::load_snapshot(const std::string& path, cons
           model_->write_kv(cache_, first, count, host);
           snapshot_tokens_ = first + count;
         },
-        [&] { return bool(cancelled_); }, tokens);
+        [&] { return bool(cancelled_); }, tokens, staging_buffers());
   } catch (...) {
     truncate(0);
     throw;

@@ -69,6 +69,8 @@ class Session {
   // Gives the cache its own copy of a partly filled last page that another session holds too, so that
   // writing after it changes only this session.
   void unshare_tail();
+  // Host memory for snapshot chunks that the backend copies to and from fastest.
+  HostBufferMaker staging_buffers() const;
   // The K/V layout snapshots of this session's model have.
   SnapshotShape snapshot_shape() const;
 

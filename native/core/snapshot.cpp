@@ -191,14 +191,15 @@ bool write_checksum(int fd, uint64_t checksum) {
 
 // Writes the header and the chunks, each followed by its checksum, to `fd`.
 void write_body(int fd, const std::string& path, const SnapshotHeader& header,
-                const SnapshotChunkSource& source, const SnapshotCancelled& cancelled) {
+                const SnapshotChunkSource& source, const SnapshotCancelled& cancelled,
+                const HostBufferMaker& buffer) {
   const std::vector<uint8_t> head = encode_header(header);
   Xxh64 head_hash;
   head_hash.update(head.data(), head.size());
   if (!write_all(fd, head.data(), head.size()) || !write_checksum(fd, head_hash.digest()))
     throw io_error(path, "writing the header");
   const auto tokens = int64_t(header.ids.size());
-  std::vector<uint8_t> chunk(size_t(kv_bytes(header.shape, std::min(tokens, header.chunk_tokens))));
+  const HostBuffer chunk = buffer(size_t(kv_bytes(header.shape, std::min(tokens, header.chunk_tokens))));
   for (int64_t index = 0; index < chunk_count(tokens, header.chunk_tokens); ++index) {
     if (cancelled && cancelled()) throw cancelled_error(path);
     const int64_t first = index * header.chunk_tokens;
@@ -281,14 +282,14 @@ bool SnapshotShape::operator==(const SnapshotShape& other) const {
 }
 
 void snapshot_save(const std::string& path, const SnapshotHeader& header, const SnapshotChunkSource& source,
-                   const SnapshotCancelled& cancelled) {
+                   const SnapshotCancelled& cancelled, const HostBufferMaker& buffer) {
   if (header.chunk_tokens <= 0)
     throw EngineError(ErrorCode::INVALID_ARGUMENT, "snapshot chunk_tokens must be > 0");
   const std::string temporary = temporary_path(path);
   File file(temporary, O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (file.fd() < 0) throw io_error(path, "creating " + temporary);
   try {
-    write_body(file.fd(), path, header, source, cancelled);
+    write_body(file.fd(), path, header, source, cancelled, buffer);
     if (::fsync(file.fd()) != 0) throw io_error(path, "flushing to disk");
     if (!file.close()) throw io_error(path, "closing");
     if (cancelled && cancelled()) throw cancelled_error(path);
@@ -344,15 +345,14 @@ SnapshotReader::~SnapshotReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::string SnapshotReader::read_chunk(int64_t index, int64_t count, std::vector<uint8_t>& buffer) const {
+std::string SnapshotReader::read_chunk(int64_t index, int64_t count, uint8_t* buffer) const {
   const auto bytes = size_t(kv_bytes(header_.shape, count));
   const uint64_t offset =
       header_bytes_ + uint64_t(index) * (kv_bytes(header_.shape, header_.chunk_tokens) + 8);
-  buffer.resize(bytes + 8);
   errno = 0;
-  if (!read_at(fd_, buffer.data(), buffer.size(), offset))
+  if (!read_at(fd_, buffer, bytes + 8, offset))
     return std::string("reading K/V data (") + (errno ? std::strerror(errno) : "the file ended early") + ")";
-  if (chunk_checksum(buffer.data(), bytes, index) != get_u64(buffer.data() + bytes)) {
+  if (chunk_checksum(buffer, bytes, index) != get_u64(buffer + bytes)) {
     const int64_t first = index * header_.chunk_tokens;
     return "corrupt: the K/V of positions " + std::to_string(first) + " to " + std::to_string(first + count) +
            " fail their checksum";
@@ -361,7 +361,7 @@ std::string SnapshotReader::read_chunk(int64_t index, int64_t count, std::vector
 }
 
 void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled,
-                             int64_t tokens) {
+                             int64_t tokens, const HostBufferMaker& buffer) {
   const auto held = int64_t(header_.ids.size());
   if (tokens < 0 || tokens > held) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT, "snapshot " + path_ + ": cannot read " +
@@ -370,12 +370,14 @@ void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancel
   }
   const int64_t chunk = header_.chunk_tokens;
   const int64_t chunks = chunk_count(tokens, chunk);
-  std::vector<uint8_t> buffers[2];
+  // Two chunks (with their checksums) as stored: one being read while the sink takes the other.
+  const size_t chunk_bytes = size_t(kv_bytes(header_.shape, std::min(held, chunk))) + 8;
+  const HostBuffer buffers[2] = {buffer(chunks > 0 ? chunk_bytes : 0), buffer(chunks > 1 ? chunk_bytes : 0)};
   std::future<std::string> next;
   // A chunk is read and checked whole (as stored), even the last one a prefix needs only part of.
   const auto read_ahead = [&](int64_t index) {
     next = std::async(std::launch::async, [this, index, count = chunk_length(held, chunk, index), &buffers] {
-      return read_chunk(index, count, buffers[index % 2]);
+      return read_chunk(index, count, buffers[index % 2].data());
     });
   };
   if (chunks > 0) read_ahead(0);
@@ -385,9 +387,9 @@ void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancel
     if (index + 1 < chunks) read_ahead(index + 1);
     if (cancelled && cancelled()) throw cancelled_error(path_);
     const int64_t wanted = chunk_length(tokens, chunk, index);
-    std::vector<uint8_t>& data = buffers[index % 2];
-    keep_first_rows(header_.shape, data.data(), chunk_length(held, chunk, index), wanted);
-    sink(index * chunk, wanted, data.data());
+    uint8_t* data = buffers[index % 2].data();
+    keep_first_rows(header_.shape, data, chunk_length(held, chunk, index), wanted);
+    sink(index * chunk, wanted, data);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/host-buffer.h"
 
 namespace hipcode {
 
@@ -58,8 +59,9 @@ using SnapshotCancelled = std::function<bool()>;
 // Writes the snapshot to a temporary file in path's folder, fsyncs it and renames it over `path`, so `path`
 // is either the old file or the whole new one. Throws E_SNAPSHOT (I/O) or E_CANCELLED, removing the
 // temporary.
+// `buffer` makes the host memory the chunks pass through.
 void snapshot_save(const std::string& path, const SnapshotHeader& header, const SnapshotChunkSource& source,
-                   const SnapshotCancelled& cancelled);
+                   const SnapshotCancelled& cancelled, const HostBufferMaker& buffer = plain_host_buffer);
 
 // An open snapshot whose header and size were verified; its K/V chunks are verified as they are read.
 class SnapshotReader {
@@ -75,11 +77,13 @@ class SnapshotReader {
   // Streams the K/V of positions [0, tokens) (tokens <= the header's) to `sink` in order, one chunk at a
   // time: the next chunk is read and checked on another thread while `sink` takes this one. E_SNAPSHOT when
   // a chunk fails its check or cannot be read (the caller must then drop what the sink received).
-  void read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled, int64_t tokens);
+  // `buffer` makes the host memory the chunks pass through.
+  void read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled, int64_t tokens,
+               const HostBufferMaker& buffer = plain_host_buffer);
 
  private:
   // Reads chunk `index` ([count] positions) into `buffer` and checks it; an error message, or "" when good.
-  std::string read_chunk(int64_t index, int64_t count, std::vector<uint8_t>& buffer) const;
+  std::string read_chunk(int64_t index, int64_t count, uint8_t* buffer) const;
 
   std::string path_;
   int fd_ = -1;

@@ -371,6 +371,17 @@ class CudaBackend : public Backend {
     copy_kv_block(block, const_cast<void*>(host), cudaMemcpyHostToDevice);
   }
 
+  // Pinned, so the block copies go at the bus's speed; plain memory when pinning fails (copies still work).
+  HostBuffer host_buffer(size_t bytes) override {
+    auto lock = bind();
+    void* data = nullptr;
+    if (bytes == 0 || cudaHostAlloc(&data, bytes, cudaHostAllocPortable) != cudaSuccess) {
+      cudaGetLastError();
+      return plain_host_buffer(bytes);
+    }
+    return HostBuffer(static_cast<uint8_t*>(data), bytes, [](uint8_t* memory) { cudaFreeHost(memory); });
+  }
+
   void embed(const Weight& table, const std::vector<int32_t>& ids, Activation& out) override {
     auto lock = bind();
     const auto count = int64_t(ids.size());
