@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <future>
 
 #include "core/error.h"
@@ -16,6 +17,10 @@
 
 namespace hipcode {
 namespace {
+
+// Chunks a load reads and checks at once, each on its own thread: reading from the page cache and hashing run
+// at a few GB/s per thread.
+constexpr int64_t kReadThreads = 4;
 
 constexpr char kMagic[8] = {'H', 'I', 'P', 'C', 'S', 'N', 'A', 'P'};
 // magic, version, dtype, layers, kv heads, head_dim, tokens, chunk tokens, fingerprint bytes
@@ -370,24 +375,31 @@ void SnapshotReader::read_kv(const SnapshotChunkSink& sink, const SnapshotCancel
   }
   const int64_t chunk = header_.chunk_tokens;
   const int64_t chunks = chunk_count(tokens, chunk);
-  // Two chunks (with their checksums) as stored: one being read while the sink takes the other.
+  // Up to kReadThreads chunks (as stored, with their checksums) are read and checked at once on their own
+  // threads while the sink takes the oldest: one buffer more than readers, used in turn.
+  const int64_t readers = std::min(kReadThreads, chunks);
   const size_t chunk_bytes = size_t(kv_bytes(header_.shape, std::min(held, chunk))) + 8;
-  const HostBuffer buffers[2] = {buffer(chunks > 0 ? chunk_bytes : 0), buffer(chunks > 1 ? chunk_bytes : 0)};
-  std::future<std::string> next;
+  std::vector<HostBuffer> buffers;
+  for (int64_t i = 0; i < std::min(chunks, readers + 1); ++i) buffers.push_back(buffer(chunk_bytes));
+  const auto ring = int64_t(buffers.size());
+  // Declared after the buffers: on a throw, the reads in flight finish before their buffers go.
+  std::deque<std::future<std::string>> reads;
   // A chunk is read and checked whole (as stored), even the last one a prefix needs only part of.
-  const auto read_ahead = [&](int64_t index) {
-    next = std::async(std::launch::async, [this, index, count = chunk_length(held, chunk, index), &buffers] {
-      return read_chunk(index, count, buffers[index % 2].data());
-    });
+  const auto read = [&](int64_t index) {
+    uint8_t* data = buffers[size_t(index % ring)].data();
+    reads.push_back(std::async(std::launch::async, [this, index, count = chunk_length(held, chunk, index),
+                                                    data] { return read_chunk(index, count, data); }));
   };
-  if (chunks > 0) read_ahead(0);
+  for (int64_t index = 0; index < readers; ++index) read(index);
   for (int64_t index = 0; index < chunks; ++index) {
-    const std::string problem = next.get();
+    const std::string problem = reads.front().get();
+    reads.pop_front();
     if (!problem.empty()) throw snapshot_error(path_, problem);
-    if (index + 1 < chunks) read_ahead(index + 1);
+    // Into the buffer of chunk index - 1, which the sink is done with.
+    if (index + readers < chunks) read(index + readers);
     if (cancelled && cancelled()) throw cancelled_error(path_);
     const int64_t wanted = chunk_length(tokens, chunk, index);
-    uint8_t* data = buffers[index % 2].data();
+    uint8_t* data = buffers[size_t(index % ring)].data();
     keep_first_rows(header_.shape, data, chunk_length(held, chunk, index), wanted);
     sink(index * chunk, wanted, data);
   }

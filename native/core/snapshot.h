@@ -75,7 +75,7 @@ class SnapshotReader {
 
   const SnapshotHeader& header() const { return header_; }
   // Streams the K/V of positions [0, tokens) (tokens <= the header's) to `sink` in order, one chunk at a
-  // time: the next chunk is read and checked on another thread while `sink` takes this one. E_SNAPSHOT when
+  // time: the next chunks are read and checked on other threads while `sink` takes this one. E_SNAPSHOT when
   // a chunk fails its check or cannot be read (the caller must then drop what the sink received).
   // `buffer` makes the host memory the chunks pass through.
   void read_kv(const SnapshotChunkSink& sink, const SnapshotCancelled& cancelled, int64_t tokens,

@@ -1,4 +1,4 @@
-// The linear kernel benchmark run by `hipcode-native-tests --bench`.
+// The native benchmarks run by `hipcode-native-tests --bench`: the CPU linear kernel and the snapshot reader.
 #pragma once
 
 namespace hipcode::test {

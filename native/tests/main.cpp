@@ -1,5 +1,5 @@
 // Runs the registered test cases (all of them, or those whose names contain one of the arguments; with
-// --bench, the linear kernel benchmark instead) and prints "N passed, M failed"; the exit code is non-zero
+// --bench, the native benchmarks instead) and prints "N passed, M failed"; the exit code is non-zero
 // when anything failed or no test matched.
 #include <cstdio>
 #include <cstring>
