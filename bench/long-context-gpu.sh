@@ -25,6 +25,6 @@ host_flags=()
 for tokens in "${lengths[@]}"; do
   echo "== ${ATTENTION:-hip} at $tokens tokens of context"
   node "$here/dist/hipcode.js" bench --backend cuda --geometry qwen2.5-7b-1m --prefill 0 --context "$tokens" \
-    --decode-steps 32 --edit "${EDIT:-4096}" "${snapshot_flags[@]}" --repeats 1 \
+    --decode-steps 32 --question 100 --edit "${EDIT:-4096}" "${snapshot_flags[@]}" --repeats 1 \
     --gpu-kv-budget "${GPU_KV_BUDGET:-58G}" "${host_flags[@]}" --attention "${ATTENTION:-hip}" --out "$out/long-context-$tokens.json"
 done

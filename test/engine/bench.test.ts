@@ -45,13 +45,27 @@ describe('hipcode bench', () => {
 
   it('times an edit at the end of the context and a snapshot saved and loaded, leaving no file', () => {
     const snapshots = mkdtempSync(join(tmpdir(), 'hipcode-bench-snapshots-'));
-    const flags = ['--prefill', '0', '--context', '100', '--decode-steps', '0', '--edit', '40'];
+    const flags = [
+      '--prefill',
+      '0',
+      '--context',
+      '100',
+      '--decode-steps',
+      '0',
+      '--edit',
+      '40',
+      '--question',
+      '12',
+    ];
     const { stdout, json } = bench([...flags, '--snapshot-dir', snapshots]);
     assert.equal(json.prefill, null);
     assert.equal(json.decode, null);
     assert.equal(json.ingest?.tokens, 100);
     assert.ok(json.ingest && json.ingest.seconds > 0);
     assert.match(stdout, /context\s+100 tokens in [\d.]+ s: \d+ tokens\/s/);
+    assert.equal(json.question?.tokens, 12);
+    assert.ok(json.question && json.question.seconds > 0);
+    assert.match(stdout, /question\s+12 tokens in a fork of the context and a first token: [\d.]+ s/);
     assert.equal(json.edit?.tokens, 40);
     assert.ok(json.edit && json.edit.seconds > 0);
     // f32 K/V of 2 layers × 64 per token, in one chunk: header (fixed part, the fingerprint 'bench', 100 ids,

@@ -40,6 +40,8 @@ export interface BenchOptions {
   fidelitySteps: number;
   /** Tokens at the end of the context prefilled again, then one token decoded (0 = none): an edit near the end. */
   editTokens: number;
+  /** Tokens of a question prefilled in a fork of the context, then its first token decoded (0 = none), as an ask. */
+  questionTokens: number;
   /** Where the context's snapshot is saved, loaded into a fresh session and deleted (undefined = none). */
   snapshotDir: string | undefined;
 }
@@ -89,6 +91,8 @@ export interface BenchResult {
   fidelity: Fidelity | null;
   /** The context prefilled into the session that decode, edit and snapshot use, and its first token decoded. */
   ingest: { tokens: number; seconds: number; tokensPerSecond: number } | null;
+  /** A question of `tokens` prefilled in a fork of the context and its first token decoded: an ask's first token. */
+  question: { tokens: number; seconds: number } | null;
   /** The context's last `tokens` prefilled again and one token decoded after them. */
   edit: { tokens: number; seconds: number } | null;
   /**
@@ -204,6 +208,18 @@ async function benchDecode(session: NativeSession, first: number, options: Bench
   };
 }
 
+/** Forks the context (sharing its pages), prefills a question of `questionTokens` in the fork and decodes a token. */
+async function benchQuestion(context: NativeSession, vocab: number, options: BenchOptions) {
+  const tokens = options.questionTokens;
+  const fork = context.fork({ maxTokens: context.length + tokens + 1, seed: options.seed });
+  try {
+    const ms = await timed(() => fork.step(randomIds(tokens, vocab), GREEDY));
+    return { tokens, seconds: ms / 1000 };
+  } finally {
+    fork.dispose();
+  }
+}
+
 /** Drops the context's last `editTokens` (and what followed), prefills as many new ones and decodes a token. */
 async function benchEdit(session: NativeSession, vocab: number, options: BenchOptions) {
   const tokens = Math.min(options.editTokens, options.contextTokens);
@@ -240,18 +256,20 @@ async function benchSnapshot(model: NativeModel, context: NativeSession, dir: st
   }
 }
 
-/** Decode, edit and snapshot, each when asked for, on one session holding the context. */
+/** A question, decode, edit and snapshot, each when asked for, on one session holding the context. */
 async function benchContext(model: NativeModel, vocab: number, options: BenchOptions) {
-  const none = { ingest: null, decode: null, edit: null, snapshot: null };
-  if (options.decodeSteps === 0 && options.editTokens === 0 && !options.snapshotDir) return none;
+  const none = { ingest: null, question: null, decode: null, edit: null, snapshot: null };
+  const asked = options.questionTokens + options.decodeSteps + options.editTokens > 0 || options.snapshotDir;
+  if (!asked) return none;
   const { session, next, ingest } = await contextSession(model, vocab, options);
   try {
+    const question = options.questionTokens > 0 ? await benchQuestion(session, vocab, options) : null;
     const decode = options.decodeSteps > 0 ? await benchDecode(session, next, options) : null;
     const edit = options.editTokens > 0 ? await benchEdit(session, vocab, options) : null;
     const snapshot = options.snapshotDir
       ? await benchSnapshot(model, session, options.snapshotDir, options)
       : null;
-    return { ingest, decode, edit, snapshot };
+    return { ingest, question, decode, edit, snapshot };
   } finally {
     session.dispose();
   }
@@ -367,7 +385,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
-    const { ingest, decode, edit, snapshot } = await benchContext(model, vocab, options);
+    const { ingest, question, decode, edit, snapshot } = await benchContext(model, vocab, options);
     const fidelity = await fidelityAgainstDense(model, vocab, options);
     const kvMemory = { ...model.kvMemory };
     return {
@@ -386,6 +404,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       decode,
       fidelity,
       ingest,
+      question,
       edit,
       snapshot,
       gpuMemoryUsedBytes: gpuMemoryUsed(options),

@@ -28,6 +28,7 @@ const OPTIONS = {
   'gpu-kv-budget': { type: 'string' },
   'host-kv-budget': { type: 'string' },
   'kv-dtype': { type: 'string' },
+  question: { type: 'string' },
   prefill: { type: 'string' },
   context: { type: 'string' },
   'decode-steps': { type: 'string' },
@@ -102,6 +103,13 @@ function formatTable(result: BenchResult): string {
       `logits rel L2 mean ${meanRelL2.toFixed(4)}, max ${maxRelL2.toFixed(4)}; greedy top-1 ${top1Agreement}/${steps}`,
     ]);
   }
+  if (result.question) {
+    const { tokens, seconds } = result.question;
+    rows.push([
+      'question',
+      `${tokens} tokens in a fork of the context and a first token: ${seconds.toFixed(2)} s`,
+    ]);
+  }
   if (result.edit) {
     const { tokens, seconds } = result.edit;
     rows.push(['edit', `the context's last ${tokens} tokens again and a token: ${seconds.toFixed(2)} s`]);
@@ -143,6 +151,7 @@ export async function benchCommand(args: string[]): Promise<void> {
     hip: hipSpecFromEnv(),
     fidelitySteps: intFlag(values, 'fidelity-steps', 0),
     editTokens: intFlag(values, 'edit', 0),
+    questionTokens: intFlag(values, 'question', 0),
     snapshotDir: snapshotDirFlag(optionalString(values, 'snapshot-dir')),
   });
   await writeOut(formatTable(result));

@@ -11,8 +11,8 @@ Usage:
   hipcode bench    [--geometry qwen2.5-7b|llama3.1-8b|qwen2.5-0.5b|tiny|qwen2.5-7b-1m] [--prefill N]
                    [--context N] [--decode-steps N] [--repeats N] [--seed S] [--backend cpu|cuda|auto]
                    [--gpu-kv-budget SIZE] [--host-kv-budget SIZE] [--kv-dtype auto|f32|bf16|fp8-e4m3]
-                   [--attention dense|hip|auto] [--fidelity-steps N] [--edit N] [--snapshot-dir DIR]
-                   [--out FILE.json]
+                   [--attention dense|hip|auto] [--fidelity-steps N] [--question N] [--edit N]
+                   [--snapshot-dir DIR] [--out FILE.json]
   hipcode models   [--dir FOLDER]... [--json]
   hipcode context  --model DIR --workspace DIR [--workspace DIR]... [--max-tokens N] [--max-file-size SIZE]
                    [--include GLOB]... [--exclude GLOB]... [--json]
@@ -37,8 +37,10 @@ Commands:
             --context tokens, default 8192) of a model of a named geometry with random weights made on
             the backend (default qwen2.5-7b); prints a table, --out also writes JSON; with --attention
             hip|auto and --fidelity-steps N, also loads a dense copy of the model and compares N decode
-            steps' logits after the context (rel L2, greedy top-1 agreement); --edit N times prefilling
-            the context's last N tokens again and a token after them (an edit near the end of the context);
+            steps' logits after the context (rel L2, greedy top-1 agreement); --question N times an ask's
+            first token (N tokens prefilled in a fork of the context and a token after them); --edit N
+            times prefilling the context's last N tokens again and a token after them (an edit near the end
+            of the context);
             --snapshot-dir DIR saves the context as a snapshot there, loads it into a fresh session, times
             both and the first token after the load, and deletes the file; --kv-dtype keeps the KV cache's
             rows as f32, bf16 or fp8-e4m3 (8 bits and an f32 scale a row; CPU backend only so far)
