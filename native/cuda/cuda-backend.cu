@@ -334,7 +334,25 @@ class CudaBackend : public Backend {
 
   std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
     auto lock = bind();
-    const KvTiers tiers = plan_tiers(layout, host_kv_budget_bytes());
+    auto store = make_kv_store(layout);
+    if (store->has_host_tier()) tiered_kv_ = true;
+    return store;
+  }
+
+  // With an automatic host budget (up to half the available host memory), a host tier this driver or host
+  // cannot give (no virtual memory management, no pinned memory left) leaves the cache in GPU memory, as
+  // without a host tier; a budget the user set fails.
+  std::unique_ptr<CudaKvStore> make_kv_store(const KvLayout& layout) {
+    if (options_.host_kv_budget_bytes >= 0) return kv_store_of(layout, options_.host_kv_budget_bytes);
+    try {
+      return kv_store_of(layout, int64_t(available_host_memory() / 2));
+    } catch (const EngineError&) {
+      return kv_store_of(layout, 0);
+    }
+  }
+
+  std::unique_ptr<CudaKvStore> kv_store_of(const KvLayout& layout, int64_t host_budget_bytes) {
+    const KvTiers tiers = plan_tiers(layout, host_budget_bytes);
     if (tiers.pages() < 1) {
       throw EngineError(
           ErrorCode::OUT_OF_MEMORY,
@@ -342,23 +360,7 @@ class CudaBackend : public Backend {
               std::to_string(options_.kv_budget_bytes) +
               " bytes, 0 = automatic); free GPU memory, use a smaller model, or use --backend cpu");
     }
-    auto store = make_kv_store(layout, tiers);
-    if (store->has_host_tier()) tiered_kv_ = true;
-    return store;
-  }
-
-  // With an automatic host budget, a host tier this driver or host cannot give (no virtual memory management,
-  // no pinned memory left) leaves the cache in GPU memory, as without a host tier; a budget the user set
-  // fails.
-  std::unique_ptr<CudaKvStore> make_kv_store(const KvLayout& layout, const KvTiers& tiers) {
-    if (tiers.host_pages == 0 || options_.host_kv_budget_bytes >= 0) {
-      return std::make_unique<CudaKvStore>(layout, tiers, options_.device);
-    }
-    try {
-      return std::make_unique<CudaKvStore>(layout, tiers, options_.device);
-    } catch (const EngineError&) {
-      return std::make_unique<CudaKvStore>(layout, plan_tiers(layout, 0), options_.device);
-    }
+    return std::make_unique<CudaKvStore>(layout, tiers, options_.device);
   }
 
   DType kv_dtype() const override { return DType::BF16; }
@@ -781,18 +783,7 @@ class CudaBackend : public Backend {
     request.tier_reserve_bytes = kTieredActivationExtraBytes;
     request.host_budget_bytes = host_budget_bytes;
     request.granule = [this](bool host) { return TieredRegion::granularity(options_.device, host); };
-    if (options_.host_kv_budget_bytes >= 0) return plan_kv_tiers(request);
-    try {
-      return plan_kv_tiers(request);
-    } catch (const EngineError&) {
-      request.host_budget_bytes = 0;
-      return plan_kv_tiers(request);
-    }
-  }
-
-  int64_t host_kv_budget_bytes() const {
-    if (options_.host_kv_budget_bytes >= 0) return options_.host_kv_budget_bytes;
-    return int64_t(available_host_memory() / 2);
+    return plan_kv_tiers(request);
   }
 
   uint64_t kv_budget_bytes() const {
