@@ -174,7 +174,9 @@ class CudaKvStore : public KvPageStore {
   bf16* pages_ = nullptr;
 };
 
-// One layer's decode mask in device memory: the selected key-block starts and their count.
+// One layer's decode mask in device memory: the selected key-block starts and their count; with a KV cache
+// that has host pages, also two hot copies of the attended K/V (HipHotKv): the one decode reads and the one
+// the next mask update gathers into (from the first where it can).
 class CudaHipMask : public HipMaskState {
  public:
   CudaHipMask(int max_blocks, size_t stage_list_ints) : max_blocks(max_blocks) {
@@ -185,11 +187,51 @@ class CudaHipMask : public HipMaskState {
   }
   CudaHipMask(const CudaHipMask&) = delete;
   CudaHipMask& operator=(const CudaHipMask&) = delete;
-  ~CudaHipMask() override { cudaFree(blocks); }
+  ~CudaHipMask() override {
+    cudaFree(blocks);
+    cudaFree(hot_memory_);
+  }
+
+  // The hot copy decode reads, or null before the first gather / without hot copies.
+  const HipHotKv* hot_in_use() const { return hot_memory_ ? &hot_[in_use_] : nullptr; }
+
+  // Lays the next hot copy out for this mask (rows of row_elems elements) and makes it the one in use.
+  void gather_hot(const PagedKv& cache, int position, const HipMaskConfig& config, int window,
+                  cudaStream_t stream) {
+    if (!hot_memory_) {
+      allocate_hot(
+          hip_hot_kv_capacity(config.sink_tokens, config.window_tokens, max_blocks, config.block_k()),
+          int64_t(cache.n_kv_heads) * cache.head_dim);
+    }
+    HipHotKv& next = hot_[1 - in_use_];
+    hip_hot_kv_gather(cache, position, config.sink_tokens, window, blocks, count, max_blocks,
+                      config.block_k(), hot_[in_use_], next, stream);
+    in_use_ = 1 - in_use_;
+  }
+
   const int max_blocks;
   int32_t* blocks = nullptr;       // [max_blocks] ascending key-block starts
   int32_t* count = nullptr;        // [1] blocks in use
   int32_t* stage_lists = nullptr;  // [hip_mask_stage_lists_ints] every stage's input, for refreshes
+
+ private:
+  void allocate_hot(int rows, int64_t row_elems) {
+    const size_t rows_bytes = size_t(rows) * size_t(row_elems) * sizeof(bf16);
+    const size_t list_bytes = (size_t(max_blocks + 1) * sizeof(int32_t) + 15) / 16 * 16;
+    check(cudaMalloc(&hot_memory_, 2 * (2 * rows_bytes + list_bytes)), "allocating the HiP hot K/V copies");
+    unsigned char* at = hot_memory_;
+    for (HipHotKv& hot : hot_) {
+      hot.k = reinterpret_cast<bf16*>(at);
+      hot.v = reinterpret_cast<bf16*>(at + rows_bytes);
+      hot.blocks = reinterpret_cast<int32_t*>(at + 2 * rows_bytes);
+      hot.capacity = rows;
+      at += 2 * rows_bytes + list_bytes;
+    }
+  }
+
+  unsigned char* hot_memory_ = nullptr;
+  HipHotKv hot_[2];
+  int in_use_ = 0;
 };
 
 // The mask kernels' mirror of a HiP config (block_q and query_stride matter only to prefill masks).
@@ -587,6 +629,11 @@ class CudaBackend : public Backend {
                                int(call.first_stage), mask.stage_lists, mask.blocks, mask.count,
                                workspace.data(), workspace.bytes(), stream_);
       });
+      // Host pages are read over the bus: decode reads the attended rows from a GPU copy made here instead.
+      if (tiered_kv_) {
+        guard("hip hot kv",
+              [&] { mask.gather_hot(cache, int(position), config, int(call.window_tokens), stream_); });
+      }
     }
     const int window = int(call.window_tokens);
     const int attended =
@@ -598,7 +645,7 @@ class CudaBackend : public Backend {
       hip_decode(query, cache, bf16_of(out, "hip_attention"), int(shape.num_heads), int(position),
                  config.sink_tokens, window, mask.blocks, mask.count, mask.max_blocks, config.block_k(),
                  1.0f / std::sqrt(float(shape.head_dim)), splits, static_cast<float*>(workspace.data()),
-                 workspace.bytes(), stream_);
+                 workspace.bytes(), stream_, mask.hot_in_use());
     });
   }
 

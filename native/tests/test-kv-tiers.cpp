@@ -23,7 +23,7 @@ namespace {
 constexpr int64_t kMaxPosition = 8192;
 // Crosses page 128, where the GPU tier ends when it holds 128 pages.
 constexpr int64_t kContextTokens = 8300;
-constexpr int kDecodeSteps = 6;
+constexpr int kDecodeSteps = 20;  // past every mask refresh of the default schedule (16, 8, 4)
 constexpr int64_t kPieceTokens = 4096;
 
 struct Outcome {

@@ -39,6 +39,7 @@
 #include "kernels/sampling.cuh"
 #include "kernels/swiglu.cuh"
 #include "test-harness.cuh"
+#include "test-hip-hot-kv.h"
 #include "test-hip-mask-prefill.h"
 #include "test-hip-prefill.h"
 #include "test-kv-tiers.h"
@@ -1204,6 +1205,7 @@ int main(int argc, char** argv) {
   test_hip_prefill();
   test_hip_mask_prefill();
   test_kv_tiers();
+  test_hip_hot_kv();
 
   if (do_bench_decode) bench_decode_layers();
   if (do_bench_kv_tiers) bench_kv_tiers();

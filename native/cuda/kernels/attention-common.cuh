@@ -111,7 +111,8 @@ struct CausalKeys {
 };
 
 // Copies the K/V rows of slots [slot0, slot0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8).
-// Slots past slot_end, masked slots and unmapped pages are zero-filled (so 0 * V never meets garbage).
+// Slots past slot_end, masked slots and unmapped pages are zero-filled (so 0 * V never meets garbage); slots
+// below keys.hot_end come from the keys' hot rows.
 template <int kD, int kRows, int kThreads, typename Keys>
 __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
                                               int page_shift, int kvh, const Keys& keys, int slot0,
@@ -124,8 +125,14 @@ __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* 
     const int slot = slot0 + r;
     const int key = slot < slot_end ? keys.key(slot) : -1;
     bool valid = key >= 0;
+    const __nv_bfloat16* k_rows = cache.k_pages;
+    const __nv_bfloat16* v_rows = cache.v_pages;
     int64_t off = 0;
-    if (valid) {
+    if (valid && slot < keys.hot_end) {
+      k_rows = keys.hot_k;
+      v_rows = keys.hot_v;
+      off = (int64_t)slot * row_elems + kvh * kD + c * 8;
+    } else if (valid) {
       const int logical = key >> page_shift;
       const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
       valid = page >= 0 && page < cache.num_pages;
@@ -133,8 +140,8 @@ __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* 
                         c * 8
                   : 0;
     }
-    cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
-    cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
+    cp_async_16(sK + r * kStride + c * 8, k_rows + off, valid);
+    cp_async_16(sV + r * kStride + c * 8, v_rows + off, valid);
   }
 }
 

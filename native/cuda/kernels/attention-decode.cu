@@ -17,6 +17,9 @@ struct DenseKeys {
     int window;                 // 0 = none
   };
   int first, count;
+  const __nv_bfloat16* hot_k = nullptr;  // no hot copy: every slot is read from the pages
+  const __nv_bfloat16* hot_v = nullptr;
+  int hot_end = 0;
   __device__ explicit DenseKeys(const Params& p) {
     const int n = p.n_keys_dev ? *p.n_keys_dev : p.n_keys;
     first = p.window > 0 ? max(0, n - p.window) : 0;

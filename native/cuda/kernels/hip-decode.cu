@@ -1,5 +1,7 @@
 // HiP block-sparse split-K decode (see hip-decode.cuh): the shared split-decode kernels (split-decode.cuh)
-// over the slot list sink + selected blocks + window; masked slots are zero-filled and scored -inf.
+// over the slot list sink + selected blocks + window; masked slots are zero-filled and scored -inf. Also the
+// gather of a layer's hot copy (HipHotKv): one warp per slot copies its K and V rows, from the previous copy
+// when that holds the key, else from the pages.
 #include <algorithm>
 #include <climits>
 #include <string>
@@ -23,11 +25,22 @@ struct HipKeys {
     const int32_t* blocks;
     const int32_t* n_blocks_dev;  // count of blocks (read on the device), null = none
     int max_blocks;
+    const __nv_bfloat16* hot_k;  // HipHotKv rows, null = none
+    const __nv_bfloat16* hot_v;
+    int hot_window_slots;
   };
   Params p;
   int n_blocks;
+  // Slots [0, hot_end) are read from row `slot` of hot_k / hot_v ([slot, n_kv_heads, head_dim]).
+  const __nv_bfloat16* hot_k;
+  const __nv_bfloat16* hot_v;
+  int hot_end;
   __device__ explicit HipKeys(const Params& params)
-      : p(params), n_blocks(params.n_blocks_dev ? min(max(*params.n_blocks_dev, 0), params.max_blocks) : 0) {}
+      : p(params),
+        n_blocks(params.n_blocks_dev ? min(max(*params.n_blocks_dev, 0), params.max_blocks) : 0),
+        hot_k(params.hot_k),
+        hot_v(params.hot_v),
+        hot_end(params.hot_k ? params.sink_len + n_blocks * params.block_k + params.hot_window_slots : 0) {}
   __device__ int total() const { return p.sink_len + n_blocks * p.block_k + p.window_len; }
   // Logical key of `slot`, or -1 for a masked slot / a slot past the list.
   __device__ int key(int slot) const {
@@ -44,7 +57,102 @@ struct HipKeys {
   }
 };
 
+// The row of `key` in a hot copy laid out as `hot` (block list and count in hot.blocks), or -1.
+__device__ int hot_row_of(const HipHotKv& hot, int sink_tokens, int block_k, int max_blocks, int key) {
+  if (key < hot.sink_len) return key;
+  const int n = min(max(hot.blocks[max_blocks], 0), max_blocks);
+  if (key >= hot.window_begin) {
+    const int offset = key - hot.window_begin;
+    return offset < hot.window_slots ? hot.sink_len + n * block_k + offset : -1;
+  }
+  if (key < sink_tokens) return -1;
+  int lo = 0, hi = n;  // blocks with start <= key: [0, lo)
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (hot.blocks[mid] <= key) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == 0 || key >= hot.blocks[lo - 1] + block_k) return -1;
+  return hot.sink_len + (lo - 1) * block_k + (key - hot.blocks[lo - 1]);
+}
+
+constexpr int kGatherWarps = 8;
+
+// Warp w of CTA x copies slot 8x + w of `layout` (its window cut to the copied keys); CTA 0 also copies the
+// block list and its count.
+__global__ void __launch_bounds__(kGatherWarps * 32)
+    hip_hot_gather_kernel(PagedKv cache, HipKeys::Params layout, HipHotKv from, HipHotKv to, int page_shift) {
+  if (blockIdx.x == 0) {
+    for (int i = threadIdx.x; i < layout.max_blocks; i += blockDim.x) to.blocks[i] = layout.blocks[i];
+    if (threadIdx.x == 0) to.blocks[layout.max_blocks] = min(max(*layout.n_blocks_dev, 0), layout.max_blocks);
+  }
+  const HipKeys keys(layout);
+  const int slot = blockIdx.x * kGatherWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int key = keys.key(slot);
+  if (key < 0) return;
+  const int64_t row = (int64_t)cache.n_kv_heads * cache.head_dim;  // elements
+  const int from_row = from.window_begin >= 0
+                           ? hot_row_of(from, layout.sink_tokens, layout.block_k, layout.max_blocks, key)
+                           : -1;
+  const uint4* k_src = nullptr;
+  const uint4* v_src = nullptr;
+  if (from_row >= 0) {
+    k_src = reinterpret_cast<const uint4*>(from.k + from_row * row);
+    v_src = reinterpret_cast<const uint4*>(from.v + from_row * row);
+  } else {
+    const int page = kv_page(cache, page_shift, key);
+    const int64_t offset = ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row;
+    k_src = page < 0 ? nullptr : reinterpret_cast<const uint4*>(cache.k_pages + offset);
+    v_src = page < 0 ? nullptr : reinterpret_cast<const uint4*>(cache.v_pages + offset);
+  }
+  uint4* k_dst = reinterpret_cast<uint4*>(to.k + slot * row);
+  uint4* v_dst = reinterpret_cast<uint4*>(to.v + slot * row);
+  for (int c = lane; c < int(row / 8); c += 32) {
+    k_dst[c] = k_src ? k_src[c] : uint4{};
+    v_dst[c] = v_src ? v_src[c] : uint4{};
+  }
+}
+
 }  // namespace
+
+int hip_hot_kv_capacity(int sink_tokens, int window_tokens, int max_blocks, int block_k) {
+  return sink_tokens + max_blocks * block_k + window_tokens;
+}
+
+void hip_hot_kv_gather(const PagedKv& cache, int position, int sink_tokens, int window_tokens,
+                       const int32_t* blocks, const int32_t* n_blocks, int max_blocks, int block_k,
+                       const HipHotKv& from, HipHotKv& to, cudaStream_t stream) {
+  const char* op = "hip_hot_kv_gather";
+  check_paged_kv(cache, op);
+  HIPCODE_REQUIRE(position >= 0 && sink_tokens >= 0 && window_tokens >= 1 && block_k >= 1 && max_blocks >= 1,
+                  op, "position, sink_tokens, window_tokens, block_k and max_blocks out of range");
+  HIPCODE_REQUIRE(blocks && n_blocks && to.k && to.v && to.blocks, op, "null pointer argument");
+  HIPCODE_REQUIRE(from.window_begin < 0 || (from.k != to.k && from.v != to.v && from.blocks != to.blocks), op,
+                  "`from` and `to` must not share buffers");
+  HIPCODE_REQUIRE(is_aligned(cache.k_pages, 16) && is_aligned(cache.v_pages, 16) && is_aligned(to.k, 16) &&
+                      is_aligned(to.v, 16) &&
+                      (from.window_begin < 0 || (is_aligned(from.k, 16) && is_aligned(from.v, 16))),
+                  op, "the K/V pages and the hot copies must be 16-byte aligned");
+  const int window_begin = (int)std::max<int64_t>(0, (int64_t)position - window_tokens + 1);
+  const int sink_len = std::min(sink_tokens, window_begin);
+  const int window_share = to.capacity - sink_len - max_blocks * block_k;
+  HIPCODE_REQUIRE(window_share >= 1, op,
+                  "to.capacity " + std::to_string(to.capacity) + " holds no window key: need at least " +
+                      std::to_string(sink_len + max_blocks * block_k + 1) + " rows");
+  const int window_slots = std::min(position + 1 - window_begin, window_share);
+  const HipKeys::Params layout{sink_len, sink_tokens, window_begin, window_slots, block_k, blocks,
+                               n_blocks, max_blocks,  nullptr,      nullptr,      0};
+  const int bound = sink_len + max_blocks * block_k + window_slots;
+  hip_hot_gather_kernel<<<(unsigned)ceil_div(bound, kGatherWarps), kGatherWarps * 32, 0, stream>>>(
+      cache, layout, from, to, page_shift_of(cache.page_size));
+  check_launch(op);
+  to.window_begin = window_begin;
+  to.sink_len = sink_len;
+  to.window_slots = window_slots;
+}
 
 int hip_decode_splits(int n_heads, int n_kv_heads, int max_attended) {
   return split_decode_splits(n_heads, n_kv_heads, max_attended, kSplitDecodeBN);
@@ -64,7 +172,7 @@ size_t hip_decode_workspace_bytes(int n_heads, int head_dim, int n_splits) {
 void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_heads, int position,
                 int sink_tokens, int window_tokens, const int32_t* blocks, const int32_t* n_blocks,
                 int max_blocks, int block_k, float scale, int n_splits, float* workspace,
-                size_t workspace_bytes, cudaStream_t stream) {
+                size_t workspace_bytes, cudaStream_t stream, const HipHotKv* hot) {
   const char* op = "hip_decode";
   check_paged_kv(cache, op);
   HIPCODE_REQUIRE(n_heads > 0 && n_heads % cache.n_kv_heads == 0, op,
@@ -91,8 +199,24 @@ void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out
   const int sink_len = std::min(sink_tokens, window_begin);
   const int window_len = position + 1 - window_begin;
   if (max_blocks == 0) n_blocks = nullptr;  // the kernel reads no count: no blocks
-  const HipKeys::Params keys{sink_len, sink_tokens, window_begin, window_len,
-                             block_k,  blocks,      n_blocks,     max_blocks};
+  const bool use_hot = hot && hot->window_begin >= 0;
+  HIPCODE_REQUIRE(
+      !use_hot || (hot->window_begin == window_begin && hot->sink_len == sink_len &&
+                   hot->window_slots <= window_len && is_aligned(hot->k, 16) && is_aligned(hot->v, 16)),
+      op,
+      "the hot copy was laid out for window begin " + std::to_string(hot ? hot->window_begin : -1) +
+          ", this query's is " + std::to_string(window_begin));
+  const HipKeys::Params keys{sink_len,
+                             sink_tokens,
+                             window_begin,
+                             window_len,
+                             block_k,
+                             blocks,
+                             n_blocks,
+                             max_blocks,
+                             use_hot ? hot->k : nullptr,
+                             use_hot ? hot->v : nullptr,
+                             use_hot ? hot->window_slots : 0};
   if (cache.head_dim == 128) {
     launch_split_decode<128, HipKeys>(q, cache, out, n_heads, keys, scale, n_splits, workspace, stream, op);
   } else {

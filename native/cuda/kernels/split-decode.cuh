@@ -10,9 +10,10 @@
 // per q head merges the splits.
 //
 // Keys: a device-constructible type with `struct Params` (passed by value to the kernel), a constructor from
-// Params (it may read device memory, e.g. a length for CUDA-graph replay), `int total()` (the slot count) and
-// `int key(int slot)`.
-// Included only by attention-decode.cu and hip-decode.cu.
+// Params (it may read device memory, e.g. a length for CUDA-graph replay), `int total()` (the slot count),
+// `int key(int slot)`, and `hot_k`, `hot_v`, `hot_end`: slots [0, hot_end) are read from row `slot` of hot_k
+// / hot_v ([slot, n_kv_heads, head_dim]) instead of the pages (hot_end 0: none). Included only by
+// attention-decode.cu and hip-decode.cu.
 #pragma once
 
 #include <cmath>
