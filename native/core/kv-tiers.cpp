@@ -16,7 +16,7 @@ int64_t gpu_budget_beside_tier(const KvTierRequest& request) {
   const uint64_t budget = request.gpu_budget_bytes;
   if (!request.gpu_budget_automatic) return int64_t(budget / uint64_t(request.page_bytes));
   const uint64_t keep_free =
-      2 * uint64_t(request.wanted_pages) * uint64_t(request.plane_bytes) + request.tier_reserve_bytes;
+      4 * uint64_t(request.wanted_pages) * uint64_t(request.plane_bytes) + request.tier_reserve_bytes;
   return budget > keep_free ? int64_t((budget - keep_free) / uint64_t(request.page_bytes)) : 0;
 }
 

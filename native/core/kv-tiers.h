@@ -19,8 +19,9 @@ struct KvTierRequest {
   int64_t page_bytes = 0;    // one page: keys and values of every layer
   int64_t plane_bytes = 0;   // one page of one layer's keys (or values): each tier holds whole runs of these
   uint64_t gpu_budget_bytes = 0;
-  // The GPU budget is what memory is free: with a host tier, `tier_reserve_bytes` and a copy of one layer's
-  // keys and values (every wanted page) are then kept free for the longer prefill chunks.
+  // The GPU budget is what memory is free: with a host tier, `tier_reserve_bytes` and copies of two layers'
+  // keys and values (every wanted page: the layer a prefill chunk reads and the next one, copied meanwhile)
+  // are then kept free for the longer prefill chunks.
   bool gpu_budget_automatic = false;
   uint64_t tier_reserve_bytes = 0;
   int64_t host_budget_bytes = 0;  // 0 (or less) = no host tier

@@ -288,6 +288,9 @@ class CudaBackend : public Backend {
   explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {
     check(cudaSetDevice(options.device), "selecting the CUDA device");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+    check(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking), "creating a CUDA copy stream");
+    check(cudaEventCreateWithFlags(&copy_start_, cudaEventDisableTiming), "creating a CUDA event");
+    check(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming), "creating a CUDA event");
     steps_ = std::make_unique<StepGraph>(stream_);
     std::string reason;
     gemm_ = blas::gemm_init(&reason);
@@ -299,8 +302,13 @@ class CudaBackend : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(options_.device);
     cudaStreamSynchronize(stream_);
+    cudaStreamSynchronize(copy_stream_);
+    prefetch_.copy.reset();
     steps_.reset();
     blas::gemm_free(gemm_);
+    cudaEventDestroy(copy_start_);
+    cudaEventDestroy(copy_done_);
+    cudaStreamDestroy(copy_stream_);
     cudaStreamDestroy(stream_);
   }
 
@@ -543,6 +551,7 @@ class CudaBackend : public Backend {
                 const Activation& v) override {
     auto lock = bind();
     if (k.rows() == 0) return;
+    if (!prefetch_.covers(pages, first_position)) drop_prefetch();
     const PagedKv cache = paged(pages);
     check_shape("write_kv keys", k, k.rows(), cache.n_kv_heads * cache.head_dim);
     check_shape("write_kv values", v, k.rows(), cache.n_kv_heads * cache.head_dim);
@@ -555,7 +564,7 @@ class CudaBackend : public Backend {
   void attention(const KvPages& pages, const AttentionShape& shape, int64_t first_position,
                  const Activation& q, Activation& out) override {
     auto lock = bind();
-    const LayerView view = prefill_view(pages, q.rows());
+    const LayerView view = prefill_view(pages, first_position, q.rows());
     const PagedKv& cache = view.cache;
     check_shape("attention query", q, q.rows(), shape.num_heads * shape.head_dim);
     check_shape("attention output", out, q.rows(), shape.num_heads * shape.head_dim);
@@ -653,7 +662,7 @@ class CudaBackend : public Backend {
                              const hip::HipConfig& config, bool seeds_generation, const Activation& q,
                              Activation& out) override {
     auto lock = bind();
-    const LayerView view = prefill_view(pages, q.rows());
+    const LayerView view = prefill_view(pages, first_position, q.rows());
     const PagedKv& cache = view.cache;
     const int64_t n = q.rows();
     const int64_t width = shape.num_heads * shape.head_dim;
@@ -903,6 +912,7 @@ class CudaBackend : public Backend {
   // side is only read for cudaMemcpyHostToDevice).
   void copy_kv_block(const KvBlock& block, void* host, cudaMemcpyKind kind) {
     auto lock = bind();
+    drop_prefetch();
     const auto& store = static_cast<const CudaKvStore&>(*block.store);
     const KvLayout& layout = *block.layout;
     const std::vector<KvRun> runs = kv_runs(*block.page_table, layout.page_tokens, block.first, block.count);
@@ -918,33 +928,97 @@ class CudaBackend : public Backend {
     check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
   }
 
-  // One layer's cache as `rows` query rows read it. Once host-tier pages are in use, a prefill of at least
-  // kLayerCopyMinRows first copies the layer's pages in use (keys and values, both tiers) into GPU memory in
-  // two bulk copies, so the kernels' many reads of each key (mask estimation, then attention, per query
-  // block) stay on the GPU; the new rows are already written (write_kv runs before attention), and the copy
+  // One layer's cache as `rows` query rows from `first_position` on read it. Once host-tier pages are in use,
+  // a prefill of at least kLayerCopyMinRows reads a GPU copy of the layer's pages in use (keys and values,
+  // both tiers), so the kernels' many reads of each key (mask estimation, then attention, per query block)
+  // stay on the GPU. The copy of layer l + 1 is made on copy_stream_ while layer l computes (all its pages
+  // but those of these rows, which write_kv has not written yet when the copy starts: those are copied again
+  // once written); layer 0 (and any layer without such a copy) copies its pages in two bulk copies. The copy
   // lives until the view is dropped.
   struct LayerView {
     PagedKv cache;
     std::unique_ptr<PooledBuffer> copy;
   };
 
-  LayerView prefill_view(const KvPages& pages, int64_t rows) {
+  LayerView prefill_view(const KvPages& pages, int64_t first_position, int64_t rows) {
     LayerView view{paged(pages), nullptr};
     auto& store = static_cast<CudaKvStore&>(*pages.store);
     const int64_t used_pages = store.used_pages();
-    if (rows < kLayerCopyMinRows || used_pages <= store.gpu_pages()) return view;
+    if (rows < kLayerCopyMinRows || used_pages <= store.gpu_pages()) {
+      drop_prefetch();
+      return view;
+    }
     const size_t plane_bytes = store.pages_bytes(store.max_pages());
-    const size_t used_bytes = store.pages_bytes(used_pages);
-    view.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
-    auto* keys = static_cast<bf16*>(view.copy->data());
-    auto* values = reinterpret_cast<bf16*>(static_cast<char*>(view.copy->data()) + plane_bytes);
-    check(cudaMemcpyAsync(keys, view.cache.k_pages, used_bytes, cudaMemcpyDeviceToDevice, stream_),
-          "copying a layer's keys from the host KV tier");
-    check(cudaMemcpyAsync(values, view.cache.v_pages, used_bytes, cudaMemcpyDeviceToDevice, stream_),
-          "copying a layer's values from the host KV tier");
-    view.cache.k_pages = keys;
-    view.cache.v_pages = values;
+    if (prefetch_.matches(pages, first_position, rows, used_pages)) {
+      view.copy = std::move(prefetch_.copy);
+      check(cudaStreamWaitEvent(stream_, copy_done_), "waiting for a layer's KV copy");
+      copy_written_rows(pages, first_position, rows, *view.copy, plane_bytes);
+    } else {
+      drop_prefetch();
+      view.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
+      copy_layer(store, pages.layer, used_pages, *view.copy, plane_bytes, stream_);
+    }
+    if (pages.layer + 1 < pages.layout->num_layers) {
+      prefetch_layer(pages, first_position, rows, used_pages, plane_bytes);
+    }
+    view.cache.k_pages = static_cast<bf16*>(view.copy->data());
+    view.cache.v_pages = reinterpret_cast<bf16*>(static_cast<char*>(view.copy->data()) + plane_bytes);
     return view;
+  }
+
+  // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]).
+  void copy_layer(const CudaKvStore& store, int64_t layer, int64_t used_pages, PooledBuffer& copy,
+                  size_t plane_bytes, cudaStream_t stream) {
+    const size_t used_bytes = store.pages_bytes(used_pages);
+    check(cudaMemcpyAsync(copy.data(), store.layer_pages(layer, false), used_bytes, cudaMemcpyDeviceToDevice,
+                          stream),
+          "copying a layer's keys from the host KV tier");
+    check(cudaMemcpyAsync(static_cast<char*>(copy.data()) + plane_bytes, store.layer_pages(layer, true),
+                          used_bytes, cudaMemcpyDeviceToDevice, stream),
+          "copying a layer's values from the host KV tier");
+  }
+
+  // The rows of positions [first_position, first_position + rows) from the layer's pages into its copy.
+  void copy_written_rows(const KvPages& pages, int64_t first_position, int64_t rows, PooledBuffer& copy,
+                         size_t plane_bytes) {
+    const auto& store = static_cast<const CudaKvStore&>(*pages.store);
+    const KvLayout& layout = *pages.layout;
+    const size_t row_bytes = size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    for (const KvRun& run : kv_runs(*pages.page_table, layout.page_tokens, first_position, rows)) {
+      const size_t offset = size_t(run.slot) * row_bytes, bytes = size_t(run.tokens) * row_bytes;
+      for (int values = 0; values < 2; ++values) {
+        const char* from =
+            reinterpret_cast<const char*>(store.layer_pages(pages.layer, values == 1)) + offset;
+        check(cudaMemcpyAsync(static_cast<char*>(copy.data()) + values * plane_bytes + offset, from, bytes,
+                              cudaMemcpyDeviceToDevice, stream_),
+              "copying a prefill's new KV rows");
+      }
+    }
+  }
+
+  // Starts the copy of the next layer's pages on copy_stream_, after the work enqueued so far (the buffer may
+  // come back from the pool while kernels on stream_ still read it).
+  void prefetch_layer(const KvPages& pages, int64_t first_position, int64_t rows, int64_t used_pages,
+                      size_t plane_bytes) {
+    const auto& store = static_cast<const CudaKvStore&>(*pages.store);
+    prefetch_.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
+    check(cudaEventRecord(copy_start_, stream_), "ordering a layer's KV copy");
+    check(cudaStreamWaitEvent(copy_stream_, copy_start_), "ordering a layer's KV copy");
+    copy_layer(store, pages.layer + 1, used_pages, *prefetch_.copy, plane_bytes, copy_stream_);
+    check(cudaEventRecord(copy_done_, copy_stream_), "ordering a layer's KV copy");
+    prefetch_.store = pages.store;
+    prefetch_.page_table = pages.page_table;
+    prefetch_.layer = pages.layer + 1;
+    prefetch_.used_pages = used_pages;
+    prefetch_.first_position = first_position;
+    prefetch_.rows = rows;
+  }
+
+  // Gives a copy nobody will read back to the pool, once stream_ is past its copy.
+  void drop_prefetch() {
+    if (!prefetch_.copy) return;
+    check(cudaStreamWaitEvent(stream_, copy_done_), "waiting for a layer's KV copy");
+    prefetch_.copy.reset();
   }
 
   PagedKv paged(const KvPages& pages) {
@@ -975,6 +1049,28 @@ class CudaBackend : public Backend {
   DeviceMirror<int32_t> positions_;
   DeviceMirror<int32_t> page_table_;
   std::atomic<bool> tiered_kv_{false};  // a KV store with a host tier was made: prefill in longer chunks
+  // The copy of one layer's pages that prefill_view started for the next layer of a prefill chunk.
+  struct LayerPrefetch {
+    const KvPageStore* store = nullptr;
+    const std::vector<int32_t>* page_table = nullptr;
+    int64_t layer = -1;
+    int64_t used_pages = 0;
+    int64_t first_position = 0;
+    int64_t rows = 0;
+    std::unique_ptr<PooledBuffer> copy;
+    // write_kv of these rows into the prefetched layer keeps the copy valid (prefill_view copies them again).
+    bool covers(const KvPages& pages, int64_t position) const {
+      return !copy || (pages.store == store && pages.page_table == page_table && pages.layer == layer &&
+                       position == first_position);
+    }
+    bool matches(const KvPages& pages, int64_t position, int64_t count, int64_t used) const {
+      return copy && covers(pages, position) && count == rows && used == used_pages;
+    }
+  };
+  LayerPrefetch prefetch_;
+  cudaStream_t copy_stream_ = nullptr;
+  cudaEvent_t copy_start_ = nullptr;  // on stream_: the prefetch may start
+  cudaEvent_t copy_done_ = nullptr;   // on copy_stream_: the prefetch is done
   DeviceMirror<float> inv_freq_;
   DeviceMirror<int32_t> history_;
   DeviceToken token_;

@@ -56,18 +56,18 @@ TEST(kv_tier_plan_without_a_host_tier_keeps_the_gpu_budget) {
   CHECK(too_small.gpu_pages == 4681 && too_small.host_pages == 0);
 }
 
-TEST(kv_tier_plan_with_an_automatic_gpu_budget_keeps_a_layer_copy_and_the_reserve_free) {
+TEST(kv_tier_plan_with_an_automatic_gpu_budget_keeps_two_layer_copies_and_the_reserve_free) {
   KvTierRequest request = qwen_request(uint64_t(40 * kGiB), 64 * kGiB);
   request.gpu_budget_automatic = true;
   request.tier_reserve_bytes = uint64_t(5 * kGiB);
-  // Kept free: 2 * 15625 * 64 KiB (1953.125 MiB) + 5 GiB = 7073.125 MiB of the 40960: 9681 pages of 3.5 MiB,
-  // 9664 in whole granules; the other 5961 pages round up to 5984.
+  // Kept free: 4 * 15625 * 64 KiB (3906.25 MiB) + 5 GiB = 9026.25 MiB of the 40960: 9123 pages of 3.5 MiB,
+  // 9120 in whole granules (32 pages); the other 6505 pages round up to 6528.
   const KvTiers tiers = plan_kv_tiers(request);
-  CHECK(tiers.gpu_pages == 9664);
-  CHECK(tiers.host_pages == 5984);
+  CHECK(tiers.gpu_pages == 9120);
+  CHECK(tiers.host_pages == 6528);
 }
 
-// 40 GiB free (11702 pages alone) but 1 GiB of host memory: the tiers would hold 9664 + 288 pages, fewer than
+// 40 GiB free (11702 pages alone) but 1 GiB of host memory: the tiers would hold 9120 + 288 pages, fewer than
 // the GPU budget alone, so there is no host tier.
 TEST(kv_tier_plan_skips_a_tier_that_would_hold_fewer_pages) {
   KvTierRequest request = qwen_request(uint64_t(40 * kGiB), kGiB);
