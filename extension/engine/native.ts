@@ -91,7 +91,7 @@ export interface ModelGeometry {
 export type BackendName = 'cpu' | 'cuda';
 
 /** Attention of decode steps and prefill chunks: dense; HiP sparse attention (InfiniteHiP) whenever keys lie
- * outside the sink and the window (the last 64-query block of every prefill chunk of prefillChunkTokens positions, and of a prefill whose logits are read, attends densely); or auto = HiP once a
+ * outside the sink and the window (the last 64-query block of every prefill chunk of prefillChunkTokens positions, and of a prefill whose logits are read, attends densely; a prefill of fewer than 128 positions, such as a question, is sparse throughout); or auto = HiP once a
  * step or chunk attends more than hip.thresholdTokens keys (default 65536). */
 export type AttentionMode = 'dense' | 'hip' | 'auto';
 

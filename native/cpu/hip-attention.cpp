@@ -68,9 +68,11 @@ void hip_prefill(ThreadPool& pool, const KvView& kv, const AttentionShape& shape
     float* segment_out = out + segment.first_row * row_width;
     const int64_t position = first_position + segment.first_row;
     const hip::HipQueries queries{segment_q, segment.rows, shape.num_heads, shape.head_dim, position};
-    pool.parallel_for(size_t(segment.sparse_rows / config.block_q), [&](size_t block) {
+    const int64_t blocks = (segment.sparse_rows + config.block_q - 1) / config.block_q;
+    pool.parallel_for(size_t(blocks), [&](size_t block) {
       const int64_t first_row = int64_t(block) * config.block_q;
-      const hip::HipQueries rows{segment_q + first_row * row_width, config.block_q, shape.num_heads,
+      const int64_t block_rows = std::min(config.block_q, segment.sparse_rows - first_row);  // last: partial
+      const hip::HipQueries rows{segment_q + first_row * row_width, block_rows, shape.num_heads,
                                  shape.head_dim, position + first_row};
       const hip::HipMask mask{
           config.block_q, config.block_k(), {hip::select_key_blocks(config, queries, keys, int64_t(block))}};

@@ -689,7 +689,8 @@ class CudaBackend : public Backend {
     const int64_t width = int64_t(heads) * head_dim;
     const int64_t sparse_rows = segment.sparse_rows;
     if (sparse_rows > 0) {
-      const int64_t query_blocks = sparse_rows / mirror.block_q;
+      const int64_t query_blocks =
+          (sparse_rows + mirror.block_q - 1) / mirror.block_q;  // the last may be partial
       PooledBuffer blocks(pool_, size_t(query_blocks * mirror.max_blocks()) * sizeof(int32_t));
       PooledBuffer counts(pool_, size_t(query_blocks) * sizeof(int32_t));
       PooledBuffer workspace(pool_, hip_mask_prefill_workspace_bytes(mirror, int(sparse_rows), heads,

@@ -47,6 +47,7 @@ void validate_stage(const HipConfig& config, size_t index) {
 std::vector<HipPrefillSegment> HipConfig::prefill_segments(int64_t first_position, int64_t n,
                                                            bool seeds_generation) const {
   std::vector<HipPrefillSegment> segments;
+  if (n > 0 && n < 2 * block_q) return {{0, n, n}};
   for (int64_t row = 0; row < n;) {
     const int64_t position = first_position + row;
     if (position % block_q != 0) {  // the rest of a query block an earlier pass began: dense

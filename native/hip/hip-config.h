@@ -19,6 +19,9 @@ struct HipStage {
 // Rows [first_row, first_row + rows) of a prefill pass, within one prefill chunk: its first sparse_rows rows
 // (whole query blocks counted from first_row) attend sparsely, the rest densely: a partial last block, and
 // the last block when the segment ends its prefill chunk or ends a pass whose last position seeds generation.
+// A pass of fewer than 2 * block_q rows (a question, a chat turn) is one segment that attends sparsely
+// throughout, its blocks counted from its first row and the last one possibly partial: the reference runs
+// such short chunks fully sparse, and a dense row would read every key of the context.
 struct HipPrefillSegment {
   int64_t first_row;
   int64_t rows;

@@ -47,7 +47,8 @@ TEST(hip_config_defaults_are_infinite_hip_3k) {
 }
 
 // Segments end where a prefill chunk ends (absolute positions) and at the pass's end; their last block is
-// dense when they end a chunk, or end a pass that seeds generation; a partial last block always is.
+// dense when they end a chunk, or end a pass that seeds generation; a partial last block always is, but in a
+// pass shorter than two blocks, which is sparse throughout.
 TEST(hip_prefill_segments_end_at_prefill_chunk_ends) {
   HipConfig config;
   config.prefill_chunk_tokens = 256;
@@ -65,6 +66,10 @@ TEST(hip_prefill_segments_end_at_prefill_chunk_ends) {
   CHECK(cut(1024, 640, false) == std::vector<int64_t>({0, 256, 192, 256, 256, 192, 512, 128, 128}));
   CHECK(cut(1024, 640, true) == std::vector<int64_t>({0, 256, 192, 256, 256, 192, 512, 128, 64}));
   CHECK(cut(5, 0, true).empty());
+  // Fewer than 2 * block_q rows: one sparse segment, wherever it starts and whatever chunk end it crosses.
+  CHECK(cut(1000, 100, true) == std::vector<int64_t>({0, 100, 100}));
+  CHECK(cut(250, 127, false) == std::vector<int64_t>({0, 127, 127}));
+  CHECK(cut(1024, 128, true) == std::vector<int64_t>({0, 128, 64}));
 }
 
 TEST(hip_config_validation_names_the_field) {

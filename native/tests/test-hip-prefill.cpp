@@ -100,10 +100,15 @@ void reference_segment(const PrefillCase& c, const hip::HipConfig& config, int64
 }
 
 // A case within one prefill chunk: the rows up to the first multiple of block_q (absolute) dense, then whole
-// blocks sparse, the last one dense too when the pass seeds generation, a partial last one dense.
+// blocks sparse, the last one dense too when the pass seeds generation, a partial last one dense; a pass of
+// fewer than two blocks all sparse, its blocks counted from its first row.
 std::vector<float> reference_prefill(const PrefillCase& c, const hip::HipConfig& config,
                                      bool seeds_generation) {
   std::vector<float> out(c.q.size());
+  if (c.n < 2 * config.block_q) {
+    reference_segment(c, config, 0, c.n, c.n, out.data());
+    return out;
+  }
   const int64_t lead = std::min(c.n, (config.block_q - c.first_position % config.block_q) % config.block_q);
   if (lead > 0) reference_segment(c, config, 0, lead, 0, out.data());
   const int64_t rest = c.n - lead;
@@ -123,14 +128,14 @@ std::vector<float> prefill_logits(Model& model, const std::vector<int32_t>& prom
 // Query blocks (at multiples of 64 in absolute positions) past the sink and window select chunks; the rows
 // before the first block (3000: 8) and after the last whole one attend densely, and so does the last whole
 // block when the pass seeds generation; without, a pass of whole blocks from an aligned position is all
-// sparse.
+// sparse. Passes shorter than two blocks (64 at 2048, 100 at 3005) are sparse throughout.
 TEST(hip_prefill_attention_matches_the_reference_per_query_block) {
   auto backend = cpu_backend();
   const hip::HipConfig config = small_config(16);  // 16 sink + 64 window + 128 selected keys
-  const PrefillCase cases[] = {make_case({8, 2, 32, 0}, 3000, 200, 61),
-                               make_case({8, 2, 32, 0}, 100, 300, 62), make_case({4, 4, 32, 0}, 2048, 64, 63),
-                               make_case({8, 2, 32, 0}, 1024, 256, 69),
-                               make_case({8, 2, 32, 0}, 1000, 256, 72)};
+  const PrefillCase cases[] = {
+      make_case({8, 2, 32, 0}, 3000, 200, 61), make_case({8, 2, 32, 0}, 100, 300, 62),
+      make_case({4, 4, 32, 0}, 2048, 64, 63),  make_case({8, 2, 32, 0}, 1024, 256, 69),
+      make_case({8, 2, 32, 0}, 1000, 256, 72), make_case({8, 2, 32, 0}, 3005, 100, 73)};
   for (const PrefillCase& c : cases) {
     for (const bool seeds : {true, false}) {
       const double error =
@@ -214,9 +219,12 @@ TEST(cuda_parity_hip_prefill_attention) {
   if (!cuda) return;
   auto cpu = cpu_backend();
   hip::HipConfig config;
-  config.prefill_chunk_tokens = 1024;  // 9000 + 333 rows cross the chunk end at 9216; 2500 rows, two of them
+  // 9000 + 333 rows cross the chunk end at 9216; 2500 rows, two of them; 100 rows at 9005: a short pass,
+  // sparse in a whole block and a partial one.
+  config.prefill_chunk_tokens = 1024;
   const PrefillCase cases[] = {make_case({28, 4, 128, 0}, 9000, 333, 66),
-                               make_case({28, 4, 128, 0}, 0, 2500, 67)};
+                               make_case({28, 4, 128, 0}, 0, 2500, 67),
+                               make_case({28, 4, 128, 0}, 9005, 100, 74)};
   for (const PrefillCase& c : cases) {
     const double error =
         relative_l2(backend_prefill(*cuda, c, config, true), backend_prefill(*cpu, c, config, true));
