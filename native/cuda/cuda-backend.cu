@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -26,7 +25,6 @@
 #include "cuda/tiered-region.h"
 #include "kernels/attention-decode.cuh"
 #include "kernels/attention-prefill.cuh"
-#include "kernels/bulk-copy.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/embedding.cuh"
 #include "kernels/gemv.cuh"
@@ -969,22 +967,16 @@ class CudaBackend : public Backend {
     return view;
   }
 
-  // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]), by
-  // bulk_copy (mapped host memory read with many loads in flight), or by cudaMemcpyAsync with
-  // HIPCODE_LAYER_COPY=memcpy (for comparison).
+  // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]).
   void copy_layer(const CudaKvStore& store, int64_t layer, int64_t used_pages, PooledBuffer& copy,
                   size_t plane_bytes, cudaStream_t stream) {
     const size_t used_bytes = store.pages_bytes(used_pages);
-    for (int values = 0; values < 2; ++values) {
-      void* to = static_cast<char*>(copy.data()) + values * plane_bytes;
-      const void* from = store.layer_pages(layer, values == 1);
-      if (!layer_copy_by_memcpy_) {
-        bulk_copy(to, from, used_bytes, stream);
-        continue;
-      }
-      check(cudaMemcpyAsync(to, from, used_bytes, cudaMemcpyDeviceToDevice, stream),
-            "copying a layer's keys and values from the host KV tier");
-    }
+    check(cudaMemcpyAsync(copy.data(), store.layer_pages(layer, false), used_bytes, cudaMemcpyDeviceToDevice,
+                          stream),
+          "copying a layer's keys from the host KV tier");
+    check(cudaMemcpyAsync(static_cast<char*>(copy.data()) + plane_bytes, store.layer_pages(layer, true),
+                          used_bytes, cudaMemcpyDeviceToDevice, stream),
+          "copying a layer's values from the host KV tier");
   }
 
   // The rows of positions [first_position, first_position + rows) from the layer's pages into its copy.
@@ -1078,10 +1070,6 @@ class CudaBackend : public Backend {
   };
   LayerPrefetch prefetch_;
   cudaStream_t copy_stream_ = nullptr;
-  const bool layer_copy_by_memcpy_ = [] {
-    const char* flag = std::getenv("HIPCODE_LAYER_COPY");
-    return flag && std::string(flag) == "memcpy";
-  }();
   cudaEvent_t copy_start_ = nullptr;  // on stream_: the prefetch may start
   cudaEvent_t copy_done_ = nullptr;   // on copy_stream_: the prefetch is done
   DeviceMirror<float> inv_freq_;

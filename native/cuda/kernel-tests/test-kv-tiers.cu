@@ -1,10 +1,8 @@
-// A tiered range (GPU, host, GPU, host pieces) written by a kernel and read back by cudaMemcpy, written by
-// cudaMemcpy and summed by a kernel, and copied out by bulk_copy; then the bench: the host piece copied whole
-// (cudaMemcpyAsync against bulk_copy), and 64 KB pages (one layer's keys of 64 tokens at 4 KV heads of 128)
-// gathered at random from GPU memory, read in place from mapped host memory, or copied from pinned host
-// memory into GPU memory first.
+// A tiered range (GPU, host, GPU, host pieces) written by a kernel and read back by cudaMemcpy, and written
+// by cudaMemcpy and summed by a kernel; then the bench: 64 KB pages (one layer's keys of 64 tokens at 4 KV
+// heads of 128) gathered at random from GPU memory, read in place from mapped host memory, or copied from
+// pinned host memory into GPU memory first.
 #include "cuda/tiered-region.h"
-#include "kernels/bulk-copy.cuh"
 #include "test-harness.cuh"
 #include "test-kv-tiers.h"
 
@@ -87,14 +85,6 @@ void test_kv_tiers() {
       mismatched += got[size_t(page)] != host_xor_of_page(page);
     record("kv tiers: copy writes, kernel reads", mismatched == 0,
            std::to_string(page_count) + " pages, " + std::to_string(mismatched) + " wrong");
-
-    Dev<uint32_t> copied(words);
-    hipcode::cuda::bulk_copy(copied.p, region.data(), region.bytes(), 0);
-    const std::vector<uint32_t> copied_back = copied.download();
-    size_t wrong_copied = 0;
-    for (size_t i = 0; i < words; ++i) wrong_copied += copied_back[i] != word_at(i);
-    record("kv tiers: bulk_copy out of both tiers", wrong_copied == 0,
-           std::to_string(wrong_copied) + " wrong words");
   } catch (const std::exception& e) {
     record("kv tiers", false, std::string("exception: ") + e.what());
   }
@@ -111,19 +101,6 @@ void bench_kv_tiers() {
   const auto* base = reinterpret_cast<const uint4*>(region.data());
   const int64_t gpu_pages = int64_t(gpu_bytes / kPageBytes);
   const int64_t host_pages = int64_t(host_bytes / kPageBytes);
-
-  // The host piece copied whole into GPU memory (a layer's host pages at 1M tokens are about 1.5 GB).
-  Dev<uint4> whole(host_bytes / sizeof(uint4));
-  const char* host_piece = reinterpret_cast<const char*>(region.data()) + gpu_bytes;
-  const double memcpy_us =
-      time_us([&] { CK(cudaMemcpyAsync(whole.p, host_piece, host_bytes, cudaMemcpyDeviceToDevice)); }, 5);
-  std::printf("kv tiers: %zu MiB of host pages copied whole: cudaMemcpyAsync %.1f GB/s", host_bytes >> 20,
-              double(host_bytes) / memcpy_us / 1e3);
-  for (int ctas : {8, 16, 32, 64, 132}) {
-    const double us = time_us([&] { hipcode::cuda::bulk_copy(whole.p, host_piece, host_bytes, 0, ctas); }, 5);
-    std::printf(", bulk_copy %d CTAs %.1f GB/s", ctas, double(host_bytes) / us / 1e3);
-  }
-  std::printf("\n");
 
   for (int count : {64, 512, 4096}) {
     std::uniform_int_distribution<int64_t> in_gpu(0, gpu_pages - 1),
