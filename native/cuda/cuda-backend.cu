@@ -555,6 +555,10 @@ class CudaBackend : public Backend {
     const PagedKv cache = paged(pages);
     check_shape("write_kv keys", k, k.rows(), cache.n_kv_heads * cache.head_dim);
     check_shape("write_kv values", v, k.rows(), cache.n_kv_heads * cache.head_dim);
+    if (k.rows() >= kLayerCopyMinRows && static_cast<CudaKvStore&>(*pages.store).has_host_tier()) {
+      copy_rows_to_pages(pages, first_position, k, v);
+      return;
+    }
     const int32_t* positions = positions_for(first_position, k.rows());
     guard("write_kv", [&] {
       kv_write(cache, bf16_of(k, "write_kv"), bf16_of(v, "write_kv"), positions, int(k.rows()), stream_);
@@ -927,6 +931,21 @@ class CudaBackend : public Backend {
       }
     }
     check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
+  }
+
+  // A long prefill's K and V rows into a cache with a host tier: copied run by run (consecutive pages) by the
+  // copy engine, which writes host pages at the bus's speed, where kv_write's stores reached about 2.8 GB/s
+  // (H100, 32K rows of the 7B geometry: 23 ms a layer against 3.3 ms for the same rows in GPU memory).
+  void copy_rows_to_pages(const KvPages& pages, int64_t first_position, const Activation& k,
+                          const Activation& v) {
+    const auto& store = static_cast<const CudaKvStore&>(*pages.store);
+    const KvLayout& layout = *pages.layout;
+    const size_t row_bytes = size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    const std::vector<KvRun> runs = kv_runs(*pages.page_table, layout.page_tokens, first_position, k.rows());
+    kv_copy_runs(store.layer_pages(pages.layer, false), runs, first_position, row_bytes,
+                 bf16_of(k, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
+    kv_copy_runs(store.layer_pages(pages.layer, true), runs, first_position, row_bytes,
+                 bf16_of(v, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
   }
 
   // One layer's cache as `rows` query rows from `first_position` on read it. Once host-tier pages are in use,

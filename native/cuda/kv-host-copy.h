@@ -23,7 +23,8 @@ std::vector<KvRun> kv_runs(const std::vector<int32_t>& page_table, int64_t page_
 
 // Copies between the rows of `runs` in `pages` (one layer's K or V, [pages * page_tokens, row_bytes]) and
 // host [count, row_bytes] whose row 0 is position `first`: to the host for cudaMemcpyDeviceToHost, from it
-// for cudaMemcpyHostToDevice. Enqueued on `stream`.
+// for cudaMemcpyHostToDevice (or from device rows laid out the same for cudaMemcpyDeviceToDevice). Enqueued
+// on `stream`.
 void kv_copy_runs(void* pages, const std::vector<KvRun>& runs, int64_t first, size_t row_bytes, void* host,
                   cudaMemcpyKind kind, cudaStream_t stream);
 
