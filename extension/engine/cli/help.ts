@@ -77,7 +77,8 @@ Common options:
                             attention (InfiniteHiP: sink 256, window 1024, ~2K keys selected per layer by a
                             3-stage chunk search; decode re-runs its stages every 16 / 8 / 4 steps, prefill
                             runs it per 64-query block, dense for the last block of every 32768 positions and
-                            for the one whose logits are read) whenever keys lie outside the sink and the
+                            for the one whose logits are read, but sparse throughout in a prompt of fewer than
+                            128 tokens) whenever keys lie outside the sink and the
                             window; auto = HiP above 65536 keys of context, where it pays off, else dense. HiP
                             knobs: the environment variable HIPCODE_HIP, a JSON object such as
                             {"thresholdTokens": 4096, "sinkTokens": 64, "windowTokens": 256,
