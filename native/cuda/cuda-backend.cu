@@ -555,7 +555,8 @@ class CudaBackend : public Backend {
     const PagedKv cache = paged(pages);
     check_shape("write_kv keys", k, k.rows(), cache.n_kv_heads * cache.head_dim);
     check_shape("write_kv values", v, k.rows(), cache.n_kv_heads * cache.head_dim);
-    if (k.rows() >= kLayerCopyMinRows && static_cast<CudaKvStore&>(*pages.store).has_host_tier()) {
+    if (k.rows() >= kLayerCopyMinRows && static_cast<CudaKvStore&>(*pages.store).has_host_tier() &&
+        pages_hold(pages, first_position, k.rows())) {
       copy_rows_to_pages(pages, first_position, k, v);
       return;
     }
@@ -946,6 +947,18 @@ class CudaBackend : public Backend {
                  bf16_of(k, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
     kv_copy_runs(store.layer_pages(pages.layer, true), runs, first_position, row_bytes,
                  bf16_of(v, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
+  }
+
+  // Whether every position of [first_position, first_position + rows) has a page (kv_write skips those that
+  // do not; copies by runs need them all).
+  static bool pages_hold(const KvPages& pages, int64_t first_position, int64_t rows) {
+    const std::vector<int32_t>& table = *pages.page_table;
+    const int64_t first_page = first_position / pages.layout->page_tokens;
+    const int64_t end_page = (first_position + rows - 1) / pages.layout->page_tokens + 1;
+    if (first_position < 0 || end_page > int64_t(table.size())) return false;
+    const int64_t max_pages = static_cast<const CudaKvStore&>(*pages.store).max_pages();
+    return std::all_of(table.begin() + first_page, table.begin() + end_page,
+                       [&](int32_t page) { return page >= 0 && page < max_pages; });
   }
 
   // One layer's cache as `rows` query rows from `first_position` on read it. Once host-tier pages are in use,
