@@ -33,15 +33,16 @@ export async function waitForWorkbench(page: Page, fileName: string): Promise<vo
     .waitFor({ timeout: 60_000 });
 }
 
-/** Runs a command by its palette title, retrying while the extension host is still starting. */
+/** Runs a command by its palette title, retrying while the extension host is still starting or the palette closes. */
 export async function runCommand(page: Page, title: string): Promise<void> {
   const input = page.locator('.quick-input-widget input[type="text"]');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
   for (let attempt = 0; attempt < 20; attempt++) {
     await page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
     try {
+      // A webview taking the focus back closes the palette under the typing: then it opens again.
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`>${title}`, { timeout: 5000 });
       await row.waitFor({ state: 'visible', timeout: 3000 });
       await page.keyboard.press('Enter');
       return;
