@@ -148,6 +148,8 @@ class CudaKvStore : public KvPageStore {
   }
   // Bytes of `pages` pages of one layer's keys (or values).
   size_t pages_bytes(int64_t pages) const { return page_bytes() * size_t(pages); }
+  // Bytes of one position's keys (or values) in one layer: [kv_heads, head_dim].
+  size_t row_bytes() const { return size_t(layout_.num_kv_heads * layout_.head_dim) * sizeof(bf16); }
 
  private:
   void reserve_in_gpu_memory() {
@@ -922,7 +924,7 @@ class CudaBackend : public Backend {
     const auto& store = static_cast<const CudaKvStore&>(*block.store);
     const KvLayout& layout = *block.layout;
     const std::vector<KvRun> runs = kv_runs(*block.page_table, layout.page_tokens, block.first, block.count);
-    const size_t row_bytes = size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    const size_t row_bytes = store.row_bytes();
     const size_t plane_bytes = size_t(block.count) * row_bytes;
     for (int64_t layer = 0; layer < layout.num_layers; ++layer) {
       for (int kind_index = 0; kind_index < 2; ++kind_index) {
@@ -941,7 +943,7 @@ class CudaBackend : public Backend {
                           const Activation& v) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
     const KvLayout& layout = *pages.layout;
-    const size_t row_bytes = size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    const size_t row_bytes = store.row_bytes();
     const std::vector<KvRun> runs = kv_runs(*pages.page_table, layout.page_tokens, first_position, k.rows());
     kv_copy_runs(store.layer_pages(pages.layer, false), runs, first_position, row_bytes,
                  bf16_of(k, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
@@ -1016,7 +1018,7 @@ class CudaBackend : public Backend {
                          size_t plane_bytes) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
     const KvLayout& layout = *pages.layout;
-    const size_t row_bytes = size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    const size_t row_bytes = store.row_bytes();
     for (const KvRun& run : kv_runs(*pages.page_table, layout.page_tokens, first_position, rows)) {
       const size_t offset = size_t(run.slot) * row_bytes, bytes = size_t(run.tokens) * row_bytes;
       for (int values = 0; values < 2; ++values) {
