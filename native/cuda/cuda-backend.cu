@@ -580,10 +580,8 @@ class CudaBackend : public Backend {
     const bf16* query = bf16_of(q, "attention");
     bf16* result = bf16_of(out, "attention");
     if (q.rows() > 1) {
-      guard("attention", [&] {
-        attention_prefill(query, cache, result, int(q.rows()), int(shape.num_heads), int(first_position),
-                          window, scale, stream_);
-      });
+      dense_prefill(query, cache, result, int(q.rows()), int(shape.num_heads), int(first_position), window,
+                    scale);
       return;
     }
     const int keys = int(first_position + 1);
@@ -715,10 +713,18 @@ class CudaBackend : public Backend {
       });
     }
     if (sparse_rows == segment.rows) return;
+    dense_prefill(query + sparse_rows * width, cache, result + sparse_rows * width,
+                  int(segment.rows - sparse_rows), heads, int(first_position + sparse_rows), 0, scale);
+  }
+
+  // Causal attention of n_q query rows at positions pos0.. with a workspace for splitting long key ranges.
+  void dense_prefill(const bf16* query, const PagedKv& cache, bf16* result, int n_q, int heads, int pos0,
+                     int window, float scale) {
+    PooledBuffer workspace(
+        pool_, attention_prefill_workspace_bytes(n_q, heads, cache.n_kv_heads, cache.head_dim, pos0, window));
     guard("attention", [&] {
-      attention_prefill(query + sparse_rows * width, cache, result + sparse_rows * width,
-                        int(segment.rows - sparse_rows), heads, int(first_position + sparse_rows), 0, scale,
-                        stream_);
+      attention_prefill(query, cache, result, n_q, heads, pos0, window, scale, stream_, workspace.data(),
+                        workspace.bytes());
     });
   }
 

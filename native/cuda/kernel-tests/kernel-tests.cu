@@ -37,6 +37,7 @@
 #include "kernels/rms-norm.cuh"
 #include "kernels/rope.cuh"
 #include "kernels/sampling.cuh"
+#include "kernels/split-combine.cuh"
 #include "kernels/swiglu.cuh"
 #include "test-harness.cuh"
 #include "test-hip-hot-kv.h"
@@ -310,21 +311,46 @@ static std::vector<double> attention_ref(const std::vector<float>& q, const Host
   return out;
 }
 
+// A prefill case: random K/V in a paged cache, random queries, an output buffer and the reference output.
+struct PrefillCase {
+  HostCache hc;
+  DevCache dc;
+  std::vector<float> qv;
+  Dev<bf16> d_q, d_out;
+  float scale;
+  std::vector<double> ref;
+  PrefillCase(int n_q, int n_heads, int n_kv, int head_dim, int page_size, int pos0, int window)
+      : hc(n_kv, head_dim, page_size, pos0 + n_q),
+        dc(hc),
+        d_q(rand_bf16((size_t)n_q * n_heads * head_dim, -1, 1, &qv)),
+        d_out((size_t)n_q * n_heads * head_dim),
+        scale(1.f / std::sqrt((float)head_dim)),
+        ref(attention_ref(qv, hc, n_q, n_heads, pos0, window, scale)) {}
+  void poison() { CK(cudaMemset(d_out.p, 0xff, d_out.n * sizeof(bf16))); }  // NaNs: every output is written
+};
+
+// Runs `run` with attention_prefill's sm90 dispatch switched off.
+template <typename Run>
+static void without_sm90(const Run& run) {
+  attention_prefill_sm90_set_enabled(false);
+  try {
+    run();
+  } catch (...) {
+    attention_prefill_sm90_set_enabled(true);
+    throw;
+  }
+  attention_prefill_sm90_set_enabled(true);
+}
+
 static void test_prefill(int n_q, int n_heads, int n_kv, int head_dim, int page_size, int pos0, int window) {
   const std::string name = "attention_prefill n_q=" + std::to_string(n_q) +
                            " heads=" + std::to_string(n_heads) + "/" + std::to_string(n_kv) +
                            " d=" + std::to_string(head_dim) + " page=" + std::to_string(page_size) +
                            " pos0=" + std::to_string(pos0) + " win=" + std::to_string(window);
   run_test(name, [&] {
-    HostCache hc(n_kv, head_dim, page_size, pos0 + n_q);
-    DevCache dc(hc);
-    std::vector<float> qv;
-    auto q = rand_bf16((size_t)n_q * n_heads * head_dim, -1, 1, &qv);
-    Dev<bf16> d_q(q), d_out((size_t)n_q * n_heads * head_dim);
-    const float scale = 1.f / std::sqrt((float)head_dim);
-    attention_prefill(d_q.p, dc.kv, d_out.p, n_q, n_heads, pos0, window, scale, 0);
-    auto ref = attention_ref(qv, hc, n_q, n_heads, pos0, window, scale);
-    compare(name, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol, kAttnL2);
+    PrefillCase c(n_q, n_heads, n_kv, head_dim, page_size, pos0, window);
+    attention_prefill(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, window, c.scale, 0);
+    compare(name, to_float(c.d_out.download()), c.ref, kAttnAtol, kAttnRtol, kAttnL2);
   });
 }
 
@@ -336,32 +362,56 @@ static void test_prefill_paths(int n_q, int n_heads, int n_kv, int page_size, in
                          std::to_string(n_kv) + " page=" + std::to_string(page_size) +
                          " pos0=" + std::to_string(pos0) + " win=" + std::to_string(window);
   run_test("attention_prefill paths" + sz, [&] {
-    HostCache hc(n_kv, head_dim, page_size, pos0 + n_q);
-    DevCache dc(hc);
-    std::vector<float> qv;
-    auto q = rand_bf16((size_t)n_q * n_heads * head_dim, -1, 1, &qv);
-    Dev<bf16> d_q(q), d_out((size_t)n_q * n_heads * head_dim);
-    const float scale = 1.f / std::sqrt((float)head_dim);
-    auto ref = attention_ref(qv, hc, n_q, n_heads, pos0, window, scale);
-    attention_prefill_sm90_set_enabled(false);
-    try {
-      attention_prefill(d_q.p, dc.kv, d_out.p, n_q, n_heads, pos0, window, scale, 0);
-    } catch (...) {
-      attention_prefill_sm90_set_enabled(true);
-      throw;
-    }
-    attention_prefill_sm90_set_enabled(true);
-    compare("attention_prefill mma.sync" + sz, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol,
+    PrefillCase c(n_q, n_heads, n_kv, head_dim, page_size, pos0, window);
+    without_sm90(
+        [&] { attention_prefill(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, window, c.scale, 0); });
+    compare("attention_prefill mma.sync" + sz, to_float(c.d_out.download()), c.ref, kAttnAtol, kAttnRtol,
             kAttnL2);
     if (!attention_prefill_sm90_available()) {
       std::printf("SKIP attention_prefill sm90%s (needs compute capability 9.0 and sm_90a code)\n",
                   sz.c_str());
       return;
     }
-    CK(cudaMemset(d_out.p, 0xff, d_out.n * sizeof(bf16)));  // NaNs: every output must be written
-    attention_prefill_sm90(d_q.p, dc.kv, d_out.p, n_q, n_heads, pos0, window, scale, 0);
+    c.poison();
+    attention_prefill_sm90(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, window, c.scale, 0);
     CK(cudaDeviceSynchronize());
-    compare("attention_prefill sm90" + sz, to_float(d_out.download()), ref, kAttnAtol, kAttnRtol, kAttnL2);
+    compare("attention_prefill sm90" + sz, to_float(c.d_out.download()), c.ref, kAttnAtol, kAttnRtol,
+            kAttnL2);
+  });
+}
+
+// Split-K prefill (few rows against many keys): the dispatcher with a workspace on every path this device has
+// (mma.sync with the sm90 dispatch switched off, then the default), and the sm90 kernel with `sm90_splits`
+// splits, more than its key tiles when asked (empty splits). The case must be one the dispatcher splits.
+static void test_prefill_split(int n_q, int n_heads, int n_kv, int head_dim, int page_size, int pos0,
+                               int window, int sm90_splits) {
+  const std::string sz = " n_q=" + std::to_string(n_q) + " heads=" + std::to_string(n_heads) + "/" +
+                         std::to_string(n_kv) + " d=" + std::to_string(head_dim) +
+                         " page=" + std::to_string(page_size) + " pos0=" + std::to_string(pos0) +
+                         " win=" + std::to_string(window);
+  run_test("attention_prefill split-K" + sz, [&] {
+    PrefillCase c(n_q, n_heads, n_kv, head_dim, page_size, pos0, window);
+    auto run = [&](const std::string& path) {
+      const size_t bytes = attention_prefill_workspace_bytes(n_q, n_heads, n_kv, head_dim, pos0, window);
+      if (bytes == 0) throw std::runtime_error("the " + path + " dispatch does not split" + sz);
+      Dev<float> workspace(bytes / sizeof(float));
+      c.poison();
+      attention_prefill(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, window, c.scale, 0, workspace.p,
+                        bytes);
+      CK(cudaDeviceSynchronize());
+      compare("attention_prefill split-K " + path + sz, to_float(c.d_out.download()), c.ref, kAttnAtol,
+              kAttnRtol, kAttnL2);
+    };
+    without_sm90([&] { run("mma.sync"); });
+    run("default");
+    if (head_dim != 128 || !attention_prefill_sm90_available()) return;
+    Dev<float> partials(split_partials_bytes((int64_t)n_q * n_heads, head_dim, sm90_splits) / sizeof(float));
+    c.poison();
+    attention_prefill_sm90(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, window, c.scale, 0, sm90_splits,
+                           partials.p);
+    CK(cudaDeviceSynchronize());
+    compare("attention_prefill_sm90 splits=" + std::to_string(sm90_splits) + sz, to_float(c.d_out.download()),
+            c.ref, kAttnAtol, kAttnRtol, kAttnL2);
   });
 }
 
@@ -1180,6 +1230,10 @@ int main(int argc, char** argv) {
   test_prefill_paths(30, 40, 2, 64, 33, 0);  // group of 20 heads
   test_prefill_paths(4096, 4, 1, 64, 33, 0);
   test_prefill_paths(4096, 14, 2, 64, 1000, 300);
+  test_prefill_split(40, 28, 4, 128, 64, 16000, 0, 9);
+  test_prefill_split(7, 8, 2, 64, 16, 9000, 0, 1);
+  test_prefill_split(40, 28, 4, 128, 32, 16000, 5000, 5);
+  test_prefill_split(3, 28, 4, 128, 64, 9000, 0, 100);  // 71 key tiles: most of the 100 splits are empty
 
   test_decode(28, 4, 128, 64, 1, 0, 0, false);
   test_decode(28, 4, 128, 64, 63, 0, 0, false);

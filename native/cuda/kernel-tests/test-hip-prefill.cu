@@ -264,6 +264,27 @@ double attended_pairs(const std::vector<int32_t>& blocks, int n_q, int block_q, 
   return pairs;
 }
 
+// The dense last query block of a prefill chunk (64 queries after n_keys - 64 keys): whole key ranges per
+// CTA against split-K.
+void bench_dense_tail(const PagedKv& kv, int n_heads, int n_keys, float scale) {
+  const int n_q = 64, pos0 = n_keys - n_q, D = kv.head_dim;
+  Dev<bf16> q((size_t)n_q * n_heads * D), out((size_t)n_q * n_heads * D);
+  fill_random_device(q);
+  const size_t bytes = attention_prefill_workspace_bytes(n_q, n_heads, kv.n_kv_heads, D, pos0, 0);
+  Dev<float> workspace(std::max<size_t>(bytes, 16) / sizeof(float));
+  const double flops = 4.0 * n_q * (double)n_keys * D * n_heads;
+  for (bool split : {false, true}) {
+    const double us = time_us(
+        [&] {
+          attention_prefill(q.p, kv, out.p, n_q, n_heads, pos0, 0, scale, 0, split ? workspace.p : nullptr,
+                            split ? bytes : 0);
+        },
+        15);
+    std::printf("dense tail (64 queries) keys=%-8d %-9s %9.3f ms %6.1f TFLOP/s\n", n_keys,
+                split ? "split-K" : "whole", us * 1e-3, flops / us * 1e-6);
+  }
+}
+
 }  // namespace
 
 void bench_hip_prefill() {
@@ -318,5 +339,6 @@ void bench_hip_prefill() {
       std::printf("dense attention_prefill n_q=%-6d keys=%-8d %9.2f ms %6.1f TFLOP/s (causal pairs)\n", n_q,
                   n_keys, us_dense * 1e-3, dense_flops / us_dense * 1e-6);
     }
+    bench_dense_tail(kv, NH, n_keys, scale);
   }
 }

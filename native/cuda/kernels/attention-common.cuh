@@ -110,6 +110,87 @@ struct CausalKeys {
   }
 };
 
+// Split-K of a dense prefill (few query rows against many keys): the CTAs of split blockIdx.z walk tiles
+// [first, end) of the n_tiles tiles of their key range (gridDim.z splits of equal length; empty when
+// first == end).
+struct SplitTiles {
+  int first, end;
+};
+__device__ __forceinline__ SplitTiles split_tiles(int n_tiles) {
+  const int per = (n_tiles + (int)gridDim.z - 1) / (int)gridDim.z;
+  const int first = min(n_tiles, (int)blockIdx.z * per);
+  return {first, min(n_tiles, first + per)};
+}
+
+// The keys of split `tiles` of a causal range of `tile_keys`-key tiles: every split but the last ends on a
+// tile boundary, so no split zero-fills a key its rows attend.
+__device__ __forceinline__ CausalKeys split_keys(const CausalKeys& all, SplitTiles tiles, int tile_keys) {
+  return {all.k_begin + tiles.first * tile_keys, min(all.k_end, all.k_begin + tiles.end * tile_keys),
+          all.window};
+}
+
+// Where the rows of a prefill CTA go (row r = token * group + head of kv head kvh). Without partials: out
+// [n_q, n_heads, kD], normalised bf16. With them (split-K, split blockIdx.z): the unnormalised partials of
+// split-combine.cuh, part_o [n_q * n_heads, n_splits, kD] and part_ml [n_q * n_heads, n_splits, 2].
+struct PrefillOut {
+  __nv_bfloat16* out = nullptr;
+  float* part_o = nullptr;
+  float* part_ml = nullptr;
+  int n_splits = 1;
+};
+
+// Stores a thread's rows row_a and row_a + 8 (those below row_end): value(i, half, e) is dimension
+// 8 i + col + e of row row_a + 8 half; m_* are the rows' running maxima (log2 domain), l_* their sums over
+// the whole quad of lanes.
+template <int kD, typename Value>
+__device__ __forceinline__ void store_prefill_rows(const PrefillOut& dst, int n_heads, int group, int kvh,
+                                                   int row_a, int row_end, int col, float m_a, float m_b,
+                                                   float l_a, float l_b, const Value& value) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = row_a + 8 * half;
+    if (row >= row_end) continue;
+    const int t = row / group, g = row - t * group;
+    const int64_t out_row = (int64_t)t * n_heads + kvh * group + g;
+    const float l = half ? l_b : l_a;
+    if (dst.part_o) {
+      const int64_t slot = out_row * dst.n_splits + blockIdx.z;
+      float* po = dst.part_o + slot * kD + col;
+#pragma unroll
+      for (int i = 0; i < kD / 8; ++i)
+        *reinterpret_cast<float2*>(po + 8 * i) = make_float2(value(i, half, 0), value(i, half, 1));
+      if (col == 0) {
+        dst.part_ml[2 * slot] = half ? m_b : m_a;
+        dst.part_ml[2 * slot + 1] = l;
+      }
+      continue;
+    }
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    __nv_bfloat16* po = dst.out + out_row * kD + col;
+#pragma unroll
+    for (int i = 0; i < kD / 8; ++i) {
+      *reinterpret_cast<__nv_bfloat162*>(po + 8 * i) =
+          __floats2bfloat162_rn(value(i, half, 0) * inv, value(i, half, 1) * inv);
+    }
+  }
+}
+
+// The partials of rows [row0, row_end) of a CTA whose split holds no key: max -inf, sum 0, zeros.
+template <int kD>
+__device__ __forceinline__ void store_empty_split(const PrefillOut& dst, int n_heads, int group, int kvh,
+                                                  int row0, int row_end) {
+  for (int idx = threadIdx.x; idx < (row_end - row0) * kD; idx += blockDim.x) {
+    const int row = row0 + idx / kD, d = idx % kD;
+    const int t = row / group, g = row - t * group;
+    const int64_t slot = ((int64_t)t * n_heads + kvh * group + g) * dst.n_splits + blockIdx.z;
+    dst.part_o[slot * kD + d] = 0.f;
+    if (d == 0) {
+      dst.part_ml[2 * slot] = -INFINITY;
+      dst.part_ml[2 * slot + 1] = 0.f;
+    }
+  }
+}
+
 // Copies the K/V rows of slots [slot0, slot0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8).
 // Slots past slot_end, masked slots and unmapped pages are zero-filled (so 0 * V never meets garbage); slots
 // below keys.hot_end come from the keys' hot rows.

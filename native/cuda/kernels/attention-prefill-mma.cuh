@@ -69,8 +69,8 @@ __device__ __forceinline__ void load_prefill_tile(__nv_bfloat16* sK, __nv_bfloat
 // pos0 + row / group, attend the n_tiles (>= 1) tiles of `keys`. smem: prefill_smem_bytes<kD, kWarps>().
 template <int kD, int kWarps, typename Keys>
 __device__ __forceinline__ void prefill_mma_cta(const __nv_bfloat16* __restrict__ q, const PagedKv& cache,
-                                                __nv_bfloat16* __restrict__ out, int n_heads, int group,
-                                                int kvh, int row0, int row_end, int pos0, float scale_log2,
+                                                const PrefillOut& dst, int n_heads, int group, int kvh,
+                                                int row0, int row_end, int pos0, float scale_log2,
                                                 int page_shift, const Keys& keys, int n_tiles,
                                                 unsigned char* smem) {
   constexpr int kBM = 16 * kWarps, kBN = kPrefillBN, kStride = kD + 8, kThreads = kWarps * 32;
@@ -211,20 +211,8 @@ __device__ __forceinline__ void prefill_mma_cta(const __nv_bfloat16* __restrict_
   l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
   l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
   l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
-  const float inv_a = l_a > 0.f ? 1.f / l_a : 0.f, inv_b = l_b > 0.f ? 1.f / l_b : 0.f;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = row_a + 8 * half;
-    if (row >= row_end) continue;
-    const float inv = half ? inv_b : inv_a;
-    const int t = row / group, g = row % group;
-    __nv_bfloat16* dst = out + ((int64_t)t * n_heads + kvh * group + g) * kD + (lane & 3) * 2;
-#pragma unroll
-    for (int nt = 0; nt < kD / 8; ++nt) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + nt * 8) =
-          __floats2bfloat162_rn(o[nt][2 * half] * inv, o[nt][2 * half + 1] * inv);
-    }
-  }
+  store_prefill_rows<kD>(dst, n_heads, group, kvh, row_a, row_end, (lane & 3) * 2, m_a, m_b, l_a, l_b,
+                         [&](int i, int half, int e) { return o[i][2 * half + e]; });
 }
 
 }  // namespace hipcode::cuda::attn

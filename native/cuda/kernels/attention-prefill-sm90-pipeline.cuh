@@ -368,7 +368,7 @@ __device__ __forceinline__ void pack_p(const float (&s)[64], uint32_t (&p)[8][4]
 
 // Consumer warpgroup cw (1 or 2; CTA rows row0 + 64 (cw - 1) ..): rows of positions pos0 + row / group.
 template <typename Keys>
-__device__ __forceinline__ void consumer(__nv_bfloat16* __restrict__ out, int n_heads, int group, int kvh,
+__device__ __forceinline__ void consumer(const attn::PrefillOut& dst, int n_heads, int group, int kvh,
                                          int row0, int row_end, int pos0, float scale_log2, const Keys& keys,
                                          int n_tiles, uint32_t sQ, uint32_t sKV, uint32_t full_bar,
                                          uint32_t empty_bar) {
@@ -444,27 +444,15 @@ __device__ __forceinline__ void consumer(__nv_bfloat16* __restrict__ out, int n_
   l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
   l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
   l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
-  const float inv_a = l_a > 0.f ? 1.f / l_a : 0.f, inv_b = l_b > 0.f ? 1.f / l_b : 0.f;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = row_a + 8 * half;
-    if (row >= row_end) continue;
-    const float inv = half ? inv_b : inv_a;
-    const int t = row / group, g = row - t * group;
-    __nv_bfloat16* dst = out + ((int64_t)t * n_heads + kvh * group + g) * kD + col;
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + 8 * i) =
-          __floats2bfloat162_rn(o[4 * i + 2 * half] * inv, o[4 * i + 2 * half + 1] * inv);
-    }
-  }
+  attn::store_prefill_rows<kD>(dst, n_heads, group, kvh, row_a, row_end, col, st.m_a, st.m_b, l_a, l_b,
+                               [&](int i, int half, int e) { return o[4 * i + 2 * half + e]; });
 }
 
 // The whole CTA: rows [row0, row_end) (1 to kBM rows) of kv head kvh attend the n_tiles (>= 1) tiles of
 // `keys`. smem_raw: kSmemBytes of dynamic shared memory; bars: 2 * kStages static mbarriers.
 template <typename Keys>
 __device__ __forceinline__ void run_pipeline(const __nv_bfloat16* __restrict__ q, const PagedKv& cache,
-                                             __nv_bfloat16* __restrict__ out, int n_heads, int group, int kvh,
+                                             const attn::PrefillOut& dst, int n_heads, int group, int kvh,
                                              int row0, int row_end, int pos0, float scale_log2,
                                              int page_shift, const Keys& keys, int n_tiles,
                                              unsigned char* smem_raw, uint64_t* bars) {
@@ -488,7 +476,7 @@ __device__ __forceinline__ void run_pipeline(const __nv_bfloat16* __restrict__ q
              empty_bar);
   } else if (threadIdx.x < 128 * (consumers + 1)) {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    consumer(out, n_heads, group, kvh, row0, row_end, pos0, scale_log2, keys, n_tiles, sQ, sKV, full_bar,
+    consumer(dst, n_heads, group, kvh, row0, row_end, pos0, scale_log2, keys, n_tiles, sQ, sKV, full_bar,
              empty_bar);
   }
 }

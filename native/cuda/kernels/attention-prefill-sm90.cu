@@ -13,6 +13,7 @@
 #include "kernels/attention-prefill-sm90.cuh"
 #include "kernels/kernel-common.cuh"
 #include "kernels/kv-write.cuh"
+#include "kernels/split-combine.cuh"
 
 namespace hipcode::cuda {
 
@@ -25,13 +26,11 @@ using sm90::kSmemBytes;
 using sm90::kStages;
 using sm90::kThreads;
 
-// Grid: x = row tiles of kBM rows (heaviest, i.e. last, first), y = kv head.
+// Grid: x = row tiles of kBM rows (heaviest, i.e. last, first), y = kv head, z = split of the key range.
 __global__ void __launch_bounds__(kThreads, 1)
     attention_prefill_sm90_kernel(const __nv_bfloat16* __restrict__ q,  // [n_q, n_heads, 128]
-                                  const PagedKv cache,
-                                  __nv_bfloat16* __restrict__ out,  // [n_q, n_heads, 128]
-                                  int n_q, int n_heads, int group, int pos0, int window, float scale_log2,
-                                  int page_shift) {
+                                  const PagedKv cache, const attn::PrefillOut dst, int n_q, int n_heads,
+                                  int group, int pos0, int window, float scale_log2, int page_shift) {
 #if HIPCODE_PREFILL_SM90A
   __shared__ uint64_t bars[2 * kStages];  // full[kStages], then empty[kStages]
   extern __shared__ unsigned char smem_raw[];
@@ -44,12 +43,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int k_end = q_pos_max + 1;  // keys [k_end, ...) of the last tile are zero-filled and masked
   int k_begin = window > 0 ? max(0, q_pos_min - window + 1) : 0;
   k_begin = k_begin / kBN * kBN;
-  const int n_tiles = (k_end - k_begin + kBN - 1) / kBN;
-  const attn::CausalKeys keys{k_begin, k_end, window};
-  sm90::run_pipeline(q, cache, out, n_heads, group, kvh, r0, r_end, pos0, scale_log2, page_shift, keys,
-                     n_tiles, smem_raw, bars);
+  const attn::SplitTiles split = attn::split_tiles((k_end - k_begin + kBN - 1) / kBN);
+  if (split.first == split.end) {
+    attn::store_empty_split<kD>(dst, n_heads, group, kvh, r0, r_end);
+    return;
+  }
+  const attn::CausalKeys keys = attn::split_keys({k_begin, k_end, window}, split, kBN);
+  sm90::run_pipeline(q, cache, dst, n_heads, group, kvh, r0, r_end, pos0, scale_log2, page_shift, keys,
+                     split.end - split.first, smem_raw, bars);
 #else
-  (void)q, (void)cache, (void)out, (void)n_q, (void)n_heads, (void)group, (void)pos0, (void)window,
+  (void)q, (void)cache, (void)dst, (void)n_q, (void)n_heads, (void)group, (void)pos0, (void)window,
       (void)scale_log2, (void)page_shift;
 #endif
 }
@@ -72,7 +75,8 @@ bool attention_prefill_sm90_available() {
 }
 
 void attention_prefill_sm90(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_q,
-                            int n_heads, int pos0, int window, float scale, cudaStream_t stream) {
+                            int n_heads, int pos0, int window, float scale, cudaStream_t stream, int n_splits,
+                            float* partials) {
   const char* op = "attention_prefill_sm90";
   check_paged_kv(cache, op);
   HIPCODE_REQUIRE(cache.head_dim == kD, op, "head_dim must be 128, got " + std::to_string(cache.head_dim));
@@ -89,18 +93,25 @@ void attention_prefill_sm90(const __nv_bfloat16* q, const PagedKv& cache, __nv_b
                   op, "q, out, k_pages and v_pages must be 16-byte aligned");
   HIPCODE_REQUIRE(attention_prefill_sm90_available(), op,
                   "needs a compute capability 9.0 device and a build with sm_90a code");
+  HIPCODE_REQUIRE(
+      n_splits >= 1 && n_splits <= 65535 && (n_splits == 1 || partials), op,
+      "n_splits must be in [1, 65535] (more than 1 needs partials), got " + std::to_string(n_splits));
   if (n_q == 0) return;
   const int group = n_heads / cache.n_kv_heads;
   const int64_t rows = (int64_t)n_q * group;
   HIPCODE_REQUIRE(rows <= INT_MAX - kBM, op, "n_q * (n_heads / n_kv_heads) is too large");
-  const dim3 grid((unsigned)ceil_div(rows, kBM), (unsigned)cache.n_kv_heads);
+  const dim3 grid((unsigned)ceil_div(rows, kBM), (unsigned)cache.n_kv_heads, (unsigned)n_splits);
+  attn::PrefillOut dst{out};
+  if (n_splits > 1) dst = {out, partials, partials + (size_t)n_q * n_heads * n_splits * kD, n_splits};
   check_cuda(cudaFuncSetAttribute(attention_prefill_sm90_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   kSmemBytes),
              op, "cannot raise the shared-memory limit");
-  attention_prefill_sm90_kernel<<<grid, kThreads, kSmemBytes, stream>>>(q, cache, out, n_q, n_heads, group,
+  attention_prefill_sm90_kernel<<<grid, kThreads, kSmemBytes, stream>>>(q, cache, dst, n_q, n_heads, group,
                                                                         pos0, window, scale * attn::kLog2e,
                                                                         attn::page_shift_of(cache.page_size));
   check_launch(op);
+  if (n_splits > 1)
+    split_combine(dst.part_o, dst.part_ml, out, (int64_t)n_q * n_heads, n_splits, kD, stream, op);
 }
 
 }  // namespace hipcode::cuda

@@ -17,11 +17,14 @@ bool attention_prefill_sm90_available();
 
 // Same contract as attention_prefill (kernels/attention-prefill.cuh), restricted to
 // cache.head_dim == 128 and 16-byte aligned q / out / k_pages / v_pages; throws std::runtime_error
-// when those or attention_prefill_sm90_available() do not hold.
+// when those or attention_prefill_sm90_available() do not hold. n_splits > 1 cuts each CTA's key range into
+// that many pieces run side by side, merged through `partials` (split_partials_bytes(n_q * n_heads, 128,
+// n_splits) bytes, split-combine.cuh).
 void attention_prefill_sm90(const __nv_bfloat16* q,  // [n_q, n_heads, 128]
                             const PagedKv& cache,
                             __nv_bfloat16* out,  // [n_q, n_heads, 128]
-                            int n_q, int n_heads, int pos0, int window, float scale, cudaStream_t stream);
+                            int n_q, int n_heads, int pos0, int window, float scale, cudaStream_t stream,
+                            int n_splits = 1, float* partials = nullptr);
 
 // Test / benchmark switch (default on): when off, attention_prefill never picks the sm90 kernel.
 void attention_prefill_sm90_set_enabled(bool enabled);

@@ -15,9 +15,18 @@ namespace hipcode::cuda {
 // GQA: q head h reads kv head h / (n_heads / cache.n_kv_heads). scale is normally 1/sqrt(head_dim).
 // head_dim 64 and 128 use the tensor-core kernel; other head_dim (<= 256) fall back to
 // attention_generic.
+//
+// Split-K: when a call's rows leave more than half the SMs idle and walk long key ranges (a few queries after
+// a long context), each key range is cut into pieces run side by side and merged (split-combine.cuh), given a
+// workspace of attention_prefill_workspace_bytes() (0: no split for these arguments). Without a workspace
+// the key ranges are walked whole.
 void attention_prefill(const __nv_bfloat16* q,  // [n_q, n_heads, head_dim]
                        const PagedKv& cache,
                        __nv_bfloat16* out,  // [n_q, n_heads, head_dim]
-                       int n_q, int n_heads, int pos0, int window, float scale, cudaStream_t stream);
+                       int n_q, int n_heads, int pos0, int window, float scale, cudaStream_t stream,
+                       void* workspace = nullptr, size_t workspace_bytes = 0);
+
+size_t attention_prefill_workspace_bytes(int n_q, int n_heads, int n_kv_heads, int head_dim, int pos0,
+                                         int window);
 
 }  // namespace hipcode::cuda

@@ -188,8 +188,8 @@ __global__ void __launch_bounds__(sm90::kThreads, 1) hip_prefill_sm90_kernel(con
   if (cta.empty()) return;
   const HipKeys<sm90::kBN> keys{hip_cta_slots<sm90::kThreads>(a, cta), slot_keys, a.window_tokens};
   const int n_tiles = (int)ceil_div(keys.slots.total, sm90::kBN);
-  sm90::run_pipeline(a.q, a.cache, a.out, a.n_heads, a.group, (int)blockIdx.y, cta.row0, cta.row_end, a.pos0,
-                     a.scale_log2, a.page_shift, keys, n_tiles, smem_raw, bars);
+  sm90::run_pipeline(a.q, a.cache, attn::PrefillOut{a.out}, a.n_heads, a.group, (int)blockIdx.y, cta.row0,
+                     cta.row_end, a.pos0, a.scale_log2, a.page_shift, keys, n_tiles, smem_raw, bars);
 #else
   (void)a;
 #endif
@@ -205,9 +205,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32) hip_prefill_mma_kernel(const H
   if (cta.empty()) return;
   const HipKeys<attn::kPrefillBN> keys{hip_cta_slots<kMmaWarps * 32>(a, cta), slot_keys, a.window_tokens};
   const int n_tiles = (int)ceil_div(keys.slots.total, attn::kPrefillBN);
-  attn::prefill_mma_cta<kD, kMmaWarps>(a.q, a.cache, a.out, a.n_heads, a.group, (int)blockIdx.y, cta.row0,
-                                       cta.row_end, a.pos0, a.scale_log2, a.page_shift, keys, n_tiles,
-                                       smem_raw);
+  attn::prefill_mma_cta<kD, kMmaWarps>(a.q, a.cache, attn::PrefillOut{a.out}, a.n_heads, a.group,
+                                       (int)blockIdx.y, cta.row0, cta.row_end, a.pos0, a.scale_log2,
+                                       a.page_shift, keys, n_tiles, smem_raw);
 }
 
 std::atomic<bool> g_sm90_enabled{true};

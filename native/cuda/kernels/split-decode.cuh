@@ -6,8 +6,8 @@
 // of one kv group (16 per chunk, zero-padded), so one m16 tile of mma.sync covers the whole group. 4 warps;
 // slots are walked in tiles of 64 (16 per warp), double-buffered with cp.async; every warp keeps its own
 // online-softmax state, the 4 states are merged through shared memory and the CTA writes an unnormalised
-// partial (acc[head_dim], max, sum) per head (log2 domain). Pass 2 (split_decode_combine_kernel): one block
-// per q head merges the splits.
+// partial (acc[head_dim], max, sum) per head (log2 domain). Pass 2 (split_combine, split-combine.cuh) merges
+// the splits of each q head.
 //
 // Keys: a device-constructible type with `struct Params` (passed by value to the kernel), a constructor from
 // Params (it may read device memory, e.g. a length for CUDA-graph replay), `int total()` (the slot count),
@@ -19,6 +19,7 @@
 #include <cmath>
 
 #include "kernels/attention-common.cuh"
+#include "kernels/split-combine.cuh"
 
 namespace hipcode::cuda {
 
@@ -46,7 +47,7 @@ inline int split_decode_splits(int n_heads, int n_kv_heads, int max_slots, int m
 }
 
 inline size_t split_decode_workspace_bytes(int n_heads, int head_dim, int n_splits) {
-  return (size_t)n_heads * (size_t)n_splits * ((size_t)head_dim + 2) * sizeof(float);
+  return split_partials_bytes(n_heads, head_dim, n_splits);
 }
 
 template <int kD, typename Keys>
@@ -227,39 +228,6 @@ __global__ void __launch_bounds__(kSplitDecodeWarps * 32)
   }
 }
 
-// One block per q head. The splits' weights exp2(m_s - M) go to shared memory once; then each thread sums its
-// dimensions over the splits with independent loads in flight (a serial walk over the splits would wait on
-// L2 latency once per split).
-static __global__ void split_decode_combine_kernel(const float* __restrict__ part_o,
-                                                   const float* __restrict__ part_ml,
-                                                   __nv_bfloat16* __restrict__ out, int n_splits,
-                                                   int head_dim) {
-  extern __shared__ float weights[];  // [n_splits]
-  __shared__ float scratch[32];
-  pdl_wait();
-  pdl_launch_dependents();
-  const int head = blockIdx.x;
-  const float* ml = part_ml + (int64_t)head * n_splits * 2;
-  float m_local = -INFINITY;
-  for (int s = threadIdx.x; s < n_splits; s += blockDim.x) m_local = fmaxf(m_local, ml[2 * s]);
-  const float M = block_max(m_local, scratch);
-  float l_local = 0.f;
-  for (int s = threadIdx.x; s < n_splits; s += blockDim.x) {
-    const float m = ml[2 * s];
-    const float f = m == -INFINITY ? 0.f : exp2f(m - M);
-    weights[s] = f;
-    l_local += ml[2 * s + 1] * f;
-  }
-  const float L = block_sum(l_local, scratch);  // its barriers also publish `weights`
-  const float* head_o = part_o + (int64_t)head * n_splits * head_dim;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float acc = 0.f;
-#pragma unroll 8
-    for (int s = 0; s < n_splits; ++s) acc += head_o[(int64_t)s * head_dim + d] * weights[s];
-    out[(int64_t)head * head_dim + d] = __float2bfloat16(L > 0.f ? acc / L : 0.f);
-  }
-}
-
 // Runs both passes; `op` names the caller in errors. workspace: split_decode_workspace_bytes(...).
 template <int kD, typename Keys>
 void launch_split_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_heads,
@@ -276,9 +244,7 @@ void launch_split_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bflo
   launch_dependent(kernel, grid, dim3(kSplitDecodeWarps * 32), smem, stream, q, cache, params, part_o,
                    part_ml, group, scale * kLog2e, page_shift_of(cache.page_size), n_splits);
   check_launch(op);
-  launch_dependent(split_decode_combine_kernel, dim3(n_heads), dim3(kD), n_splits * sizeof(float), stream,
-                   part_o, part_ml, out, n_splits, kD);
-  check_launch(op);
+  split_combine(part_o, part_ml, out, n_heads, n_splits, kD, stream, op);
 }
 
 }  // namespace hipcode::cuda
