@@ -1,7 +1,7 @@
 // Pieces shared by the decode (hip-mask.cu) and prefill (hip-mask-prefill.cu) HiP mask estimation: score
-// rounding and encoding, the bisection step with the reference's tie rule, the per-list selection (bitonic
-// sort, keep, split into the next stage's chunks) and the host-side bounds of every stage's chunk count.
-// Included only by those two .cu files.
+// rounding and encoding, the bisection step with the reference's tie rule, the per-list selection (radix
+// select of the kept chunks, split into the next stage's chunks) and the host-side bounds of every stage's
+// chunk count. Included only by those two .cu files.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -48,57 +48,111 @@ __device__ __forceinline__ int right_probe(int lo, int hi) {
   return ((lo + hi) / 2 + hi) / 2;
 }
 
-// Ascending bitonic sort of keys[0, size) (size a power of two) by the whole block.
-__device__ __forceinline__ void bitonic_sort(unsigned long long* keys, int size) {
-  for (int k = 2; k <= size; k <<= 1) {
-    for (int j = k >> 1; j > 0; j >>= 1) {
-      for (int i = threadIdx.x; i < size; i += blockDim.x) {
-        const int ixj = i ^ j;
-        if (ixj > i) {
-          const unsigned long long a = keys[i], b = keys[ixj];
-          if ((a > b) == ((i & k) == 0)) {
-            keys[i] = b;
-            keys[ixj] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
+// Exclusive prefix sum of `v` over the block's threads in thread order (blockDim.x a multiple of 32);
+// `total` gets the block's sum. Every thread of the block must call it.
+__device__ __forceinline__ int block_exclusive_scan(int v, int& total) {
+  __shared__ int warp_sums[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int inclusive = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int t = __shfl_up_sync(0xffffffffu, inclusive, o);
+    if (lane >= o) inclusive += t;
   }
+  if (lane == 31) warp_sums[warp] = inclusive;
+  __syncthreads();
+  if (warp == 0) {
+    int sum = lane < warps ? warp_sums[lane] : 0;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int t = __shfl_up_sync(0xffffffffu, sum, o);
+      if (lane >= o) sum += t;
+    }
+    warp_sums[lane] = sum;  // inclusive over the warps
+  }
+  __syncthreads();
+  total = warp_sums[warps - 1];
+  const int base = warp == 0 ? 0 : warp_sums[warp - 1];
+  __syncthreads();  // the next call rewrites warp_sums
+  return base + inclusive - v;
 }
 
-__host__ __device__ inline int pow2_at_least(int n) {
-  int p = 1;
-  while (p < n) p <<= 1;
-  return p;
+// The rank-th smallest (1-based, rank <= n) of ~scores[i], i < n, by the whole block: four passes of an 8-bit
+// radix histogram. On return `rank` is its rank among the entries equal to it.
+__device__ __forceinline__ uint32_t radix_select(const uint32_t* scores, int n, int& rank) {
+  __shared__ int hist[256];
+  __shared__ int found_digit, found_before;
+  uint32_t prefix = 0, mask = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+      const uint32_t u = ~scores[i];
+      if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {  // the digit whose bin holds the rank-th entry: lane l sums bins 8 l .. 8 l + 7
+      const int lane = threadIdx.x;
+      int sum = 0;
+#pragma unroll
+      for (int b = 0; b < 8; ++b) sum += hist[lane * 8 + b];
+      int inclusive = sum;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int t = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += t;
+      }
+      const int crossing = __ffs(__ballot_sync(0xffffffffu, inclusive >= rank)) - 1;
+      if (lane == crossing) {
+        int before = inclusive - sum, b = lane * 8;
+        while (before + hist[b] < rank) before += hist[b++];
+        found_digit = b;
+        found_before = before;
+      }
+    }
+    __syncthreads();
+    prefix |= (uint32_t)found_digit << shift;
+    mask |= 255u << shift;
+    rank -= found_before;
+  }
+  return prefix;
 }
 
-// One stage's selection for one list, by the whole block: with more than `keep` chunks, sorts
-// (~encode(score), start) ascending (= score desc, start asc) in `keys` (capacity pow2_at_least(n)), keeps
-// the first `keep` and sorts their starts ascending; else keeps the (ascending) list. Then writes the kept
-// starts split into next_chunk-token children below cand_end (only the last, highest start can be clipped),
-// or the kept starts themselves when next_chunk is 0, to out_starts and their number to *out_count.
+// One stage's selection for one list (starts strictly ascending in list order), by the whole block
+// (blockDim.x a multiple of 32): with more than `keep` chunks, keeps the first `keep` by (score desc, start
+// asc) — the entries scoring above the keep-th score, then those equal to it in list order — else the whole
+// list; the kept starts go to `keys` in ascending order (capacity min(n, keep)). Then writes them split into
+// next_chunk-token children below cand_end (only the last, highest start can be clipped), or the kept starts
+// themselves when next_chunk is 0, to out_starts and their number to *out_count.
 template <typename StartOf>
 __device__ __forceinline__ void select_and_split(int n, const StartOf& start_of, const uint32_t* scores,
                                                  int keep, int chunk, int next_chunk, int cand_end,
-                                                 unsigned long long* keys, int32_t* out_starts,
-                                                 int32_t* out_count) {
+                                                 int32_t* keys, int32_t* out_starts, int32_t* out_count) {
   int kept;
   if (n > keep) {
-    const int sort_size = pow2_at_least(n), keep_sort_size = pow2_at_least(keep);
-    for (int i = threadIdx.x; i < sort_size; i += blockDim.x) {
-      keys[i] = i < n ? ((unsigned long long)(~scores[i]) << 32) | (uint32_t)start_of(i) : ~0ull;
+    int ties = keep;  // becomes how many of the entries equal to the threshold are kept
+    const uint32_t threshold = radix_select(scores, n, ties);
+    // Each thread walks a run of the list, so the kept entries keep their list (= start) order.
+    const int per = (n + blockDim.x - 1) / blockDim.x;
+    const int first = min(n, (int)threadIdx.x * per), end = min(n, first + per);
+    int equal = 0;
+    for (int i = first; i < end; ++i) equal += ~scores[i] == threshold;
+    int total;
+    const int equal_before = block_exclusive_scan(equal, total);
+    auto kept_at = [&](int i, int& equal_seen) {
+      const uint32_t u = ~scores[i];
+      return u < threshold || (u == threshold && equal_seen++ < ties);
+    };
+    int mine = 0;
+    for (int i = first, seen = equal_before; i < end; ++i) mine += kept_at(i, seen);
+    int out = block_exclusive_scan(mine, total);
+    for (int i = first, seen = equal_before; i < end; ++i) {
+      if (kept_at(i, seen)) keys[out++] = start_of(i);
     }
     __syncthreads();
-    bitonic_sort(keys, sort_size);
-    for (int i = threadIdx.x; i < keep_sort_size; i += blockDim.x) {
-      keys[i] = i < keep ? (keys[i] & 0xffffffffull) : ~0ull;
-    }
-    __syncthreads();
-    bitonic_sort(keys, keep_sort_size);
     kept = keep;
   } else {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = (uint32_t)start_of(i);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = start_of(i);
     __syncthreads();
     kept = n;
   }
@@ -159,15 +213,15 @@ inline int stage_list_capacity(const HipMaskConfig& config, int stage) {
   return config.stages[stage - 1].keep_tokens / config.stages[stage].chunk_size;
 }
 
-// Shared memory of the selection of a stage with up to `bound` chunks (its sort buffer); throws when it is
-// over kHipMaskMaxSort.
-inline int select_smem_bytes(int bound, const char* op, int stage) {
-  const int sort_size = pow2_at_least(std::max(bound, 1));
-  HIPCODE_REQUIRE(sort_size <= kHipMaskMaxSort, op,
-                  "stage " + std::to_string(stage) + " has up to " + std::to_string(bound) +
-                      " chunks, more than the " + std::to_string(kHipMaskMaxSort) +
-                      " one selection can rank (context too long for this chunk size)");
-  return sort_size * (int)sizeof(unsigned long long);
+// Shared memory of the selection of a stage with up to `bound` chunks keeping `keep` (its kept starts);
+// throws when it keeps more than kHipMaskMaxKept.
+inline int select_smem_bytes(int bound, int keep, const char* op, int stage) {
+  const int kept = std::max(1, std::min(bound, keep));
+  HIPCODE_REQUIRE(kept <= kHipMaskMaxKept, op,
+                  "stage " + std::to_string(stage) + " keeps up to " + std::to_string(kept) +
+                      " chunks, more than the " + std::to_string(kHipMaskMaxKept) +
+                      " one selection holds: lower its keep_tokens or raise its chunk_size");
+  return kept * (int)sizeof(int32_t);
 }
 
 // Raises `kernel`'s dynamic shared-memory limit when `smem` is over the default 48 KiB.
@@ -175,7 +229,7 @@ template <typename Kernel>
 void allow_select_smem(Kernel kernel, int smem, const char* op) {
   if (smem <= 48 * 1024) return;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  kHipMaskMaxSort * (int)sizeof(unsigned long long)),
+                                  kHipMaskMaxKept * (int)sizeof(int32_t)),
              op, "cannot raise the shared-memory limit");
 }
 

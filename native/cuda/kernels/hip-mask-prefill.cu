@@ -301,7 +301,7 @@ struct SelectArgs {
 };
 
 __global__ void __launch_bounds__(kSelectThreads) hip_mask_prefill_select_kernel(const SelectArgs a) {
-  extern __shared__ unsigned long long keys[];  // [pow2_at_least(n)]
+  extern __shared__ int32_t keys[];  // [min(n, keep)]: the kept starts
   const int b = blockIdx.x;
   const QueryBlock qb = query_block(b, a.n_q, a.block_q, a.pos0, a.window);
   const bool implicit = a.counts_in == nullptr;
@@ -453,7 +453,7 @@ void hip_mask_prefill_timed(const __nv_bfloat16* q, const PagedKv& cache, int n_
     const int keep = s.keep_tokens / s.chunk_size;
     const int bound = layout.plan.bound[i];
     const bool last = i + 1 == config.n_stages;
-    const int smem = select_smem_bytes(bound, op, i);
+    const int smem = select_smem_bytes(bound, keep, op, i);
     if (layout.scores_stage[i]) {
       const int rows_per_block = config.block_q / s.query_stride;
       auto* own_rows = reinterpret_cast<__nv_bfloat16*>(base + layout.rows[i]);

@@ -9,8 +9,9 @@
 // hip_mask_score_kernel: grid (ceil(cap / 4), n_kv_heads * ceil(group / 8)), 4 warps. Warp w of block x
 // scores chunk 4x + w for up to 8 q heads of one kv group: every head bisects its own way (probes differ
 // per head), all in lockstep so the up to 16 probe-key loads of one step are in flight together. Each lane
-// holds head_dim / 32 dims; dot products are f64 (exact for bf16 inputs), reduced with an xor butterfly
-// (every lane ends with the same bits, so control flow stays warp-uniform).
+// holds head_dim / 32 dims; dot products are f64 (exact for bf16 inputs), the step's 16 dots summed over the
+// warp together by halving exchanges, and every lane reads each head's two scores back, so control flow
+// stays warp-uniform.
 //
 // hip_mask_select_kernel: one CTA of 1024 threads running hip_mask::select_and_split (hip-mask-common.cuh):
 // the top `keep` chunks by (score desc, start asc), ascending, split into the next stage's list or, after the
@@ -35,10 +36,26 @@ constexpr int kScoreWarps = 4;
 constexpr int kHeadsPerWarp = 8;
 constexpr int kSelectThreads = 1024;
 
-__device__ __forceinline__ double warp_sum_f64(double v) {
+// Sums each of the 16 lane partials v[d] over the warp by halving exchanges (16 f64 shuffles in all, not 16
+// per sum); lane l ends with the sum of dot l / 2. The sums are exact (f64 sums of exact products), so the
+// order does not change them.
+template <int M>
+__device__ __forceinline__ void halve_sums(double (&v)[16], int lane) {
+  const bool upper = lane & (2 * M);
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
+  for (int i = 0; i < M; ++i) {
+    const double send = upper ? v[i] : v[i + M];
+    const double keep = upper ? v[i + M] : v[i];
+    v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 2 * M);
+  }
+}
+
+__device__ __forceinline__ double warp_sums_16(double (&v)[16], int lane) {
+  halve_sums<8>(v, lane);
+  halve_sums<4>(v, lane);
+  halve_sums<2>(v, lane);
+  halve_sums<1>(v, lane);
+  return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
 }
 
 // f64 sum -> f32 -> (bf16) ; NaN -> -inf (the reference's key_score for one row).
@@ -58,32 +75,55 @@ struct KeyVec<64> {
   using T = uint32_t;  // 2 bf16
 };
 
+// The physical pages of a chunk's keys: lane l holds the page of logical page first + l (-1: past the table
+// or unmapped), for chunks spanning at most 32 pages; longer ones (`direct`) look each key's page up.
+struct ChunkPages {
+  int first, mine;
+  bool direct;
+};
+
+__device__ __forceinline__ ChunkPages chunk_pages(const PagedKv& cache, int page_shift, int start, int end,
+                                                  int lane) {
+  const int first = start >> page_shift;
+  const bool direct = ((end - 1) >> page_shift) - first >= 32;
+  const int logical = first + lane;
+  int page = !direct && logical < cache.max_pages_per_seq ? __ldg(cache.page_table + logical) : -1;
+  if (page >= cache.num_pages) page = -1;
+  return {first, page, direct};
+}
+
+// Lane `lane`'s share of kv head kvh's key `key` (warp-uniform), a key of the chunk of `pages`.
 template <int kD>
-__device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache, int page_shift, int kvh,
-                                                           int key, int lane) {
+__device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache, const ChunkPages& pages,
+                                                           int page_shift, int kvh, int key, int lane) {
   constexpr int kE = kD / 32;
   using T = typename KeyVec<kD>::T;
   const int logical = key >> page_shift;
-  const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-  if (page < 0 || page >= cache.num_pages) return T{};
+  int page = __shfl_sync(0xffffffffu, pages.mine, (logical - pages.first) & 31);
+  if (pages.direct) {
+    page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
+    if (page >= cache.num_pages) page = -1;
+  }
+  if (page < 0) return T{};
   const int64_t off =
       (((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * cache.n_kv_heads + kvh) * kD +
       lane * kE;
   return __ldg(reinterpret_cast<const T*>(cache.k_pages + off));
 }
 
+// This lane's share of q . k in f64 (the products of bf16 values are exact).
 template <int kD>
-__device__ __forceinline__ double lane_dot(const float* qv, typename KeyVec<kD>::T k) {
+__device__ __forceinline__ double lane_dot(const double* qd, typename KeyVec<kD>::T k) {
   constexpr int kE = kD / 32;
   const __nv_bfloat16* kb = reinterpret_cast<const __nv_bfloat16*>(&k);
   double s = 0;
 #pragma unroll
-  for (int e = 0; e < kE; ++e) s = fma((double)qv[e], (double)__bfloat162float(kb[e]), s);
+  for (int e = 0; e < kE; ++e) s = fma(qd[e], (double)__bfloat162float(kb[e]), s);
   return s;
 }
 
 template <int kD>
-__global__ void __launch_bounds__(kScoreWarps * 32)
+__global__ void __launch_bounds__(kScoreWarps * 32, 3)
     hip_mask_score_kernel(const __nv_bfloat16* __restrict__ q, PagedKv cache, int group, int page_shift,
                           const int32_t* __restrict__ count_dev, int count_host,
                           const int32_t* __restrict__ starts, uint32_t* __restrict__ scores, int keep,
@@ -100,21 +140,32 @@ __global__ void __launch_bounds__(kScoreWarps * 32)
   const int nh = min(kHeadsPerWarp, group - hc * kHeadsPerWarp);
   const int start = starts ? starts[j] : sink + j * chunk;
   const int right = min(start + chunk, cand_end);
+  const ChunkPages pages = chunk_pages(cache, page_shift, start, right, lane);
 
-  float qv[kHeadsPerWarp][kE];
+  double qd[kHeadsPerWarp][kE];  // zeros for heads past the group
 #pragma unroll
   for (int g = 0; g < kHeadsPerWarp; ++g) {
 #pragma unroll
     for (int e = 0; e < kE; ++e)
-      qv[g][e] = g < nh ? __bfloat162float(q[(int64_t)(h0 + g) * kD + lane * kE + e]) : 0.f;
+      qd[g][e] = g < nh ? (double)__bfloat162float(q[(int64_t)(h0 + g) * kD + lane * kE + e]) : 0.0;
   }
 
+  // The warp's 16 dots per step: left and right probe of each of its 8 heads (dot 2 g, 2 g + 1), each score
+  // held by lanes 4 g and 4 g + 2.
+  double dots[16];
   float best = -INFINITY;  // max over this warp's heads
   if (right - start == 1) {
-    const auto k = load_key<kD>(cache, page_shift, kvh, start, lane);
+    const auto k = load_key<kD>(cache, pages, page_shift, kvh, start, lane);
 #pragma unroll
     for (int g = 0; g < kHeadsPerWarp; ++g) {
-      if (g < nh) best = fmaxf(best, finish_score(warp_sum_f64(lane_dot<kD>(qv[g], k)), bf16_scoring));
+      dots[2 * g] = lane_dot<kD>(qd[g], k);
+      dots[2 * g + 1] = 0.0;
+    }
+    const float score = finish_score(warp_sums_16(dots, lane), bf16_scoring);
+#pragma unroll
+    for (int g = 0; g < kHeadsPerWarp; ++g) {
+      const float s = __shfl_sync(0xffffffffu, score, 4 * g);
+      if (g < nh) best = fmaxf(best, s);
     }
   } else {
     int lo[kHeadsPerWarp], hi[kHeadsPerWarp];
@@ -130,20 +181,25 @@ __global__ void __launch_bounds__(kScoreWarps * 32)
       typename KeyVec<kD>::T kl[kHeadsPerWarp], kr[kHeadsPerWarp];
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) {
+        kl[g] = kr[g] = typename KeyVec<kD>::T{};
         if (hi[g] - lo[g] > 1) {
           any = true;
-          kl[g] = load_key<kD>(cache, page_shift, kvh, left_probe(lo[g], hi[g]), lane);
-          kr[g] = load_key<kD>(cache, page_shift, kvh, right_probe(lo[g], hi[g]), lane);
+          kl[g] = load_key<kD>(cache, pages, page_shift, kvh, left_probe(lo[g], hi[g]), lane);
+          kr[g] = load_key<kD>(cache, pages, page_shift, kvh, right_probe(lo[g], hi[g]), lane);
         }
       }
       if (!any) break;
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) {
-        if (hi[g] - lo[g] > 1) {
-          const float ls = finish_score(warp_sum_f64(lane_dot<kD>(qv[g], kl[g])), bf16_scoring);
-          const float rs = finish_score(warp_sum_f64(lane_dot<kD>(qv[g], kr[g])), bf16_scoring);
-          bisect_step(lo[g], hi[g], run[g], ls, rs);
-        }
+        dots[2 * g] = lane_dot<kD>(qd[g], kl[g]);
+        dots[2 * g + 1] = lane_dot<kD>(qd[g], kr[g]);
+      }
+      const float score = finish_score(warp_sums_16(dots, lane), bf16_scoring);
+#pragma unroll
+      for (int g = 0; g < kHeadsPerWarp; ++g) {
+        const float ls = __shfl_sync(0xffffffffu, score, 4 * g);
+        const float rs = __shfl_sync(0xffffffffu, score, 4 * g + 2);
+        if (hi[g] - lo[g] > 1) bisect_step(lo[g], hi[g], run[g], ls, rs);
       }
     }
 #pragma unroll
@@ -159,8 +215,8 @@ __global__ void __launch_bounds__(kSelectThreads)
                            const int32_t* __restrict__ starts, const uint32_t* __restrict__ scores, int keep,
                            int sink, int chunk, int next_chunk, int cand_end,
                            int32_t* __restrict__ out_starts, int32_t* __restrict__ out_count) {
-  extern __shared__ unsigned long long keys[];  // [pow2_at_least(n)]
-  const bool implicit = count_host >= 0;        // stage 0: start = sink + j * chunk
+  extern __shared__ int32_t keys[];       // [min(n, keep)]: the kept starts
+  const bool implicit = count_host >= 0;  // stage 0: start = sink + j * chunk
   const int n = implicit ? count_host : *count_dev;
   auto start_of = [&](int j) { return implicit ? sink + j * chunk : starts[j]; };
   select_and_split(n, start_of, scores, keep, chunk, next_chunk, cand_end, keys, out_starts, out_count);
@@ -278,7 +334,7 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
     const int32_t* list = i == 0 ? nullptr : count_in + 1;
     int32_t* count_out = last ? n_blocks : stage_list(config, stage_lists, i + 1);
     int32_t* starts_out = last ? blocks : count_out + 1;
-    const int smem = select_smem_bytes(bound, op, i);
+    const int smem = select_smem_bytes(bound, keep, op, i);
     if (bound > keep) {
       HIPCODE_REQUIRE((size_t)bound <= score_slots, op, "workspace too small for stage " + std::to_string(i));
       check_cuda(cudaMemsetAsync(scores, 0, (size_t)bound * sizeof(uint32_t), stream), op,

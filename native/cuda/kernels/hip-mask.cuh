@@ -22,10 +22,10 @@
 //
 // Launches per call: per stage that may need scoring a memset + a scoring kernel (grid over chunks x kv
 // heads, one warp per (chunk, kv head, up to 8 q heads of the group) bisecting in lockstep), then per
-// stage one single-CTA selection kernel (bitonic sort in shared memory of up to kHipMaskMaxSort
-// (score, start) pairs, then ascending sort of the kept starts and the split into the next stage's
-// chunks). Counts stay on the device; the host only needs the position t (for grid sizes). Stages whose
-// chunk count is known on the host not to exceed keep launch no scoring kernel.
+// stage one single-CTA selection kernel (radix select of the keep-th score, the kept starts compacted in
+// list order, then split into the next stage's chunks). Counts stay on the device; the host only needs the
+// position t (for grid sizes). Stages whose chunk count is known on the host not to exceed keep launch no
+// scoring kernel.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -39,9 +39,9 @@
 namespace hipcode::cuda {
 
 constexpr int kHipMaskMaxStages = 8;
-// Most chunks one selection can rank (stage-0 chunks: (t - sink - window) / stages[0].chunk_size; 16384
-// chunks of 256 = 4M keys). 128 KiB of shared memory.
-constexpr int kHipMaskMaxSort = 16384;
+// Most chunks one stage's selection keeps (min(its chunks, keep_tokens / chunk_size)): 128 KiB of shared
+// memory.
+constexpr int kHipMaskMaxKept = 32768;
 
 struct HipMaskStage {
   int chunk_size;        // tokens per chunk (each stage's divides the previous one's)
