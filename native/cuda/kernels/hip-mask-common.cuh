@@ -53,22 +53,11 @@ __device__ __forceinline__ int right_probe(int lo, int hi) {
 __device__ __forceinline__ int block_exclusive_scan(int v, int& total) {
   __shared__ int warp_sums[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  int inclusive = v;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int t = __shfl_up_sync(0xffffffffu, inclusive, o);
-    if (lane >= o) inclusive += t;
-  }
+  const int inclusive = warp_inclusive_scan(v);
   if (lane == 31) warp_sums[warp] = inclusive;
   __syncthreads();
   if (warp == 0) {
-    int sum = lane < warps ? warp_sums[lane] : 0;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int t = __shfl_up_sync(0xffffffffu, sum, o);
-      if (lane >= o) sum += t;
-    }
-    warp_sums[lane] = sum;  // inclusive over the warps
+    warp_sums[lane] = warp_inclusive_scan(lane < warps ? warp_sums[lane] : 0);  // inclusive over the warps
   }
   __syncthreads();
   total = warp_sums[warps - 1];
@@ -96,12 +85,7 @@ __device__ __forceinline__ uint32_t radix_select(const uint32_t* scores, int n, 
       int sum = 0;
 #pragma unroll
       for (int b = 0; b < 8; ++b) sum += hist[lane * 8 + b];
-      int inclusive = sum;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int t = __shfl_up_sync(0xffffffffu, inclusive, o);
-        if (lane >= o) inclusive += t;
-      }
+      const int inclusive = warp_inclusive_scan(sum);
       const int crossing = __ffs(__ballot_sync(0xffffffffu, inclusive >= rank)) - 1;
       if (lane == crossing) {
         int before = inclusive - sum, b = lane * 8;

@@ -111,14 +111,20 @@ __device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache,
   return __ldg(reinterpret_cast<const T*>(cache.k_pages + off));
 }
 
-// This lane's share of q . k in f64 (the products of bf16 values are exact).
+// This lane's head_dim / 32 dims of a key, widened to f64.
 template <int kD>
-__device__ __forceinline__ double lane_dot(const double* qd, typename KeyVec<kD>::T k) {
-  constexpr int kE = kD / 32;
+__device__ __forceinline__ void widen(typename KeyVec<kD>::T k, double (&kd)[kD / 32]) {
   const __nv_bfloat16* kb = reinterpret_cast<const __nv_bfloat16*>(&k);
+#pragma unroll
+  for (int e = 0; e < kD / 32; ++e) kd[e] = (double)__bfloat162float(kb[e]);
+}
+
+// This lane's share of q . k in f64 (the products of bf16 values are exact).
+template <int kE>
+__device__ __forceinline__ double lane_dot(const double (&qd)[kE], const double (&kd)[kE]) {
   double s = 0;
 #pragma unroll
-  for (int e = 0; e < kE; ++e) s = fma(qd[e], (double)__bfloat162float(kb[e]), s);
+  for (int e = 0; e < kE; ++e) s = fma(qd[e], kd[e], s);
   return s;
 }
 
@@ -129,6 +135,8 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
                           const int32_t* __restrict__ starts, uint32_t* __restrict__ scores, int keep,
                           int sink, int chunk, int cand_end, bool bf16_scoring) {
   constexpr int kE = kD / 32;
+  pdl_wait();
+  pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = count_dev ? *count_dev : count_host;
   if (n <= keep) return;  // kept without scoring
@@ -150,18 +158,21 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
       qd[g][e] = g < nh ? (double)__bfloat162float(q[(int64_t)(h0 + g) * kD + lane * kE + e]) : 0.0;
   }
 
-  // The warp's 16 dots per step: left and right probe of each of its 8 heads (dot 2 g, 2 g + 1), each score
-  // held by lanes 4 g and 4 g + 2.
+  // A step scores 16 dots: head g's left and right probe are dots 2 g and 2 g + 1 (zero for heads past the
+  // group); the warp-wide sums leave dot d in lanes 2 d and 2 d + 1, so head g's scores are read back from
+  // lanes 4 g and 4 g + 2.
   double dots[16];
+  auto step_score = [&]() { return finish_score(warp_sums_16(dots, lane), bf16_scoring); };
   float best = -INFINITY;  // max over this warp's heads
   if (right - start == 1) {
-    const auto k = load_key<kD>(cache, pages, page_shift, kvh, start, lane);
+    double kd[kE];
+    widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, start, lane), kd);
 #pragma unroll
     for (int g = 0; g < kHeadsPerWarp; ++g) {
-      dots[2 * g] = lane_dot<kD>(qd[g], k);
+      dots[2 * g] = g < nh ? lane_dot(qd[g], kd) : 0.0;
       dots[2 * g + 1] = 0.0;
     }
-    const float score = finish_score(warp_sums_16(dots, lane), bf16_scoring);
+    const float score = step_score();
 #pragma unroll
     for (int g = 0; g < kHeadsPerWarp; ++g) {
       const float s = __shfl_sync(0xffffffffu, score, 4 * g);
@@ -175,6 +186,25 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
       lo[g] = start;
       hi[g] = g < nh ? right : start + 1;  // unused heads are finished from the start
       run[g] = -INFINITY;
+    }
+    auto bisect_all = [&](float score) {
+#pragma unroll
+      for (int g = 0; g < kHeadsPerWarp; ++g) {
+        const float ls = __shfl_sync(0xffffffffu, score, 4 * g);
+        const float rs = __shfl_sync(0xffffffffu, score, 4 * g + 2);
+        if (hi[g] - lo[g] > 1) bisect_step(lo[g], hi[g], run[g], ls, rs);
+      }
+    };
+    {  // every head's first step probes the same two keys: loaded and widened once
+      double left[kE], right_key[kE];
+      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, left_probe(start, right), lane), left);
+      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, right_probe(start, right), lane), right_key);
+#pragma unroll
+      for (int g = 0; g < kHeadsPerWarp; ++g) {
+        dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
+        dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
+      }
+      bisect_all(step_score());
     }
     while (true) {
       bool any = false;
@@ -191,16 +221,13 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
       if (!any) break;
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) {
-        dots[2 * g] = lane_dot<kD>(qd[g], kl[g]);
-        dots[2 * g + 1] = lane_dot<kD>(qd[g], kr[g]);
+        double left[kE], right_key[kE];
+        widen<kD>(kl[g], left);
+        widen<kD>(kr[g], right_key);
+        dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
+        dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
       }
-      const float score = finish_score(warp_sums_16(dots, lane), bf16_scoring);
-#pragma unroll
-      for (int g = 0; g < kHeadsPerWarp; ++g) {
-        const float ls = __shfl_sync(0xffffffffu, score, 4 * g);
-        const float rs = __shfl_sync(0xffffffffu, score, 4 * g + 2);
-        if (hi[g] - lo[g] > 1) bisect_step(lo[g], hi[g], run[g], ls, rs);
-      }
+      bisect_all(step_score());
     }
 #pragma unroll
     for (int g = 0; g < kHeadsPerWarp; ++g) {
@@ -210,16 +237,21 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
   if (lane == 0) atomicMax(scores + j, encode_score(best));
 }
 
+// Then clears scores[0, clear) for the next stage's scoring.
 __global__ void __launch_bounds__(kSelectThreads)
     hip_mask_select_kernel(const int32_t* __restrict__ count_dev, int count_host,
-                           const int32_t* __restrict__ starts, const uint32_t* __restrict__ scores, int keep,
+                           const int32_t* __restrict__ starts, uint32_t* __restrict__ scores, int keep,
                            int sink, int chunk, int next_chunk, int cand_end,
-                           int32_t* __restrict__ out_starts, int32_t* __restrict__ out_count) {
-  extern __shared__ int32_t keys[];       // [min(n, keep)]: the kept starts
+                           int32_t* __restrict__ out_starts, int32_t* __restrict__ out_count, int clear) {
+  extern __shared__ int32_t keys[];  // [min(n, keep)]: the kept starts
+  pdl_wait();
+  pdl_launch_dependents();
   const bool implicit = count_host >= 0;  // stage 0: start = sink + j * chunk
   const int n = implicit ? count_host : *count_dev;
   auto start_of = [&](int j) { return implicit ? sink + j * chunk : starts[j]; };
   select_and_split(n, start_of, scores, keep, chunk, next_chunk, cand_end, keys, out_starts, out_count);
+  __syncthreads();  // every read of the scores is done
+  for (int i = threadIdx.x; i < clear; i += blockDim.x) scores[i] = 0;
 }
 
 // Stage i's (i >= 1) input list in the stage-list buffer: [count, starts...].
@@ -323,6 +355,11 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
   const int page_shift = page_shift_of(cache.page_size);
   uint32_t* scores = static_cast<uint32_t*>(workspace);
 
+  // Scoring stage i needs scores[0, bound) zero: cleared once here, then by each selection for the next.
+  auto scored = [&](int i) {
+    return i < config.n_stages && plan.bound[i] > config.stages[i].keep_tokens / config.stages[i].chunk_size;
+  };
+  bool scores_clear = false;
   for (int i = first_stage; i < config.n_stages; ++i) {
     const HipMaskStage& s = config.stages[i];
     const int keep = s.keep_tokens / s.chunk_size;
@@ -335,27 +372,28 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
     int32_t* count_out = last ? n_blocks : stage_list(config, stage_lists, i + 1);
     int32_t* starts_out = last ? blocks : count_out + 1;
     const int smem = select_smem_bytes(bound, keep, op, i);
-    if (bound > keep) {
+    if (scored(i)) {
       HIPCODE_REQUIRE((size_t)bound <= score_slots, op, "workspace too small for stage " + std::to_string(i));
-      check_cuda(cudaMemsetAsync(scores, 0, (size_t)bound * sizeof(uint32_t), stream), op,
-                 "cannot clear the scores");
-      const dim3 grid((unsigned)ceil_div(bound, kScoreWarps), (unsigned)(cache.n_kv_heads * head_chunks));
-      if (cache.head_dim == 128) {
-        hip_mask_score_kernel<128><<<grid, kScoreWarps * 32, 0, stream>>>(
-            q, cache, group, page_shift, count_in, plan.n0, list, scores, keep, config.sink_tokens,
-            s.chunk_size, plan.cand_end, config.bf16_scoring);
-      } else {
-        hip_mask_score_kernel<64><<<grid, kScoreWarps * 32, 0, stream>>>(
-            q, cache, group, page_shift, count_in, plan.n0, list, scores, keep, config.sink_tokens,
-            s.chunk_size, plan.cand_end, config.bf16_scoring);
+      if (!scores_clear) {
+        check_cuda(cudaMemsetAsync(scores, 0, (size_t)bound * sizeof(uint32_t), stream), op,
+                   "cannot clear the scores");
       }
+      const dim3 grid((unsigned)ceil_div(bound, kScoreWarps), (unsigned)(cache.n_kv_heads * head_chunks));
+      launch_dependent(cache.head_dim == 128 ? hip_mask_score_kernel<128> : hip_mask_score_kernel<64>, grid,
+                       dim3(kScoreWarps * 32), 0, stream, q, cache, group, page_shift, count_in, plan.n0,
+                       list, scores, keep, config.sink_tokens, s.chunk_size, plan.cand_end,
+                       config.bf16_scoring);
       check_launch("hip_mask_decode (score)");
     }
+    const int clear = scored(i + 1) ? plan.bound[i + 1] : 0;
+    HIPCODE_REQUIRE((size_t)clear <= score_slots, op,
+                    "workspace too small for stage " + std::to_string(i + 1));
     allow_select_smem(hip_mask_select_kernel, smem, op);
-    hip_mask_select_kernel<<<1, kSelectThreads, smem, stream>>>(
-        count_in, i == 0 ? plan.n0 : -1, list, scores, keep, config.sink_tokens, s.chunk_size, next_chunk,
-        plan.cand_end, starts_out, count_out);
+    launch_dependent(hip_mask_select_kernel, dim3(1), dim3(kSelectThreads), smem, stream, count_in,
+                     i == 0 ? plan.n0 : -1, list, scores, keep, config.sink_tokens, s.chunk_size, next_chunk,
+                     plan.cand_end, starts_out, count_out, clear);
     check_launch("hip_mask_decode (select)");
+    scores_clear = clear > 0;
   }
 }
 

@@ -92,6 +92,18 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// Inclusive prefix sum of `v` over the lanes of a full warp.
+template <typename T>
+__device__ __forceinline__ T warp_inclusive_scan(T v) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const T n = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += n;
+  }
+  return v;
+}
+
 // Sum over the whole block (blockDim.x a multiple of 32, at most 1024). `scratch` holds 32 floats.
 // Every thread gets the result.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

@@ -90,22 +90,12 @@ __device__ __forceinline__ uint32_t order_key(float f) {
 // Inclusive scan of one float per thread over the block (deterministic). scratch: 32 floats.
 __device__ __forceinline__ float block_inclusive_scan(float v, float* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const float n = __shfl_up_sync(0xffffffffu, v, o);
-    if (lane >= o) v += n;
-  }
+  v = warp_inclusive_scan(v);
   __syncthreads();
   if (lane == 31) scratch[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    float w = scratch[lane];
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const float n = __shfl_up_sync(0xffffffffu, w, o);
-      if (lane >= o) w += n;
-    }
-    scratch[lane] = w;  // inclusive totals per warp
+    scratch[lane] = warp_inclusive_scan(scratch[lane]);  // inclusive totals per warp
   }
   __syncthreads();
   return warp > 0 ? v + scratch[warp - 1] : v;
