@@ -75,9 +75,14 @@ __device__ __forceinline__ uint32_t radix_select(const uint32_t* scores, int n, 
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-      const uint32_t u = ~scores[i];
-      if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255], 1);
+    // Whole warps walk the list (n rounded up to 32) and add once per bin their lanes share: most scores
+    // fall into a few bins of the top digit.
+    for (int i = threadIdx.x; i < (n + 31) / 32 * 32; i += blockDim.x) {
+      const uint32_t u = i < n ? ~scores[i] : 0u;
+      const bool counted = i < n && (u & mask) == prefix;
+      const int bin = counted ? (int)((u >> shift) & 255) : 256;
+      const unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (counted && __ffs(peers) - 1 == (int)(threadIdx.x & 31)) atomicAdd(&hist[bin], __popc(peers));
     }
     __syncthreads();
     if (threadIdx.x < 32) {  // the digit whose bin holds the rank-th entry: lane l sums bins 8 l .. 8 l + 7

@@ -206,6 +206,27 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
       }
       bisect_all(step_score());
     }
+    if (right - start >= 4) {  // the second step: each head kept one half, whose two probes it shares
+      const int mid = (start + right) / 2;
+      double a[kE], b[kE], c[kE], d[kE];
+      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, left_probe(start, mid), lane), a);
+      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, right_probe(start, mid), lane), b);
+      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, left_probe(mid, right), lane), c);
+      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, right_probe(mid, right), lane), d);
+#pragma unroll
+      for (int g = 0; g < kHeadsPerWarp; ++g) {
+        const bool left_half = lo[g] == start;
+        double left[kE], right_key[kE];
+#pragma unroll
+        for (int e = 0; e < kE; ++e) {
+          left[e] = left_half ? a[e] : c[e];
+          right_key[e] = left_half ? b[e] : d[e];
+        }
+        dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
+        dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
+      }
+      bisect_all(step_score());
+    }
     while (true) {
       bool any = false;
       typename KeyVec<kD>::T kl[kHeadsPerWarp], kr[kHeadsPerWarp];
