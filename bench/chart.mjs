@@ -1,7 +1,8 @@
 // Draws bench/results/hip-latency.svg from the committed HiP results: the engine's decode ms/token against the
-// context (dense vs HiP, bench/results/hip/*.json) and one layer's prefill of a 32K-query chunk against the keys
-// (dense vs HiP mask + attention, bench/results/checks/kernel-bench-hip-prefill.txt), with the published HiP
-// reference's H100 numbers that issue #4 quotes (not re-measured here) beside them.
+// context (dense vs HiP, bench/results/hip/*.json), one layer's decode averaged over the (16, 8, 4) refresh
+// schedule (bench/results/checks/kernel-bench.txt) and one layer's prefill of a 32K-query chunk
+// (bench/results/checks/kernel-bench-hip-prefill.txt) against the keys, each beside the published HiP
+// reference and PyTorch SDPA measured on the same kind of GPU (bench/results/hip/peer-hip-reference.json).
 //   node bench/chart.mjs [RESULTS_DIR]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,8 +12,8 @@ const readJson = (file) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
 const DECODE_CONTEXTS = [32768, 65536, 131072, 260000];
 const PREFILL_KEYS = [131072, 1048576];
-// hip_attn v1.2 on an H100, one layer, 32K-query chunk (issue #4's table).
-const REFERENCE_PREFILL_MS = { 131072: 64, 1048576: 116 };
+const peer = readJson('hip/peer-hip-reference.json').results;
+const peerSeries = (value) => peer.map((r) => [r.keys, value(r)]);
 
 function decodeSeries(attention) {
   return DECODE_CONTEXTS.map((context) => [
@@ -39,8 +40,26 @@ function prefillSeries() {
     keys,
     benchMs(log, `dense attention_prefill n_q=32768\\s+keys=${keys}`),
   ]);
-  const reference = PREFILL_KEYS.map((keys) => [keys, REFERENCE_PREFILL_MS[keys]]);
-  return { ours, dense, reference };
+  return { ours, dense, reference: peerSeries((r) => r.referencePrefillMs) };
+}
+
+// The number before ` us` after `pattern` in the kernel bench log.
+function benchUs(log, pattern) {
+  const match = log.match(new RegExp(`${pattern}\\s+([0-9.]+) us`));
+  if (!match) throw new Error(`kernel-bench.txt: no line matching ${pattern}`);
+  return Number(match[1]);
+}
+
+function decodeKernelSeries() {
+  const log = readFileSync(join(dir, 'checks/kernel-bench.txt'), 'utf8');
+  const series = (pattern) =>
+    PREFILL_KEYS.map((keys) => [keys, benchUs(log, `hip keys=${keys}.*${pattern}`)]);
+  return {
+    ours: series('schedule'),
+    dense: series('dense attention_decode'),
+    reference: peerSeries((r) => r.referenceDecode.scheduleAverageMs * 1000),
+    sdpa: peerSeries((r) => r.denseDecodeMs * 1000),
+  };
 }
 
 const COLORS = { dense: '#888888', ours: '#1f77b4', reference: '#ff7f0e' };
@@ -95,9 +114,10 @@ function panel(left, title, yLabel, series, logY) {
 }
 
 const prefill = prefillSeries();
+const decode = decodeKernelSeries();
 const svg = [
-  `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H}" font-family="sans-serif" font-size="11">`,
-  `<rect width="${2 * W}" height="${H}" fill="white"/>`,
+  `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * W}" height="${H}" font-family="sans-serif" font-size="11">`,
+  `<rect width="${3 * W}" height="${H}" fill="white"/>`,
   panel(
     0,
     'Engine decode, Qwen2.5-7B geometry (H100)',
@@ -110,13 +130,30 @@ const svg = [
   ),
   panel(
     W,
+    'One layer, decode over the 16/8/4 refresh schedule (H100)',
+    'µs (log scale)',
+    [
+      { name: 'dense split-K decode (ours)', color: COLORS.dense, points: decode.dense },
+      { name: 'PyTorch SDPA (flash)', color: COLORS.dense, points: decode.sdpa, dashed: true },
+      { name: 'HiPCode HiP (masks + attention)', color: COLORS.ours, points: decode.ours },
+      {
+        name: 'HiP reference (hip_attn v1.2)',
+        color: COLORS.reference,
+        points: decode.reference,
+        dashed: true,
+      },
+    ],
+    true,
+  ),
+  panel(
+    2 * W,
     'One layer, 32K-query prefill chunk (H100)',
     'ms (log scale)',
     [
       { name: 'dense flash attention (ours)', color: COLORS.dense, points: prefill.dense },
       { name: 'HiPCode HiP (mask + attention)', color: COLORS.ours, points: prefill.ours },
       {
-        name: 'HiP reference, issue #4 numbers',
+        name: 'HiP reference (hip_attn v1.2)',
         color: COLORS.reference,
         points: prefill.reference,
         dashed: true,
