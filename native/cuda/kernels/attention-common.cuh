@@ -214,31 +214,13 @@ __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* 
       v_rows = keys.hot_v;
       off = (int64_t)slot * row_elems + kvh * kD + c * 8;
     } else if (valid) {
-      const int logical = key >> page_shift;
-      const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-      valid = page >= 0 && page < cache.num_pages;
-      off = valid ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD +
-                        c * 8
-                  : 0;
+      const int page = kv_page(cache, page_shift, key);
+      valid = page >= 0;
+      off = valid ? kv_row_offset(cache, page, key) + kvh * kD + c * 8 : 0;
     }
     cp_async_16(sK + r * kStride + c * 8, k_rows + off, valid);
     cp_async_16(sV + r * kStride + c * 8, v_rows + off, valid);
   }
-}
-
-// The physical page of `key`, or -1 for a masked slot (key -1), a key past the page table or an unmapped
-// page.
-__device__ __forceinline__ int kv_page(const PagedKv& cache, int page_shift, int key) {
-  if (key < 0) return -1;
-  const int logical = key >> page_shift;
-  const int page = logical < cache.max_pages_per_seq ? __ldg(cache.page_table + logical) : -1;
-  return page >= 0 && page < cache.num_pages ? page : -1;
-}
-
-inline int page_shift_of(int page_size) {
-  int s = 0;
-  while ((1 << s) < page_size) ++s;
-  return s;
 }
 
 }  // namespace hipcode::cuda::attn

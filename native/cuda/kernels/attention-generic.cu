@@ -31,15 +31,10 @@ static __global__ void attention_generic_kernel(const __nv_bfloat16* __restrict_
   }
   float m = -INFINITY, l = 0.f;
   const int k_lo = window > 0 ? max(0, qpos - window + 1) : 0;
-  const int row_elems = cache.n_kv_heads * D;
   for (int key = k_lo; key <= qpos; ++key) {
-    const int logical = key >> page_shift;
-    const int page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-    const bool mapped = page >= 0 && page < cache.num_pages;
-    const int64_t off =
-        mapped
-            ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + (int64_t)kvh * D
-            : 0;
+    const int page = kv_page(cache, page_shift, key);
+    const bool mapped = page >= 0;
+    const int64_t off = mapped ? kv_row_offset(cache, page, key) + (int64_t)kvh * D : 0;
     float dot = 0.f;
 #pragma unroll
     for (int j = 0; j < kGenericMaxPerLane; ++j) {
@@ -84,7 +79,7 @@ void attention_generic(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat
   const int warps_per_block = 4;
   attention_generic_kernel<<<(unsigned)ceil_div(warps, warps_per_block), warps_per_block * 32, 0, stream>>>(
       q, cache, out, n_q, n_heads, n_heads / cache.n_kv_heads, pos0, window, scale,
-      attn::page_shift_of(cache.page_size), n_keys_dev);
+      page_shift_of(cache.page_size), n_keys_dev);
   check_launch(op);
 }
 

@@ -49,17 +49,13 @@ __device__ __forceinline__ void load_prefill_tile(__nv_bfloat16* sK, __nv_bfloat
     my_page = kv_page(cache, page_shift, my_key);
   }
   const int lane0 = (int)(threadIdx.x % 32) - c;
-  const int64_t row_elems = (int64_t)cache.n_kv_heads * kD;
 #pragma unroll
   for (int i = 0; i < kPasses; ++i) {
     const int r = rsub + kRowsPerPass * i;
     const int key = __shfl_sync(0xffffffffu, my_key, lane0 + i);
     const int page = __shfl_sync(0xffffffffu, my_page, lane0 + i);
     const bool valid = page >= 0;
-    const int64_t off =
-        valid
-            ? ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row_elems + kvh * kD + c * 8
-            : 0;
+    const int64_t off = valid ? kv_row_offset(cache, page, key) + kvh * kD + c * 8 : 0;
     cp_async_16(sK + r * kStride + c * 8, cache.k_pages + off, valid);
     cp_async_16(sV + r * kStride + c * 8, cache.v_pages + off, valid);
   }

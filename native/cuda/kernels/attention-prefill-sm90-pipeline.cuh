@@ -236,8 +236,6 @@ __device__ __forceinline__ void producer(const __nv_bfloat16* __restrict__ q, co
     }
     cp_async_16_to(sQ + dst0 + i * 8 * kRowBytes, src, valid);
   }
-  const int64_t row_elems = (int64_t)cache.n_kv_heads * kD;
-  const int page_mask = cache.page_size - 1;
   const int64_t col_off = (int64_t)kvh * kD + chunk * 8;
   const int lane0 = tid & 16;  // lane of (rsub, chunk 0) in this warp
   for (int j = 0; j < n_tiles; ++j) {
@@ -247,14 +245,13 @@ __device__ __forceinline__ void producer(const __nv_bfloat16* __restrict__ q, co
     // This thread resolves row rsub + 8 chunk (key and page, one lookup chain per thread instead of 16
     // queued ones); the 16 threads of row group rsub (one half warp) share them by shuffles.
     const int my_key = keys.load(s, rsub + 8 * chunk, j * kBN + rsub + 8 * chunk, true);
-    const int my_page = attn::kv_page(cache, page_shift, my_key);
+    const int my_page = kv_page(cache, page_shift, my_key);
 #pragma unroll 4
     for (int i = 0; i < 16; ++i) {
       const int key = __shfl_sync(0xffffffffu, my_key, lane0 + i);
       const int page = __shfl_sync(0xffffffffu, my_page, lane0 + i);
       const bool valid = page >= 0;
-      const int64_t off =
-          valid ? ((int64_t)page * cache.page_size + (key & page_mask)) * row_elems + col_off : 0;
+      const int64_t off = valid ? kv_row_offset(cache, page, key) + col_off : 0;
       cp_async_16_to(sK + dst0 + i * 8 * kRowBytes, cache.k_pages + off, valid);
       cp_async_16_to(sV + dst0 + i * 8 * kRowBytes, cache.v_pages + off, valid);
     }

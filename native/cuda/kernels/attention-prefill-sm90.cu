@@ -106,9 +106,8 @@ void attention_prefill_sm90(const __nv_bfloat16* q, const PagedKv& cache, __nv_b
   check_cuda(cudaFuncSetAttribute(attention_prefill_sm90_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   kSmemBytes),
              op, "cannot raise the shared-memory limit");
-  attention_prefill_sm90_kernel<<<grid, kThreads, kSmemBytes, stream>>>(q, cache, dst, n_q, n_heads, group,
-                                                                        pos0, window, scale * attn::kLog2e,
-                                                                        attn::page_shift_of(cache.page_size));
+  attention_prefill_sm90_kernel<<<grid, kThreads, kSmemBytes, stream>>>(
+      q, cache, dst, n_q, n_heads, group, pos0, window, scale * attn::kLog2e, page_shift_of(cache.page_size));
   check_launch(op);
   if (n_splits > 1)
     split_combine(dst.part_o, dst.part_ml, out, (int64_t)n_q * n_heads, n_splits, kD, stream, op);

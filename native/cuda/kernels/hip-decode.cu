@@ -104,7 +104,7 @@ __global__ void __launch_bounds__(kGatherWarps * 32)
     v_src = reinterpret_cast<const uint4*>(from.v + from_row * row);
   } else {
     const int page = kv_page(cache, page_shift, key);
-    const int64_t offset = ((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * row;
+    const int64_t offset = kv_row_offset(cache, page, key);
     k_src = page < 0 ? nullptr : reinterpret_cast<const uint4*>(cache.k_pages + offset);
     v_src = page < 0 ? nullptr : reinterpret_cast<const uint4*>(cache.v_pages + offset);
   }

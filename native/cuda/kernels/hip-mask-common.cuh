@@ -190,13 +190,6 @@ inline StagePlan make_stage_plan(const HipMaskConfig& config, int position) {
   return plan;
 }
 
-// log2 of a (power-of-two) page size.
-inline int page_shift_of(int page_size) {
-  int shift = 0;
-  while ((1 << shift) < page_size) ++shift;
-  return shift;
-}
-
 // Most chunks entering stage i >= 1: the previous stage's survivors split into this stage's chunks.
 inline int stage_list_capacity(const HipMaskConfig& config, int stage) {
   return config.stages[stage - 1].keep_tokens / config.stages[stage].chunk_size;

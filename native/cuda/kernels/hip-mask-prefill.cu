@@ -109,16 +109,9 @@ __device__ __forceinline__ void mma_bf16_16816(float* c, const uint32_t* a, uint
 template <int kD>
 __device__ __forceinline__ void load_key_words(const PagedKv& cache, int page_shift, int kvh, int key, int t,
                                                uint4 (&words)[kD / 32]) {
-  int page = -1;
-  if (key >= 0) {
-    const int logical = key >> page_shift;
-    page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-  }
-  const bool valid = page >= 0 && page < cache.num_pages;
-  const int64_t row =
-      valid
-          ? (((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * cache.n_kv_heads + kvh) * kD
-          : 0;
+  const int page = kv_page(cache, page_shift, key);
+  const bool valid = page >= 0;
+  const int64_t row = valid ? kv_row_offset(cache, page, key) + kvh * kD : 0;
   const uint4* src = reinterpret_cast<const uint4*>(cache.k_pages + row + t * 8);
 #pragma unroll
   for (int p = 0; p < kD / 32; ++p) words[p] = valid ? __ldg(src + p * 4) : make_uint4(0, 0, 0, 0);

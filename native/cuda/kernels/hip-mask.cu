@@ -100,14 +100,9 @@ __device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache,
   using T = typename KeyVec<kD>::T;
   const int logical = key >> page_shift;
   int page = __shfl_sync(0xffffffffu, pages.mine, (logical - pages.first) & 31);
-  if (pages.direct) {
-    page = logical < cache.max_pages_per_seq ? cache.page_table[logical] : -1;
-    if (page >= cache.num_pages) page = -1;
-  }
+  if (pages.direct) page = kv_page(cache, page_shift, key);
   if (page < 0) return T{};
-  const int64_t off =
-      (((int64_t)page * cache.page_size + (key & (cache.page_size - 1))) * cache.n_kv_heads + kvh) * kD +
-      lane * kE;
+  const int64_t off = kv_row_offset(cache, page, key) + kvh * kD + lane * kE;
   return __ldg(reinterpret_cast<const T*>(cache.k_pages + off));
 }
 

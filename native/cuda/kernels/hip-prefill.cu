@@ -295,7 +295,7 @@ void hip_prefill_attention(const __nv_bfloat16* q, const PagedKv& cache, __nv_bf
                             block_k,
                             0,
                             scale * attn::kLog2e,
-                            attn::page_shift_of(cache.page_size)};
+                            page_shift_of(cache.page_size)};
   if (cache.head_dim == 128 && hip_prefill_attention_uses_sm90()) {
     launch(hip_prefill_sm90_kernel, args, sm90::kBM, sm90::kSmemBytes, n_qblocks, stream, op);
   } else if (cache.head_dim == 128) {

@@ -19,7 +19,7 @@ static __global__ void kv_write_kernel(PagedKv cache, const __nv_bfloat16* __res
   const int page = cache.page_table[logical_page];
   if (page < 0 || page >= cache.num_pages) return;
   const int row = cache.n_kv_heads * cache.head_dim;
-  const int64_t dst = ((int64_t)page * cache.page_size + (pos & (cache.page_size - 1))) * row;
+  const int64_t dst = kv_row_offset(cache, page, pos);
   const int64_t src = t * row;
   if (kVec) {
     for (int i = threadIdx.x; i < row / 8; i += blockDim.x) {
