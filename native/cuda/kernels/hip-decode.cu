@@ -81,6 +81,16 @@ __device__ int hot_row_of(const HipHotKv& hot, int sink_tokens, int block_k, int
 
 constexpr int kGatherWarps = 8;
 
+// The slot list's window begin w = max(0, position - window_tokens + 1) and sink length min(sink_tokens, w).
+struct SlotWindow {
+  int window_begin, sink_len;
+};
+
+SlotWindow slot_window(int position, int sink_tokens, int window_tokens) {
+  const int window_begin = (int)std::max<int64_t>(0, (int64_t)position - window_tokens + 1);
+  return {window_begin, std::min(sink_tokens, window_begin)};
+}
+
 // Warp w of CTA x copies slot 8x + w of `layout` (its window cut to the copied keys); CTA 0 also copies the
 // block list and its count.
 __global__ void __launch_bounds__(kGatherWarps * 32)
@@ -136,8 +146,7 @@ void hip_hot_kv_gather(const PagedKv& cache, int position, int sink_tokens, int 
                       is_aligned(to.v, 16) &&
                       (from.window_begin < 0 || (is_aligned(from.k, 16) && is_aligned(from.v, 16))),
                   op, "the K/V pages and the hot copies must be 16-byte aligned");
-  const int window_begin = (int)std::max<int64_t>(0, (int64_t)position - window_tokens + 1);
-  const int sink_len = std::min(sink_tokens, window_begin);
+  const auto [window_begin, sink_len] = slot_window(position, sink_tokens, window_tokens);
   const int window_share = to.capacity - sink_len - max_blocks * block_k;
   HIPCODE_REQUIRE(window_share >= 1, op,
                   "to.capacity " + std::to_string(to.capacity) + " holds no window key: need at least " +
@@ -159,9 +168,9 @@ int hip_decode_splits(int n_heads, int n_kv_heads, int max_attended) {
 }
 
 int hip_decode_max_attended(int position, int sink_tokens, int window_tokens, int max_blocks, int block_k) {
-  const int64_t w = std::max<int64_t>(0, (int64_t)position - window_tokens + 1);
+  const auto [w, sink_len] = slot_window(position, sink_tokens, window_tokens);
   const int64_t total =
-      std::min<int64_t>(sink_tokens, w) + (int64_t)std::max(max_blocks, 0) * block_k + (position + 1 - w);
+      (int64_t)sink_len + (int64_t)std::max(max_blocks, 0) * block_k + ((int64_t)position + 1 - w);
   return (int)std::min<int64_t>(total, INT32_MAX);
 }
 
@@ -195,8 +204,7 @@ void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out
       "workspace too small: need " +
           std::to_string(hip_decode_workspace_bytes(n_heads, cache.head_dim, n_splits)) + " bytes, got " +
           std::to_string(workspace_bytes));
-  const int window_begin = (int)std::max<int64_t>(0, (int64_t)position - window_tokens + 1);
-  const int sink_len = std::min(sink_tokens, window_begin);
+  const auto [window_begin, sink_len] = slot_window(position, sink_tokens, window_tokens);
   const int window_len = position + 1 - window_begin;
   if (max_blocks == 0) n_blocks = nullptr;  // the kernel reads no count: no blocks
   const bool use_hot = hot && hot->window_begin >= 0;
