@@ -158,10 +158,18 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
   // lanes 4 g and 4 g + 2.
   double dots[16];
   auto step_score = [&]() { return finish_score(warp_sums_16(dots, lane), bf16_scoring); };
+  auto head_dots = [&](int g, const double(&left)[kE], const double(&right_key)[kE]) {
+    dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
+    dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
+  };
+  // This lane's share of key `key` of the chunk, widened to f64.
+  auto widened_key = [&](int key, double(&kd)[kE]) {
+    widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, key, lane), kd);
+  };
   float best = -INFINITY;  // max over this warp's heads
   if (right - start == 1) {
     double kd[kE];
-    widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, start, lane), kd);
+    widened_key(start, kd);
 #pragma unroll
     for (int g = 0; g < kHeadsPerWarp; ++g) {
       dots[2 * g] = g < nh ? lane_dot(qd[g], kd) : 0.0;
@@ -192,22 +200,19 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
     };
     {  // every head's first step probes the same two keys: loaded and widened once
       double left[kE], right_key[kE];
-      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, left_probe(start, right), lane), left);
-      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, right_probe(start, right), lane), right_key);
+      widened_key(left_probe(start, right), left);
+      widened_key(right_probe(start, right), right_key);
 #pragma unroll
-      for (int g = 0; g < kHeadsPerWarp; ++g) {
-        dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
-        dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
-      }
+      for (int g = 0; g < kHeadsPerWarp; ++g) head_dots(g, left, right_key);
       bisect_all(step_score());
     }
     if (right - start >= 4) {  // the second step: each head kept one half, whose two probes it shares
       const int mid = (start + right) / 2;
       double a[kE], b[kE], c[kE], d[kE];
-      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, left_probe(start, mid), lane), a);
-      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, right_probe(start, mid), lane), b);
-      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, left_probe(mid, right), lane), c);
-      widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, right_probe(mid, right), lane), d);
+      widened_key(left_probe(start, mid), a);
+      widened_key(right_probe(start, mid), b);
+      widened_key(left_probe(mid, right), c);
+      widened_key(right_probe(mid, right), d);
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) {
         const bool left_half = lo[g] == start;
@@ -217,8 +222,7 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
           left[e] = left_half ? a[e] : c[e];
           right_key[e] = left_half ? b[e] : d[e];
         }
-        dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
-        dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
+        head_dots(g, left, right_key);
       }
       bisect_all(step_score());
     }
@@ -240,8 +244,7 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
         double left[kE], right_key[kE];
         widen<kD>(kl[g], left);
         widen<kD>(kr[g], right_key);
-        dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
-        dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
+        head_dots(g, left, right_key);
       }
       bisect_all(step_score());
     }
