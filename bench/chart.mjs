@@ -22,38 +22,34 @@ function decodeSeries(attention) {
   ]);
 }
 
-// The first number after `pattern` in the kernel bench log (milliseconds).
-function benchMs(log, pattern) {
-  const match = log.match(new RegExp(`${pattern}\\s+(?:total\\s+)?([0-9.]+) ms`));
-  if (!match) throw new Error(`kernel-bench-hip-prefill.txt: no line matching ${pattern}`);
-  return Number(match[1]);
+// A kernel bench log under checks/, read as a function of (pattern, unit): the first number before ` unit`
+// after `pattern`.
+function benchLog(file) {
+  const log = readFileSync(join(dir, 'checks', file), 'utf8');
+  return (pattern, unit) => {
+    const match = log.match(new RegExp(`${pattern}\\s+(?:total\\s+)?([0-9.]+) ${unit}`));
+    if (!match) throw new Error(`${file}: no line matching ${pattern}`);
+    return Number(match[1]);
+  };
 }
 
 function prefillSeries() {
-  const log = readFileSync(join(dir, 'checks/kernel-bench-hip-prefill.txt'), 'utf8');
+  const ms = benchLog('kernel-bench-hip-prefill.txt');
   const ours = PREFILL_KEYS.map((keys) => [
     keys,
-    benchMs(log, `hip_mask_prefill keys=${keys}\\s+n_q=32768`) +
-      benchMs(log, `hip_prefill sm90\\s+n_q=32768\\s+keys=${keys}`),
+    ms(`hip_mask_prefill keys=${keys}\\s+n_q=32768`, 'ms') +
+      ms(`hip_prefill sm90\\s+n_q=32768\\s+keys=${keys}`, 'ms'),
   ]);
   const dense = PREFILL_KEYS.map((keys) => [
     keys,
-    benchMs(log, `dense attention_prefill n_q=32768\\s+keys=${keys}`),
+    ms(`dense attention_prefill n_q=32768\\s+keys=${keys}`, 'ms'),
   ]);
   return { ours, dense, reference: peerSeries((r) => r.referencePrefillMs) };
 }
 
-// The number before ` us` after `pattern` in the kernel bench log.
-function benchUs(log, pattern) {
-  const match = log.match(new RegExp(`${pattern}\\s+([0-9.]+) us`));
-  if (!match) throw new Error(`kernel-bench.txt: no line matching ${pattern}`);
-  return Number(match[1]);
-}
-
 function decodeKernelSeries() {
-  const log = readFileSync(join(dir, 'checks/kernel-bench.txt'), 'utf8');
-  const series = (pattern) =>
-    PREFILL_KEYS.map((keys) => [keys, benchUs(log, `hip keys=${keys}.*${pattern}`)]);
+  const us = benchLog('kernel-bench.txt');
+  const series = (pattern) => PREFILL_KEYS.map((keys) => [keys, us(`hip keys=${keys}.*${pattern}`, 'us')]);
   return {
     ours: series('schedule'),
     dense: series('dense attention_decode'),
