@@ -415,6 +415,53 @@ static void test_prefill_split(int n_q, int n_heads, int n_kv, int head_dim, int
   });
 }
 
+// Split-K prefill and a mask stage's selection refuse what they cannot run, saying what to change.
+static void test_split_and_select_errors() {
+  run_test("split-K and selection argument checks", [&] {
+    const int n_q = 3, n_heads = 28, n_kv = 4, head_dim = 128, pos0 = 9000;
+    PrefillCase c(n_q, n_heads, n_kv, head_dim, 64, pos0, 0);
+    const size_t bytes = attention_prefill_workspace_bytes(n_q, n_heads, n_kv, head_dim, pos0, 0);
+    Dev<float> workspace(bytes / sizeof(float));
+    expect_error(
+        "attention_prefill rejects a workspace too small for its splits",
+        [&] {
+          attention_prefill(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, 0, c.scale, 0, workspace.p,
+                            bytes - sizeof(float));
+        },
+        "attention_prefill_workspace_bytes()");
+    expect_error(
+        "split_combine rejects 0 splits",
+        [&] { split_combine(workspace.p, workspace.p, c.d_out.p, 1, 0, head_dim, 0, "test"); },
+        "n_splits must be >= 1");
+    if (attention_prefill_sm90_available()) {
+      expect_error(
+          "attention_prefill_sm90 rejects splits without partials",
+          [&] {
+            attention_prefill_sm90(c.d_q.p, c.dc.kv, c.d_out.p, n_q, n_heads, pos0, 0, c.scale, 0, 4,
+                                   nullptr);
+          },
+          "more than 1 needs partials");
+    }
+    // One stage keeping 40,000 one-key chunks of about 48,700: more than a selection holds.
+    HipMaskConfig keeps_too_many;
+    keeps_too_many.n_stages = 1;
+    keeps_too_many.stages[0] = {1, 40000, 1};
+    const int t = 50000;
+    HostCache hc(1, 64, 64, t + 1);
+    DevCache dc(hc);
+    Dev<bf16> q(64);
+    Dev<int32_t> blocks(keeps_too_many.max_blocks()), count(1);
+    Dev<uint8_t> mask_workspace(hip_mask_decode_workspace_bytes(keeps_too_many, t));
+    expect_error(
+        "hip_mask_decode rejects a stage keeping more chunks than a selection holds",
+        [&] {
+          hip_mask_decode(q.p, dc.kv, 1, t, keeps_too_many, blocks.p, count.p, mask_workspace.p,
+                          mask_workspace.n, 0);
+        },
+        "one selection holds");
+  });
+}
+
 static void test_decode(int n_heads, int n_kv, int head_dim, int page_size, int n_keys, int window,
                         int n_splits, bool device_len) {
   const std::string name = "attention_decode keys=" + std::to_string(n_keys) +
@@ -1249,6 +1296,7 @@ int main(int argc, char** argv) {
   test_prefill_split(7, 8, 2, 64, 16, 9000, 0, 1);
   test_prefill_split(40, 28, 4, 128, 32, 16000, 5000, 5);
   test_prefill_split(3, 28, 4, 128, 64, 9000, 0, 100);  // 71 key tiles: most of the 100 splits are empty
+  test_split_and_select_errors();
 
   test_decode(28, 4, 128, 64, 1, 0, 0, false);
   test_decode(28, 4, 128, 64, 63, 0, 0, false);

@@ -131,6 +131,23 @@ inline void compare(const std::string& name, const std::vector<float>& got, cons
   record(name, ok, detail);
 }
 
+// The message `fn` throws, or "no error".
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Records `name` as passed when `fn` throws a message that contains `needle`.
+inline void expect_error(const std::string& name, const std::function<void()>& fn,
+                         const std::string& needle) {
+  const std::string message = error_of(fn);
+  record(name, message.find(needle) != std::string::npos, message);
+}
+
 inline void run_test(const std::string& name, const std::function<void()>& fn) {
   try {
     fn();

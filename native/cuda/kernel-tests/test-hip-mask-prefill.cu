@@ -140,12 +140,7 @@ void check_prefill_mask(const PrefillCase& c) {
 void check_prefill_rejects() {
   run_test("hip_mask_prefill rejects bad configs", [&] {
     auto throws_with = [](const std::function<void()>& fn, const std::string& needle) {
-      try {
-        fn();
-      } catch (const std::runtime_error& e) {
-        return std::string(e.what()).find(needle) != std::string::npos;
-      }
-      return false;
+      return error_of(fn).find(needle) != std::string::npos;
     };
     HipMaskConfig f32 = HipMaskConfig{};
     f32.bf16_scoring = false;

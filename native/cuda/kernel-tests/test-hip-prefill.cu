@@ -179,13 +179,10 @@ void test_errors() {
     Dev<bf16> d_q((size_t)10 * 4 * 128), d_out((size_t)10 * 4 * 128);
     Dev<int32_t> d_blocks(4), d_counts(1);
     auto message = [&](int block_q, int block_k, int window) {
-      try {
+      return error_of([&] {
         hip_prefill_attention(d_q.p, dc.kv, d_out.p, 10, 4, 0, 4, window, d_blocks.p, d_counts.p, 4, block_q,
                               block_k, 0.1f, 0);
-      } catch (const std::exception& e) {
-        return std::string(e.what());
-      }
-      return std::string("no error");
+      });
     };
     const std::string bq = message(0, 8, 16), bk = message(64, 0, 16), win = message(64, 8, 0);
     record("hip_prefill rejects block_q 0", bq.find("block_q must be >= 1") != std::string::npos, bq);
