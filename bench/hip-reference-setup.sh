@@ -8,7 +8,7 @@ set -euo pipefail
 git_dir=${1:?usage: bench/hip-reference-setup.sh GIT_DIR [DEST]}
 dest=${2:-"$(cd "$(dirname "$0")/.." && pwd)/.peer/hip-attention"}
 rev=$(git -C "$git_dir" rev-parse --short HEAD)
-files=$(git -C "$git_dir" ls-tree -r --name-only HEAD src/hip_attn/v1_2 | grep '\.py$')
+files=$(git -C "$git_dir" ls-tree -r --name-only HEAD src/hip_attn/v1_2 | grep '\.py$' || true)
 [ -n "$files" ] || { echo "no src/hip_attn/v1_2 in $git_dir: expected a clone of DeepAuto-AI/hip-attention" >&2; exit 2; }
 rm -rf "$dest"
 for f in $files src/hip_attn/utils/rope.py; do
