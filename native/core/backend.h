@@ -63,13 +63,14 @@ struct KvBlock {
 // GPU); F32 is for the residual stream, the RoPE table and logits, which lose too much in 16 bits.
 enum class Precision { COMPUTE, F32 };
 
-// What a recorded one-token pass needs to run again: the token, its position, the RoPE frequencies and the
-// session's page table.
+// What a recorded one-token pass needs to run again: the token, its position, the RoPE frequencies, the
+// session's page table and its HiP masks (none of which the pass re-estimates).
 struct StepInputs {
   int32_t id;
   int64_t position;
   const RopeFrequencies* freqs;
   const std::vector<int32_t>* page_table;
+  const HipMaskStates* hip_masks;
 };
 
 // One output of linear_group: y [n, out] = x · weight [out, in]ᵀ + bias [out] (bias may be null).
@@ -102,7 +103,8 @@ class Backend {
 
   // ---- one-token forward passes (decode steps)
   // The model brackets every one-token forward pass it runs with begin_step/end_step (`variant` tells kinds
-  // of pass apart; ok = false when an op threw); a backend may record it. Before running one, the model
+  // of pass apart; ok = false when an op threw); a backend may record it. A pass that re-estimates a HiP mask
+  // is never bracketed. Before running one, the model
   // offers the backend to replay a recording with new inputs instead: replay_step returns false when it has
   // none.
   virtual void begin_step(int /*variant*/) {}
@@ -112,6 +114,8 @@ class Backend {
                            SampleRequest* /*request*/) {
     return false;
   }
+  // How many one-token passes ran as replays so far.
+  virtual int64_t replayed_steps() const { return 0; }
 
   // ---- allocation
   virtual std::unique_ptr<Activation> allocate(int64_t rows, int64_t cols,

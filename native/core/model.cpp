@@ -233,8 +233,10 @@ void Model::write_kv(KvCache& cache, int64_t first, int64_t count, const void* h
   backend_->write_kv_block(block, host);
 }
 
-// Kinds of recorded one-token pass: the logits modes, and sampling on the backend.
+// Kinds of recorded one-token pass: the logits modes, and sampling on the backend (times the number of HiP
+// layers).
 constexpr int kSampledStep = 3;
+constexpr int kStepKinds = 4;
 
 std::vector<float> Model::run(KvCache& cache, const std::vector<int32_t>& ids, LogitsMode mode,
                               SampleRequest* request) {
@@ -259,11 +261,12 @@ std::vector<float> Model::run_reserved(KvCache& cache, const std::vector<int32_t
     cache.commit(count);
     return logits;
   }
-  const int variant = request ? kSampledStep : int(mode);
   std::vector<float> logits(mode == LogitsMode::NONE ? 0 : size_t(geometry_.vocab_size));
-  const StepInputs inputs{ids[0], start, &freqs, &cache.page_table()};
-  if (hip_step(start)) {
-    // HiP steps run eagerly: their launches depend on the position and on the refresh schedule.
+  const StepInputs inputs{ids[0], start, &freqs, &cache.page_table(), &cache.hip_masks()};
+  const int64_t sparse_layers = hip_layers(start);
+  const int variant = int((request ? kSampledStep : int(mode)) + kStepKinds * sparse_layers);
+  if (sparse_layers > 0 && hip_refreshes(cache, start)) {
+    // A step that re-estimates a HiP mask runs eagerly: its launches depend on the position and the stages.
     logits = forward_tokens(cache, ids, mode, freqs, request);
   } else if (!backend_->replay_step(variant, inputs, logits.data(), request)) {
     backend_->begin_step(variant);
@@ -348,13 +351,30 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   backend_->linear_add(*attended, *layer.o.weight, layer.o.bias.get(), hidden);
 }
 
-bool Model::hip_step(int64_t position) const {
-  if (attention_.mode == AttentionMode::DENSE) return false;
+int64_t Model::hip_layers(int64_t position) const {
+  if (attention_.mode == AttentionMode::DENSE) return 0;
+  int64_t count = 0;
   for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
     const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer);
-    if (uses_hip(attention_, sparse, geometry_.sliding_window, position)) return true;
+    count += uses_hip(attention_, sparse, geometry_.sliding_window, position);
+  }
+  return count;
+}
+
+bool Model::hip_refreshes(KvCache& cache, int64_t position) const {
+  const HipMaskStates& masks = cache.hip_masks();
+  for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
+    const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer);
+    if (!uses_hip(attention_, sparse, geometry_.sliding_window, position)) continue;
+    const HipMaskState* state = size_t(layer) < masks.size() ? masks[size_t(layer)].get() : nullptr;
+    if (first_stage(state, sparse.config, position) >= 0) return true;
   }
   return false;
+}
+
+int64_t Model::first_stage(const HipMaskState* state, const hip::HipConfig& config, int64_t position) const {
+  const int64_t age = !state || state->estimated_at < 0 ? -1 : position - state->estimated_at;
+  return refresh_stage(attention_.refresh_intervals, age, config.stages.size());
 }
 
 void Model::hip_attention(KvCache& cache, const KvPages& pages, const hip::HipConfig& config,
@@ -364,15 +384,14 @@ void Model::hip_attention(KvCache& cache, const KvPages& pages, const hip::HipCo
   if (masks.size() != layers_.size()) masks.resize(layers_.size());
   std::unique_ptr<HipMaskState>& state = masks[size_t(pages.layer)];
   if (!state) state = backend_->create_hip_mask_state(config);
-  const int64_t age = state->estimated_at < 0 ? -1 : position - state->estimated_at;
-  const int64_t first_stage = refresh_stage(attention_.refresh_intervals, age, config.stages.size());
+  const int64_t stage = first_stage(state.get(), config, position);
   // Keys that left the window since the estimation from scratch were candidates no stage has seen: the
-  // window keeps them.
-  const int64_t widen = first_stage == 0 ? 0 : age;
-  const HipDecodeCall call{&config, first_stage, config.window_tokens + widen};
+  // window keeps them (so its begin stays where that estimation put it).
+  const int64_t widen = stage == 0 ? 0 : position - state->estimated_at;
+  const HipDecodeCall call{&config, stage, config.window_tokens + widen};
   const AttentionShape shape{g.num_heads, g.num_kv_heads, g.head_dim, 0};
   backend_->hip_attention(pages, shape, position, call, *state, q, out);
-  if (first_stage == 0) state->estimated_at = position;
+  if (stage == 0) state->estimated_at = position;
 }
 
 void Model::mlp_block(const Layer& layer, Activation& hidden) {

@@ -212,6 +212,7 @@ class CudaHipMask : public HipMaskState {
   }
 
   const int max_blocks;
+  HipDecodeLayer decode_layer;     // what a recorded decode step reads: set at each mask update
   int32_t* blocks = nullptr;       // [max_blocks] ascending key-block starts
   int32_t* count = nullptr;        // [1] blocks in use
   int32_t* stage_lists = nullptr;  // [hip_mask_stage_lists_ints] every stage's input, for refreshes
@@ -331,10 +332,16 @@ class CudaBackend : public Backend {
 
   bool replay_step(int variant, const StepInputs& inputs, float* logits, SampleRequest* request) override {
     auto lock = bind();
-    if (!steps_->replay(variant, inputs, logits)) return false;
+    std::vector<HipDecodeLayer> hip_layers;
+    for (const std::unique_ptr<HipMaskState>& state : *inputs.hip_masks) {
+      hip_layers.push_back(state ? static_cast<const CudaHipMask&>(*state).decode_layer : HipDecodeLayer{});
+    }
+    if (!steps_->replay(variant, inputs, hip_layers, logits)) return false;
     if (request) sample_on_device(steps_->device_output(), *request);
     return true;
   }
+
+  int64_t replayed_steps() const override { return steps_->replays(); }
 
   void sample(const Activation& logits, SampleRequest& request) override {
     auto lock = bind();
@@ -636,7 +643,12 @@ class CudaBackend : public Backend {
     auto& mask = static_cast<CudaHipMask&>(state);
     const HipMaskConfig config = mask_config_of(*call.config);
     const bf16* query = bf16_of(q, "hip_attention");
+    const int window = int(call.window_tokens);
     if (call.first_stage >= 0) {
+      if (graphing()) {
+        throw EngineError(ErrorCode::INTERNAL,
+                          "hip_attention: a mask update cannot be recorded in a step graph");
+      }
       PooledBuffer workspace(pool_, hip_mask_decode_workspace_bytes(config, int(position)));
       guard("hip mask", [&] {
         hip_mask_decode_staged(query, cache, int(shape.num_heads), int(position), config,
@@ -645,21 +657,26 @@ class CudaBackend : public Backend {
       });
       // Host pages are read over the bus: decode reads the attended rows from a GPU copy made here instead.
       if (tiered_kv_) {
-        guard("hip hot kv",
-              [&] { mask.gather_hot(cache, int(position), config, int(call.window_tokens), stream_); });
+        guard("hip hot kv", [&] { mask.gather_hot(cache, int(position), config, window, stream_); });
       }
+      mask.decode_layer = hip_decode_layer(int(position), config.sink_tokens, window, mask.blocks, mask.count,
+                                           mask.hot_in_use());
     }
-    const int window = int(call.window_tokens);
-    const int attended =
-        hip_decode_max_attended(int(position), config.sink_tokens, window, mask.max_blocks, config.block_k());
-    const int splits = hip_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), attended);
+    // Split for the whole budget, so that recorded steps and eager ones (at any position) split alike.
+    const int budget = config.sink_tokens + mask.max_blocks * config.block_k() + config.window_tokens;
+    const int splits = hip_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), budget);
     PooledBuffer workspace(pool_,
                            hip_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits));
+    HipDecodeReplay replay;
+    if (graphing()) {
+      replay.key_count = steps_->key_count(int32_t(position + 1));
+      replay.layer = steps_->hip_layer(pages.layer, mask.decode_layer, size_t(pages.layout->num_layers));
+    }
     guard("hip decode", [&] {
       hip_decode(query, cache, bf16_of(out, "hip_attention"), int(shape.num_heads), int(position),
                  config.sink_tokens, window, mask.blocks, mask.count, mask.max_blocks, config.block_k(),
                  1.0f / std::sqrt(float(shape.head_dim)), splits, static_cast<float*>(workspace.data()),
-                 workspace.bytes(), stream_, mask.hot_in_use());
+                 workspace.bytes(), stream_, mask.hot_in_use(), graphing() ? &replay : nullptr);
     });
   }
 

@@ -17,7 +17,8 @@ StepGraph::StepGraph(cudaStream_t stream) : stream_(stream) {
   disabled_ = flag && std::strcmp(flag, "0") == 0;
 }
 
-bool StepGraph::replay(int variant, const StepInputs& inputs, float* host) {
+bool StepGraph::replay(int variant, const StepInputs& inputs, const std::vector<HipDecodeLayer>& hip_layers,
+                       float* host) {
   const auto found = graphs_.find(variant);
   if (found == graphs_.end()) return false;
   ids_.stage({inputs.id}, 1, 0, false, stream_);
@@ -25,7 +26,9 @@ bool StepGraph::replay(int variant, const StepInputs& inputs, float* host) {
   key_count_.stage({int32_t(inputs.position + 1)}, 1, 0, false, stream_);
   inv_freq_.stage(inputs.freqs->inv_freq, inputs.freqs->inv_freq.size(), 0.0f, false, stream_);
   page_table_.stage(*inputs.page_table, page_table_.capacity(), -1, false, stream_);
+  if (hip_layers_.capacity() > 0) hip_layers_.stage(hip_layers, hip_layers_.capacity(), {}, false, stream_);
   run(found->second, host);
+  ++replays_;
   return true;
 }
 
@@ -44,6 +47,8 @@ void StepGraph::begin(int variant) {
   device_output_ = nullptr;
   for (StagedArray<int32_t>* array : {&ids_, &positions_, &page_table_, &key_count_}) array->rearm();
   inv_freq_.rearm();
+  hip_layers_.rearm();
+  hip_layers_host_.clear();
   check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "capturing a decode step");
   mode_ = StepMode::CAPTURING;
 }
@@ -87,6 +92,12 @@ const int32_t* StepGraph::page_table(const std::vector<int32_t>& values, size_t 
 
 const int32_t* StepGraph::key_count(int32_t value) {
   return key_count_.stage({value}, 1, 0, true, stream_);
+}
+
+const HipDecodeLayer* StepGraph::hip_layer(int64_t layer, const HipDecodeLayer& record, size_t layers) {
+  if (hip_layers_host_.size() < layers) hip_layers_host_.resize(layers);
+  hip_layers_host_.at(size_t(layer)) = record;
+  return hip_layers_.stage(hip_layers_host_, layers, {}, true, stream_) + layer;
 }
 
 void StepGraph::read(const float* source, size_t count, float* host) {

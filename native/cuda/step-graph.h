@@ -1,6 +1,6 @@
 // Decode steps as CUDA graphs: the first one-token forward pass of a kind is captured while it runs; later
 // ones replay it after refreshing the pinned staging buffers its copy nodes read (token id, position, RoPE
-// frequencies, page table, key count), without walking the model at all.
+// frequencies, page table, key count, the HiP layers' masks), without walking the model at all.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,6 +11,7 @@
 
 #include "core/backend.h"
 #include "cuda/device-memory.h"
+#include "kernels/hip-decode.cuh"
 
 namespace hipcode::cuda {
 
@@ -25,9 +26,12 @@ class StepGraph {
   ~StepGraph();
 
   StepMode mode() const { return mode_; }
-  // Runs the recorded step of `variant` with new inputs, copying its output to `host` if the recording read
-  // it to the host; false when none is recorded.
-  bool replay(int variant, const StepInputs& inputs, float* host);
+  int64_t replays() const { return replays_; }
+  // Runs the recorded step of `variant` with new inputs (hip_layers: the session's record of each layer,
+  // by layer index), copying its output to `host` if the recording read it to the host; false when none is
+  // recorded.
+  bool replay(int variant, const StepInputs& inputs, const std::vector<HipDecodeLayer>& hip_layers,
+              float* host);
   // Where the output of the step that last ran lies on the device (its [count] floats).
   const float* device_output() const { return device_output_; }
   // Starts capturing a step of `variant` (unless graphs are off or failed before).
@@ -43,6 +47,8 @@ class StepGraph {
   // The page table padded with -1 to `capacity` entries, so the graph stays valid as it grows.
   const int32_t* page_table(const std::vector<int32_t>& values, size_t capacity);
   const int32_t* key_count(int32_t value);
+  // Layer `layer`'s HiP decode record, in an array of `layers` records.
+  const HipDecodeLayer* hip_layer(int64_t layer, const HipDecodeLayer& record, size_t layers);
   // The step's output: `count` floats at device `source` land in `host` at end().
   void read(const float* source, size_t count, float* host);
   // The step's output stays on the device at `source` (to be sampled there).
@@ -61,10 +67,13 @@ class StepGraph {
   StepMode mode_ = StepMode::EAGER;
   bool disabled_ = false;
   int variant_ = 0;
+  int64_t replays_ = 0;
   std::map<int, Recorded> graphs_;
   StagedArray<int32_t> ids_, positions_, page_table_, key_count_;
   StagedArray<float> inv_freq_;
-  float* output_ = nullptr;  // pinned [output_capacity_]
+  StagedArray<HipDecodeLayer> hip_layers_;
+  std::vector<HipDecodeLayer> hip_layers_host_;  // what the capture staged so far
+  float* output_ = nullptr;                      // pinned [output_capacity_]
   size_t output_capacity_ = 0;
   size_t output_count_ = 0;
   float* output_host_ = nullptr;

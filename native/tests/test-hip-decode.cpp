@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -269,19 +270,57 @@ TEST(cuda_parity_hip_attention) {
   }
 }
 
-// Whole HiP decode steps on the GPU (eager, outside the step graphs) against the CPU backend. bf16
-// activations can flip near-tied chunk choices, and on diffuse attention a flipped block moves the output
-// like HiP's own error does, so the bound is looser than the dense parity's 1.5e-2.
+// Whole HiP decode steps on the GPU against the CPU backend, past an estimation from scratch (step 16); the
+// steps between mask updates replay a recorded CUDA graph. bf16 activations can flip near-tied chunk
+// choices, and on diffuse attention a flipped block moves the output like HiP's own error does, so the bound
+// is looser than the dense parity's 1.5e-2.
 TEST(cuda_parity_hip_model_decode) {
   std::unique_ptr<Backend> cuda = cuda_backend_or_skip("cuda_parity_hip_model_decode");
   if (!cuda) return;
   auto cpu_model = hip_model(cpu_backend(), AttentionMode::HIP, small_config(16));
   auto cuda_model = hip_model(std::move(cuda), AttentionMode::HIP, small_config(16));
   std::mt19937_64 rng(47);
-  const Fidelity fidelity = decode_fidelity(*cuda_model, *cpu_model, random_tokens(rng, 1500), 12);
-  std::printf("  cuda hip model decode vs cpu: max logits rel L2 %.4f, top-1 agreement %d/12\n",
-              fidelity.max_rel_l2, fidelity.top1_agree);
+  const Fidelity fidelity = decode_fidelity(*cuda_model, *cpu_model, random_tokens(rng, 1500), 20);
+  std::printf(
+      "  cuda hip model decode vs cpu: max logits rel L2 %.4f, top-1 agreement %d/20, %lld replayed\n",
+      fidelity.max_rel_l2, fidelity.top1_agree, (long long)cuda_model->backend().replayed_steps());
   check_error_at_most("hip decode logits", fidelity.max_rel_l2, 0.15);
+  CHECK(cuda_model->backend().replayed_steps() >= 12);
+}
+
+// The recorded HiP steps read each session's masks, hot copies and window from what is staged before a
+// replay: two interleaved sessions over 80 steps (estimations from scratch, widened windows, both later-stage
+// refreshes) give the logits of a backend that runs every step eagerly, bit for bit.
+TEST(cuda_hip_recorded_steps_equal_eager_ones) {
+  std::unique_ptr<Backend> recorded = cuda_backend_or_skip("cuda_hip_recorded_steps_equal_eager_ones");
+  if (!recorded) return;
+  setenv("HIPCODE_CUDA_GRAPHS", "0", 1);
+  std::unique_ptr<Backend> eager = create_backend(BackendChoice{"cuda", 0, 0});
+  unsetenv("HIPCODE_CUDA_GRAPHS");
+  auto recorded_model = hip_model(std::move(recorded), AttentionMode::HIP, small_config(16));
+  auto eager_model = hip_model(std::move(eager), AttentionMode::HIP, small_config(16));
+  std::mt19937_64 rng(49);
+  const std::vector<int32_t> prompt_a = random_tokens(rng, 1500), prompt_b = random_tokens(rng, 1200);
+  KvCache recorded_a(recorded_model->kv_pool(), 2048), recorded_b(recorded_model->kv_pool(), 2048);
+  KvCache eager_a(eager_model->kv_pool(), 2048), eager_b(eager_model->kv_pool(), 2048);
+  recorded_model->forward(recorded_a, prompt_a, LogitsMode::NONE);
+  recorded_model->forward(recorded_b, prompt_b, LogitsMode::NONE);
+  eager_model->forward(eager_a, prompt_a, LogitsMode::NONE);
+  eager_model->forward(eager_b, prompt_b, LogitsMode::NONE);
+  int64_t different = 0;
+  for (int step = 0; step < 80; ++step) {
+    const std::vector<int32_t> id = random_tokens(rng, 1);
+    const bool b = step % 3 == 0;
+    const std::vector<float> actual =
+        recorded_model->forward(b ? recorded_b : recorded_a, id, LogitsMode::LAST);
+    const std::vector<float> expected = eager_model->forward(b ? eager_b : eager_a, id, LogitsMode::LAST);
+    different += actual != expected;
+  }
+  const int64_t replayed = recorded_model->backend().replayed_steps();
+  std::printf("  recorded hip steps: %lld of 80 replayed, %lld differ from eager\n", (long long)replayed,
+              (long long)different);
+  CHECK(different == 0);
+  CHECK(replayed >= 50 && eager_model->backend().replayed_steps() == 0);
 }
 
 // A model whose head_dim the CUDA HiP kernels do not cover is refused at load, naming the way out.

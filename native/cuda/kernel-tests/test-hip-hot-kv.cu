@@ -2,7 +2,9 @@
 // from the previous copy when that held the key (checked with the pages zeroed after the first gather) and
 // from the pages otherwise; hip_decode reading the copy gives hip_decode reading the pages bit for bit, at
 // the update (a refresh that keeps the window begin, one that moves it) and at a later step whose window
-// outgrew the copy; a copy laid out for another window begin is refused.
+// outgrew the copy; a copy laid out for another window begin is refused. A hip_decode recorded in a CUDA
+// graph and replayed with another position, mask, hot copy and window staged on the device (HipDecodeReplay)
+// gives the eager decode of that layout bit for bit.
 #include <cstring>
 
 #include "kernels/hip-decode.cuh"
@@ -55,16 +57,70 @@ struct Mask {
   }
 };
 
+constexpr float kScale = 0.08838834764831845f;  // 1 / sqrt(kHeadDim)
+constexpr int kReplaySplits = 24;
+
 std::vector<bf16> decode(const DevCache& dc, const Dev<bf16>& q, int position, int window, const Mask& mask,
-                         const HipHotKv* hot) {
-  const int splits = hip_decode_splits(kHeads, kKvHeads,
-                                       hip_decode_max_attended(position, kSink, window, kMaxBlocks, kBlockK));
+                         const HipHotKv* hot, int splits = 0) {
+  if (splits == 0) {
+    splits = hip_decode_splits(kHeads, kKvHeads,
+                               hip_decode_max_attended(position, kSink, window, kMaxBlocks, kBlockK));
+  }
   Dev<float> ws(hip_decode_workspace_bytes(kHeads, kHeadDim, splits) / sizeof(float) + 1);
   Dev<bf16> out(size_t(kHeads) * kHeadDim);
   hip_decode(q.p, dc.kv, out.p, kHeads, position, kSink, window, mask.blocks.p, mask.count.p, kMaxBlocks,
-             kBlockK, 1.f / std::sqrt(float(kHeadDim)), splits, ws.p, ws.n * sizeof(float), 0, hot);
+             kBlockK, kScale, splits, ws.p, ws.n * sizeof(float), 0, hot);
   return out.download();
 }
+
+// A hip_decode captured in a CUDA graph (kReplaySplits splits) for one layout, replayed for others.
+class RecordedDecode {
+ public:
+  RecordedDecode(const DevCache& dc, const Dev<bf16>& q, int position, int window, const Mask& mask,
+                 const HipHotKv* hot)
+      : ws_(hip_decode_workspace_bytes(kHeads, kHeadDim, kReplaySplits) / sizeof(float) + 1),
+        out_(size_t(kHeads) * kHeadDim),
+        key_count_(1),
+        layer_(1) {
+    stage(position, window, mask, hot);
+    const HipDecodeReplay replay{key_count_.p, layer_.p};
+    CK(cudaStreamCreate(&stream_));  // ordered with the legacy stream's copies
+    cudaGraph_t graph = nullptr;
+    CK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+    hip_decode(q.p, dc.kv, out_.p, kHeads, position, kSink, window, mask.blocks.p, mask.count.p, kMaxBlocks,
+               kBlockK, kScale, kReplaySplits, ws_.p, ws_.n * sizeof(float), stream_, hot, &replay);
+    CK(cudaStreamEndCapture(stream_, &graph));
+    CK(cudaGraphInstantiate(&exec_, graph, 0));
+    CK(cudaGraphDestroy(graph));
+  }
+  RecordedDecode(const RecordedDecode&) = delete;
+  RecordedDecode& operator=(const RecordedDecode&) = delete;
+  ~RecordedDecode() {
+    cudaGraphExecDestroy(exec_);
+    cudaStreamDestroy(stream_);
+  }
+
+  std::vector<bf16> replay(int position, int window, const Mask& mask, const HipHotKv* hot) {
+    stage(position, window, mask, hot);
+    CK(cudaMemset(out_.p, 0xff, out_.n * sizeof(bf16)));
+    CK(cudaGraphLaunch(exec_, stream_));
+    CK(cudaStreamSynchronize(stream_));
+    return out_.download();
+  }
+
+ private:
+  void stage(int position, int window, const Mask& mask, const HipHotKv* hot) {
+    key_count_.upload({position + 1});
+    layer_.upload({hip_decode_layer(position, kSink, window, mask.blocks.p, mask.count.p, hot)});
+  }
+
+  Dev<float> ws_;
+  Dev<bf16> out_;
+  Dev<int32_t> key_count_;
+  Dev<HipDecodeLayer> layer_;
+  cudaStream_t stream_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
 
 bool same_bits(const std::vector<bf16>& a, const std::vector<bf16>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(bf16)) == 0;
@@ -155,5 +211,17 @@ void test_hip_hot_kv() {
     expect_error(
         "hip hot kv: a copy for another window is refused",
         [&] { decode(dc, q, t3, kWindow, mask3, &b.view); }, "window begin");
+
+    // Recorded at the first gather, replayed at later positions with the other masks and copies.
+    RecordedDecode recorded(dc, q, t1, kWindow, mask1, &a.view);
+    record_decode("hip decode replay: as recorded", recorded.replay(t1, kWindow, mask1, &a.view),
+                  decode(dc, q, t1, kWindow, mask1, &a.view, kReplaySplits));
+    record_decode("hip decode replay: 4 steps after the refresh, other copy",
+                  recorded.replay(t2 + 4, window2 + 4, mask2, &b.view),
+                  decode(dc, q, t2 + 4, window2 + 4, mask2, nullptr, kReplaySplits));
+    record_decode("hip decode replay: window moved", recorded.replay(t3 + 2, kWindow + 2, mask3, &c.view),
+                  decode(dc, q, t3 + 2, kWindow + 2, mask3, &c.view, kReplaySplits));
+    record_decode("hip decode replay: no hot copy", recorded.replay(t3 + 1, kWindow + 1, mask3, nullptr),
+                  decode(dc, q, t3 + 1, kWindow + 1, mask3, nullptr, kReplaySplits));
   });
 }

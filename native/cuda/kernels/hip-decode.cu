@@ -28,19 +28,31 @@ struct HipKeys {
     const __nv_bfloat16* hot_k;  // HipHotKv rows, null = none
     const __nv_bfloat16* hot_v;
     int hot_window_slots;
+    const HipDecodeLayer* replay_layer;  // non-null: a recorded step's layer record overrides the above
+    const int32_t* replay_key_count;     // with replay_layer: position + 1
   };
   Params p;
-  int n_blocks;
+  int n_blocks = 0;
   // Slots [0, hot_end) are read from row `slot` of hot_k / hot_v ([slot, n_kv_heads, head_dim]).
   const __nv_bfloat16* hot_k;
   const __nv_bfloat16* hot_v;
-  int hot_end;
-  __device__ explicit HipKeys(const Params& params)
-      : p(params),
-        n_blocks(params.n_blocks_dev ? min(max(*params.n_blocks_dev, 0), params.max_blocks) : 0),
-        hot_k(params.hot_k),
-        hot_v(params.hot_v),
-        hot_end(params.hot_k ? params.sink_len + n_blocks * params.block_k + params.hot_window_slots : 0) {}
+  int hot_end = 0;
+  __device__ explicit HipKeys(const Params& params) : p(params), hot_k(params.hot_k), hot_v(params.hot_v) {
+    int hot_window_slots = p.hot_window_slots;
+    if (p.replay_layer) {
+      const HipDecodeLayer layer = *p.replay_layer;
+      p.blocks = layer.blocks;
+      p.n_blocks_dev = p.max_blocks > 0 ? layer.n_blocks : nullptr;
+      p.window_begin = layer.window_begin;
+      p.sink_len = layer.sink_len;
+      p.window_len = *p.replay_key_count - layer.window_begin;
+      hot_k = layer.hot_k;
+      hot_v = layer.hot_v;
+      hot_window_slots = layer.hot_window_slots;
+    }
+    if (p.n_blocks_dev) n_blocks = min(max(*p.n_blocks_dev, 0), p.max_blocks);
+    if (hot_k) hot_end = p.sink_len + n_blocks * p.block_k + hot_window_slots;
+  }
   __device__ int total() const { return p.sink_len + n_blocks * p.block_k + p.window_len; }
   // Logical key of `slot`, or -1 for a masked slot / a slot past the list.
   __device__ int key(int slot) const {
@@ -152,8 +164,9 @@ void hip_hot_kv_gather(const PagedKv& cache, int position, int sink_tokens, int 
                   "to.capacity " + std::to_string(to.capacity) + " holds no window key: need at least " +
                       std::to_string(sink_len + max_blocks * block_k + 1) + " rows");
   const int window_slots = std::min(position + 1 - window_begin, window_share);
-  const HipKeys::Params layout{sink_len, sink_tokens, window_begin, window_slots, block_k, blocks,
-                               n_blocks, max_blocks,  nullptr,      nullptr,      0};
+  const HipKeys::Params layout{sink_len, sink_tokens, window_begin, window_slots, block_k,
+                               blocks,   n_blocks,    max_blocks,   nullptr,      nullptr,
+                               0,        nullptr,     nullptr};
   const int bound = sink_len + max_blocks * block_k + window_slots;
   hip_hot_gather_kernel<<<(unsigned)ceil_div(bound, kGatherWarps), kGatherWarps * 32, 0, stream>>>(
       cache, layout, from, to, page_shift_of(cache.page_size));
@@ -161,6 +174,22 @@ void hip_hot_kv_gather(const PagedKv& cache, int position, int sink_tokens, int 
   to.window_begin = window_begin;
   to.sink_len = sink_len;
   to.window_slots = window_slots;
+}
+
+HipDecodeLayer hip_decode_layer(int position, int sink_tokens, int window_tokens, const int32_t* blocks,
+                                const int32_t* n_blocks, const HipHotKv* hot) {
+  const auto [window_begin, sink_len] = slot_window(position, sink_tokens, window_tokens);
+  HipDecodeLayer layer;
+  layer.blocks = blocks;
+  layer.n_blocks = n_blocks;
+  layer.window_begin = window_begin;
+  layer.sink_len = sink_len;
+  if (hot && hot->window_begin >= 0) {
+    layer.hot_k = hot->k;
+    layer.hot_v = hot->v;
+    layer.hot_window_slots = hot->window_slots;
+  }
+  return layer;
 }
 
 int hip_decode_splits(int n_heads, int n_kv_heads, int max_attended) {
@@ -181,8 +210,10 @@ size_t hip_decode_workspace_bytes(int n_heads, int head_dim, int n_splits) {
 void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out, int n_heads, int position,
                 int sink_tokens, int window_tokens, const int32_t* blocks, const int32_t* n_blocks,
                 int max_blocks, int block_k, float scale, int n_splits, float* workspace,
-                size_t workspace_bytes, cudaStream_t stream, const HipHotKv* hot) {
+                size_t workspace_bytes, cudaStream_t stream, const HipHotKv* hot,
+                const HipDecodeReplay* replay) {
   const char* op = "hip_decode";
+  HIPCODE_REQUIRE(!replay || (replay->key_count && replay->layer), op, "replay needs key_count and layer");
   check_paged_kv(cache, op);
   HIPCODE_REQUIRE(n_heads > 0 && n_heads % cache.n_kv_heads == 0, op,
                   "n_heads must be a positive multiple of cache.n_kv_heads, got " + std::to_string(n_heads));
@@ -224,7 +255,9 @@ void hip_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat16* out
                              max_blocks,
                              use_hot ? hot->k : nullptr,
                              use_hot ? hot->v : nullptr,
-                             use_hot ? hot->window_slots : 0};
+                             use_hot ? hot->window_slots : 0,
+                             replay ? replay->layer : nullptr,
+                             replay ? replay->key_count : nullptr};
   if (cache.head_dim == 128) {
     launch_split_decode<128, HipKeys>(q, cache, out, n_heads, keys, scale, n_splits, workspace, stream, op);
   } else {

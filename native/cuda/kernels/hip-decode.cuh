@@ -45,6 +45,31 @@ void hip_hot_kv_gather(const PagedKv& cache, int position, int sink_tokens, int 
                        const int32_t* n_blocks,  // [1] device
                        int max_blocks, int block_k, const HipHotKv& from, HipHotKv& to, cudaStream_t stream);
 
+// What a recorded (CUDA-graph) decode step reads on the device for one HiP layer, staged before each replay:
+// the session's mask and hot copy, and the slot window they were laid out for. Between two estimations from
+// scratch the model widens the window by the steps since, so its begin stays put and only the position moves.
+struct HipDecodeLayer {
+  const int32_t* blocks = nullptr;       // [max_blocks] device
+  const int32_t* n_blocks = nullptr;     // [1] device
+  const __nv_bfloat16* hot_k = nullptr;  // HipHotKv rows, null = none
+  const __nv_bfloat16* hot_v = nullptr;
+  int32_t window_begin = 0;      // w
+  int32_t sink_len = 0;          // min(sink_tokens, w)
+  int32_t hot_window_slots = 0;  // window keys the hot copy holds
+  int32_t unused = 0;
+};
+
+// The record of a mask (blocks, n_blocks) and hot copy (null: none) for the query at `position` with this
+// (widened) window.
+HipDecodeLayer hip_decode_layer(int position, int sink_tokens, int window_tokens, const int32_t* blocks,
+                                const int32_t* n_blocks, const HipHotKv* hot);
+
+// Device inputs of a recorded hip_decode: the key count (position + 1) and the layer's record.
+struct HipDecodeReplay {
+  const int32_t* key_count = nullptr;     // [1] device
+  const HipDecodeLayer* layer = nullptr;  // [1] device
+};
+
 // Splits that fill the GPU (about 2 CTAs per SM) for up to max_attended attended keys, at least 64 keys per
 // split, at most 1024 splits.
 int hip_decode_splits(int n_heads, int n_kv_heads, int max_attended);
@@ -63,7 +88,8 @@ size_t hip_decode_workspace_bytes(int n_heads, int head_dim, int n_splits);
 // kernel merges the splits in parallel. head_dim 64 or 128. n_splits <= 0 picks
 // hip_decode_splits(hip_decode_max_attended(...)). n_blocks is read on the device only (graph-friendly).
 // hot: null, or a copy gathered for these blocks and this window begin (checked), read instead of the pages
-// for the slots it holds.
+// for the slots it holds. replay: null, or where a recorded step reads its position, mask, hot copy and
+// window instead (the host arguments, which must describe the capture, are then only checked).
 void hip_decode(const __nv_bfloat16* q,  // [n_heads, head_dim]
                 const PagedKv& cache,
                 __nv_bfloat16* out,  // [n_heads, head_dim]
@@ -72,6 +98,7 @@ void hip_decode(const __nv_bfloat16* q,  // [n_heads, head_dim]
                 const int32_t* n_blocks,  // [1] device
                 int max_blocks, int block_k, float scale, int n_splits,
                 float* workspace,  // hip_decode_workspace_bytes(n_heads, head_dim, n_splits)
-                size_t workspace_bytes, cudaStream_t stream, const HipHotKv* hot = nullptr);
+                size_t workspace_bytes, cudaStream_t stream, const HipHotKv* hot = nullptr,
+                const HipDecodeReplay* replay = nullptr);
 
 }  // namespace hipcode::cuda
