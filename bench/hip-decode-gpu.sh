@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # HiP against dense decode of the Qwen2.5-7B geometry (random weights) at long contexts, one after the other on
-# the same GPU: decode ms/token (dense from its CUDA graph and eagerly; HiP, whose steps run eagerly, with the
-# default (16, 8, 4) stage refreshes and the reference's "flash" (96, 24, 8)) and, at the first context, HiP's
-# logits against a dense copy of the model. One JSON per run into OUT_DIR.
+# the same GPU: decode ms/token (dense from its CUDA graph and eagerly; HiP, whose steps between mask updates
+# replay a CUDA graph, with the default (16, 8, 4) stage refreshes and the reference's "flash" (96, 24, 8)) and,
+# at the first context, HiP's logits against a dense copy of the model. One JSON per run into OUT_DIR.
 #   bash bench/hip-decode-gpu.sh OUT_DIR [CONTEXT...]   (default contexts: 131072 260000)
 set -uo pipefail
 out=${1:?usage: bench/hip-decode-gpu.sh OUT_DIR [CONTEXT...]}
