@@ -1,6 +1,7 @@
 // Draws bench/results/hip-latency.svg from the committed HiP results: the engine's decode ms/token against the
 // context (dense vs HiP, bench/results/hip/*.json), one layer's decode averaged over the (16, 8, 4) refresh
-// schedule (bench/results/checks/kernel-bench.txt) and one layer's prefill of a 32K-query chunk
+// schedule as the engine runs it, the steps between refreshes replayed from a CUDA graph
+// (bench/results/checks/kernel-bench.txt), and one layer's prefill of a 32K-query chunk
 // (bench/results/checks/kernel-bench-hip-prefill.txt) against the keys, each beside the published HiP
 // reference and PyTorch SDPA measured on the same kind of GPU (bench/results/hip/peer-hip-reference.json).
 //   node bench/chart.mjs [RESULTS_DIR]
@@ -51,7 +52,7 @@ function decodeKernelSeries() {
   const us = benchLog('kernel-bench.txt');
   const series = (pattern) => PREFILL_KEYS.map((keys) => [keys, us(`hip keys=${keys}.*${pattern}`, 'us')]);
   return {
-    ours: series('schedule'),
+    ours: series('recorded'),
     dense: series('dense attention_decode'),
     reference: peerSeries((r) => r.referenceDecode.scheduleAverageMs * 1000),
     sdpa: peerSeries((r) => r.denseDecodeMs * 1000),
