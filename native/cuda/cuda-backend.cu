@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -59,6 +60,32 @@ constexpr int64_t kLayerCopyMinRows = 1024;
 // What the longer chunks' activations take beyond kActivationReserveBytes, kept free when the GPU budget is
 // automatic and the cache has a host tier.
 constexpr uint64_t kTieredActivationExtraBytes = 5ull << 30;
+
+// Stage-0 bisection steps whose probe keys a KV cache with host pages keeps in GPU memory (HipProbeCache):
+// steps 1-4 are 28 of the about 84 rows a 256-key chunk's bisection reads per kv head with 7 heads a group,
+// for 30 of its 256 rows held.
+constexpr int kProbeCacheLevels = 4;
+// The stage-0 chunk the probe cache is sized for when the KV memory is planned (the default HiP config's).
+constexpr int64_t kProbeCacheChunkTokens = 256;
+
+// kProbeCacheLevels, or HIPCODE_PROBE_CACHE_LEVELS (0 to 8; 0 turns the cache off).
+int probe_cache_levels() {
+  const char* value = std::getenv("HIPCODE_PROBE_CACHE_LEVELS");
+  if (!value || !*value) return kProbeCacheLevels;
+  char* end = nullptr;
+  const long levels = std::strtol(value, &end, 10);
+  if (*end != '\0' || levels < 0 || levels > 8) {
+    throw EngineError(ErrorCode::INVALID_ARGUMENT,
+                      "HIPCODE_PROBE_CACHE_LEVELS must be an integer from 0 to 8, got '" +
+                          std::string(value) + "'; unset it for the default " +
+                          std::to_string(kProbeCacheLevels));
+  }
+  return int(levels);
+}
+
+bool power_of_two(int value) {
+  return value > 0 && (value & (value - 1)) == 0;
+}
 
 std::string shape_of(int64_t rows, int64_t cols) {
   return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
@@ -178,7 +205,8 @@ class CudaKvStore : public KvPageStore {
 
 // One layer's decode mask in device memory: the selected key-block starts and their count; with a KV cache
 // that has host pages, also two hot copies of the attended K/V (HipHotKv): the one decode reads and the one
-// the next mask update gathers into (from the first where it can).
+// the next mask update gathers into (from the first where it can), and the keys stage 0 probes in its first
+// steps (HipProbeCache).
 class CudaHipMask : public HipMaskState {
  public:
   CudaHipMask(int max_blocks, size_t stage_list_ints) : max_blocks(max_blocks) {
@@ -192,6 +220,7 @@ class CudaHipMask : public HipMaskState {
   ~CudaHipMask() override {
     cudaFree(blocks);
     cudaFree(hot_memory_);
+    cudaFree(probe_.rows);
   }
 
   // The hot copy decode reads, or null before the first gather / without hot copies.
@@ -209,6 +238,17 @@ class CudaHipMask : public HipMaskState {
     hip_hot_kv_gather(cache, position, config.sink_tokens, window, blocks, count, max_blocks,
                       config.block_k(), hot_[in_use_], next, stream);
     in_use_ = 1 - in_use_;
+  }
+
+  // The probe cache of `levels` steps, grown to the full chunks of `position` and filled up to them.
+  const HipProbeCache* update_probes(const PagedKv& cache, const HipMaskConfig& config, int position,
+                                     int levels, cudaStream_t stream) {
+    const int needed = hip_probe_cache_full_chunks(config, position);
+    const int64_t row_elems = int64_t(cache.n_kv_heads) * cache.head_dim;
+    if (needed > probe_.capacity) grow_probes(needed + needed / 4 + 64, levels, row_elems, stream);
+    if (!probe_.rows) return nullptr;  // no full chunk yet
+    hip_probe_cache_fill(cache, config, position, probe_, stream);
+    return &probe_;
   }
 
   const int max_blocks;
@@ -232,9 +272,31 @@ class CudaHipMask : public HipMaskState {
     }
   }
 
+  // Moves the filled probe rows into a cache of `capacity` chunks.
+  void grow_probes(int capacity, int levels, int64_t row_elems, cudaStream_t stream) {
+    const size_t chunk_bytes = size_t(hip_probe_cache_slots(levels)) * size_t(row_elems) * sizeof(bf16);
+    bf16* rows = nullptr;
+    const cudaError_t allocated = cudaMalloc(&rows, chunk_bytes * size_t(capacity));
+    if (allocated != cudaSuccess) {
+      fail(allocated, "allocating the HiP probe cache (" +
+                          std::to_string((chunk_bytes * size_t(capacity)) >> 20) +
+                          " MiB a layer; HIPCODE_PROBE_CACHE_LEVELS=0 turns it off)");
+    }
+    if (probe_.chunks > 0) {
+      check(cudaMemcpyAsync(rows, probe_.rows, chunk_bytes * size_t(probe_.chunks), cudaMemcpyDeviceToDevice,
+                            stream),
+            "growing the HiP probe cache");
+    }
+    cudaFree(probe_.rows);  // waits for the copy
+    probe_.rows = rows;
+    probe_.levels = levels;
+    probe_.capacity = capacity;
+  }
+
   unsigned char* hot_memory_ = nullptr;
   HipHotKv hot_[2];
   int in_use_ = 0;
+  HipProbeCache probe_;
 };
 
 // The mask kernels' mirror of a HiP config (block_q and query_stride matter only to prefill masks).
@@ -651,9 +713,15 @@ class CudaBackend : public Backend {
       }
       PooledBuffer workspace(pool_, hip_mask_decode_workspace_bytes(config, int(position)));
       guard("hip mask", [&] {
+        // Stage 0 reads its first probes of host pages from GPU memory.
+        const HipProbeCache* probe =
+            tiered_kv_ && probe_levels_ > 0 && call.first_stage == 0 &&
+                    power_of_two(config.stages[0].chunk_size)
+                ? mask.update_probes(cache, config, int(position), probe_levels_, stream_)
+                : nullptr;
         hip_mask_decode_staged(query, cache, int(shape.num_heads), int(position), config,
                                int(call.first_stage), mask.stage_lists, mask.blocks, mask.count,
-                               workspace.data(), workspace.bytes(), stream_);
+                               workspace.data(), workspace.bytes(), stream_, probe);
       });
       // Host pages are read over the bus: decode reads the attended rows from a GPU copy made here instead.
       if (tiered_kv_) {
@@ -867,10 +935,19 @@ class CudaBackend : public Backend {
         (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
     request.gpu_budget_bytes = kv_budget_bytes();
     request.gpu_budget_automatic = options_.kv_budget_bytes == 0;
-    request.tier_reserve_bytes = kTieredActivationExtraBytes;
+    request.tier_reserve_bytes = kTieredActivationExtraBytes + probe_cache_bytes(layout);
     request.host_budget_bytes = host_budget_bytes;
     request.granule = [this](bool host) { return TieredRegion::granularity(options_.device, host); };
     return plan_kv_tiers(request);
+  }
+
+  // GPU memory the probe caches of decoding sessions take over the expected tokens, with their growth room.
+  uint64_t probe_cache_bytes(const KvLayout& layout) const {
+    if (probe_levels_ == 0) return 0;
+    const uint64_t chunks = uint64_t(std::max<int64_t>(layout.expected_tokens, 0) / kProbeCacheChunkTokens);
+    const uint64_t row_bytes = uint64_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+    return uint64_t(layout.num_layers) * (chunks + chunks / 4) *
+           uint64_t(hip_probe_cache_slots(probe_levels_)) * row_bytes;
   }
 
   uint64_t kv_budget_bytes() const {
@@ -1106,7 +1183,8 @@ class CudaBackend : public Backend {
   DeviceMirror<int32_t> ids_;
   DeviceMirror<int32_t> positions_;
   DeviceMirror<int32_t> page_table_;
-  std::atomic<bool> tiered_kv_{false};  // a KV store with a host tier was made: prefill in longer chunks
+  std::atomic<bool> tiered_kv_{false};       // a KV store with a host tier was made: prefill in longer chunks
+  int probe_levels_ = probe_cache_levels();  // stage-0 bisection steps whose probes a tiered cache keeps
   // The copy of one layer's pages that prefill_view started for the next layer of a prefill chunk.
   struct LayerPrefetch {
     const KvPageStore* store = nullptr;

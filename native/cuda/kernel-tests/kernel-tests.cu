@@ -43,6 +43,7 @@
 #include "test-hip-hot-kv.h"
 #include "test-hip-mask-prefill.h"
 #include "test-hip-prefill.h"
+#include "test-hip-probe-cache.h"
 #include "test-kv-tiers.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -1361,6 +1362,7 @@ int main(int argc, char** argv) {
   test_hip_mask_prefill();
   test_kv_tiers();
   test_hip_hot_kv();
+  test_hip_probe_cache();
 
   if (do_bench_decode) bench_decode_layers();
   if (do_bench_kv_tiers) bench_kv_tiers();

@@ -128,8 +128,9 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
     hip_mask_score_kernel(const __nv_bfloat16* __restrict__ q, PagedKv cache, int group, int page_shift,
                           const int32_t* __restrict__ count_dev, int count_host,
                           const int32_t* __restrict__ starts, uint32_t* __restrict__ scores, int keep,
-                          int sink, int chunk, int cand_end, bool bf16_scoring) {
+                          int sink, int chunk, int cand_end, bool bf16_scoring, HipProbeCache probe) {
   constexpr int kE = kD / 32;
+  using T = typename KeyVec<kD>::T;
   pdl_wait();
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -162,14 +163,25 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
     dots[2 * g] = g < nh ? lane_dot(qd[g], left) : 0.0;
     dots[2 * g + 1] = g < nh ? lane_dot(qd[g], right_key) : 0.0;
   };
-  // This lane's share of key `key` of the chunk, widened to f64.
-  auto widened_key = [&](int key, double(&kd)[kE]) {
-    widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, key, lane), kd);
+  // Lane's share of `key`, the probe on `side` of interval `path` at bisection step `level`: from the probe
+  // cache when it holds the chunk's probes of that step, else from the pages.
+  const bool cached_chunk = probe.rows && !starts && right - start == chunk && j < probe.chunks;
+  const int chunk_shift = 31 - __clz(chunk);  // the probe cache takes power-of-two chunks only
+  auto probe_key = [&](int level, int path, int side, int key) {
+    if (cached_chunk && level <= probe.levels) {
+      const int64_t slot = (int64_t)j * ((2 << probe.levels) - 2) + (1 << level) - 2 + 2 * path + side;
+      return __ldg(
+          reinterpret_cast<const T*>(probe.rows + slot * cache.n_kv_heads * kD + kvh * kD + lane * kE));
+    }
+    return load_key<kD>(cache, pages, page_shift, kvh, key, lane);
+  };
+  auto widened_key = [&](int level, int path, int side, int key, double(&kd)[kE]) {
+    widen<kD>(probe_key(level, path, side, key), kd);
   };
   float best = -INFINITY;  // max over this warp's heads
   if (right - start == 1) {
     double kd[kE];
-    widened_key(start, kd);
+    widen<kD>(load_key<kD>(cache, pages, page_shift, kvh, start, lane), kd);
 #pragma unroll
     for (int g = 0; g < kHeadsPerWarp; ++g) {
       dots[2 * g] = g < nh ? lane_dot(qd[g], kd) : 0.0;
@@ -200,8 +212,8 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
     };
     {  // every head's first step probes the same two keys: loaded and widened once
       double left[kE], right_key[kE];
-      widened_key(left_probe(start, right), left);
-      widened_key(right_probe(start, right), right_key);
+      widened_key(1, 0, 0, left_probe(start, right), left);
+      widened_key(1, 0, 1, right_probe(start, right), right_key);
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) head_dots(g, left, right_key);
       bisect_all(step_score());
@@ -209,10 +221,10 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
     if (right - start >= 4) {  // the second step: each head kept one half, whose two probes it shares
       const int mid = (start + right) / 2;
       double a[kE], b[kE], c[kE], d[kE];
-      widened_key(left_probe(start, mid), a);
-      widened_key(right_probe(start, mid), b);
-      widened_key(left_probe(mid, right), c);
-      widened_key(right_probe(mid, right), d);
+      widened_key(2, 0, 0, left_probe(start, mid), a);
+      widened_key(2, 0, 1, right_probe(start, mid), b);
+      widened_key(2, 1, 0, left_probe(mid, right), c);
+      widened_key(2, 1, 1, right_probe(mid, right), d);
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) {
         const bool left_half = lo[g] == start;
@@ -226,16 +238,19 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
       }
       bisect_all(step_score());
     }
-    while (true) {
+    for (int level = right - start >= 4 ? 3 : 2;; ++level) {
       bool any = false;
-      typename KeyVec<kD>::T kl[kHeadsPerWarp], kr[kHeadsPerWarp];
+      T kl[kHeadsPerWarp], kr[kHeadsPerWarp];
 #pragma unroll
       for (int g = 0; g < kHeadsPerWarp; ++g) {
-        kl[g] = kr[g] = typename KeyVec<kD>::T{};
+        kl[g] = kr[g] = T{};
         if (hi[g] - lo[g] > 1) {
           any = true;
-          kl[g] = load_key<kD>(cache, pages, page_shift, kvh, left_probe(lo[g], hi[g]), lane);
-          kr[g] = load_key<kD>(cache, pages, page_shift, kvh, right_probe(lo[g], hi[g]), lane);
+          // A full chunk of 2^chunk_shift keys halves exactly: step `level`'s interval index is lo's offset
+          // in units of its length.
+          const int path = (lo[g] - start) >> (chunk_shift - level + 1);
+          kl[g] = probe_key(level, path, 0, left_probe(lo[g], hi[g]));
+          kr[g] = probe_key(level, path, 1, right_probe(lo[g], hi[g]));
         }
       }
       if (!any) break;
@@ -271,6 +286,39 @@ __global__ void __launch_bounds__(kSelectThreads)
   select_and_split(n, start_of, scores, keep, chunk, next_chunk, cand_end, keys, out_starts, out_count);
   __syncthreads();  // every read of the scores is done
   for (int i = threadIdx.x; i < clear; i += blockDim.x) scores[i] = 0;
+}
+
+constexpr int kFillWarps = 8;
+
+// Warp w of CTA x copies probe-cache item 8x + w of chunks [first_chunk, ...): the row (every kv head) of one
+// slot's probe key, found by halving the chunk along the slot's path.
+__global__ void __launch_bounds__(kFillWarps * 32)
+    hip_probe_fill_kernel(PagedKv cache, HipProbeCache probe, int first_chunk, int items, int sink, int chunk,
+                          int page_shift) {
+  const int item = blockIdx.x * kFillWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (item >= items) return;
+  const int slots = (2 << probe.levels) - 2;
+  const int j = first_chunk + item / slots, slot = item % slots;
+  int level = 1;  // step l's slots: [2^l - 2, 2^(l+1) - 2)
+  while ((2 << level) - 2 <= slot) ++level;
+  const int index = slot - ((1 << level) - 2), path = index / 2, side = index % 2;
+  int lo = sink + j * chunk, hi = lo + chunk;
+  for (int bit = level - 2; bit >= 0; --bit) {
+    const int centre = (lo + hi) / 2;
+    if ((path >> bit) & 1) {
+      lo = centre;
+    } else {
+      hi = centre;
+    }
+  }
+  if (hi - lo <= 1) return;  // an interval of one key has no probes
+  const int key = side ? right_probe(lo, hi) : left_probe(lo, hi);
+  const int64_t row = (int64_t)cache.n_kv_heads * cache.head_dim;  // elements
+  const int page = kv_page(cache, page_shift, key);
+  const uint4* src =
+      page < 0 ? nullptr : reinterpret_cast<const uint4*>(cache.k_pages + kv_row_offset(cache, page, key));
+  uint4* dst = reinterpret_cast<uint4*>(probe.rows + ((int64_t)j * slots + slot) * row);
+  for (int c = lane; c < int(row / 8); c += 32) dst[c] = src ? src[c] : uint4{};
 }
 
 // Stage i's (i >= 1) input list in the stage-list buffer: [count, starts...].
@@ -346,10 +394,42 @@ void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, 
                          stream);
 }
 
+int hip_probe_cache_slots(int levels) {
+  return (2 << levels) - 2;
+}
+
+int hip_probe_cache_full_chunks(const HipMaskConfig& config, int position) {
+  const int64_t range = (int64_t)position - config.window_tokens + 1 - config.sink_tokens;
+  return range > 0 ? (int)(range / config.stages[0].chunk_size) : 0;
+}
+
+void hip_probe_cache_fill(const PagedKv& cache, const HipMaskConfig& config, int position,
+                          HipProbeCache& probe, cudaStream_t stream) {
+  const char* op = "hip_probe_cache_fill";
+  check_paged_kv(cache, op);
+  HIPCODE_REQUIRE(probe.rows && probe.levels >= 1 && probe.levels <= 16, op,
+                  "the cache needs rows and 1 to 16 levels, got " + std::to_string(probe.levels));
+  const int chunk = config.stages[0].chunk_size;
+  HIPCODE_REQUIRE(chunk > 0 && (chunk & (chunk - 1)) == 0, op,
+                  "stage 0's chunk_size must be a power of two, got " + std::to_string(chunk));
+  HIPCODE_REQUIRE(is_aligned(cache.k_pages, 16) && is_aligned(probe.rows, 16), op,
+                  "the K pages and the cache rows must be 16-byte aligned");
+  const int end = hip_probe_cache_full_chunks(config, position);
+  HIPCODE_REQUIRE(end <= probe.capacity, op,
+                  "the cache holds " + std::to_string(probe.capacity) + " chunks, the position needs " +
+                      std::to_string(end));
+  if (end <= probe.chunks) return;
+  const int items = (end - probe.chunks) * hip_probe_cache_slots(probe.levels);
+  hip_probe_fill_kernel<<<(unsigned)ceil_div(items, kFillWarps), kFillWarps * 32, 0, stream>>>(
+      cache, probe, probe.chunks, items, config.sink_tokens, chunk, page_shift_of(cache.page_size));
+  check_launch(op);
+  probe.chunks = end;
+}
+
 void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, int position,
                             const HipMaskConfig& config, int first_stage, int32_t* stage_lists,
                             int32_t* blocks, int32_t* n_blocks, void* workspace, size_t workspace_bytes,
-                            cudaStream_t stream) {
+                            cudaStream_t stream, const HipProbeCache* probe) {
   const char* op = "hip_mask_decode";
   hip_mask_validate_config(config);
   check_paged_kv(cache, op);
@@ -401,7 +481,7 @@ void hip_mask_decode_staged(const __nv_bfloat16* q, const PagedKv& cache, int n_
       launch_dependent(cache.head_dim == 128 ? hip_mask_score_kernel<128> : hip_mask_score_kernel<64>, grid,
                        dim3(kScoreWarps * 32), 0, stream, q, cache, group, page_shift, count_in, plan.n0,
                        list, scores, keep, config.sink_tokens, s.chunk_size, plan.cand_end,
-                       config.bf16_scoring);
+                       config.bf16_scoring, i == 0 && probe ? *probe : HipProbeCache{});
       check_launch("hip_mask_decode (score)");
     }
     const int clear = scored(i + 1) ? plan.bound[i + 1] : 0;

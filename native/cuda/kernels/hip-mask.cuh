@@ -84,13 +84,41 @@ void hip_mask_decode(const __nv_bfloat16* q,  // [n_heads, head_dim]
                      int32_t* n_blocks,  // [1]
                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
+// The key rows that stage 0's bisection probes in its first `levels` steps of each full chunk, kept in GPU
+// memory (a KV cache whose pages lie in host memory otherwise serves every probe over the bus). Those probes
+// do not depend on the query: step l (1-based) of a chunk probes, whichever halves the heads kept, one of the
+// 2^(l-1) intervals a chunk halves into by then, both its probes; the cache holds them all, slot
+// 2^l - 2 + 2 * interval + side (side 0 = left_probe, 1 = right_probe; intervals of one key have none).
+// Full chunks only (the last, clipped by the candidates' end, is probed from the pages), of a power-of-two
+// chunk_size.
+struct HipProbeCache {
+  __nv_bfloat16* rows = nullptr;  // [capacity, hip_probe_cache_slots(levels), n_kv_heads, head_dim]
+  int levels = 0;                 // steps cached (0: none)
+  int capacity = 0;               // chunks the rows hold
+  int chunks = 0;                 // full chunks [0, chunks) filled
+};
+
+// Slots a chunk takes: 2^(levels + 1) - 2.
+int hip_probe_cache_slots(int levels);
+
+// Full stage-0 chunks of the candidates of a query at `position`.
+int hip_probe_cache_full_chunks(const HipMaskConfig& config, int position);
+
+// Copies the probe rows of full chunks [cache.chunks, hip_probe_cache_full_chunks(position)) from the pages
+// (those chunks' keys no longer change) and advances cache.chunks; the capacity must hold them, and stage 0's
+// chunk_size must be a power of two.
+void hip_probe_cache_fill(const PagedKv& cache, const HipMaskConfig& config, int position,
+                          HipProbeCache& probe, cudaStream_t stream);
+
 // hip_mask_decode from stage `first_stage` on (the reference's per-stage mask refresh): stage i >= 1 reads
 // its input from stage_lists (hip_mask_stage_lists_ints ints of device memory, kept per layer), written there
 // by stage i - 1 of this or an earlier call at a position <= this one; first_stage 0 estimates from scratch.
-// The workspace holds only the scores (hip_mask_decode_workspace_bytes is enough).
+// The workspace holds only the scores (hip_mask_decode_workspace_bytes is enough). probe: null, or a cache
+// filled for this position whose rows stage 0 reads instead of the pages.
 void hip_mask_decode_staged(const __nv_bfloat16* q,  // [n_heads, head_dim]
                             const PagedKv& cache, int n_heads, int position, const HipMaskConfig& config,
                             int first_stage, int32_t* stage_lists, int32_t* blocks, int32_t* n_blocks,
-                            void* workspace, size_t workspace_bytes, cudaStream_t stream);
+                            void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                            const HipProbeCache* probe = nullptr);
 
 }  // namespace hipcode::cuda
