@@ -245,7 +245,7 @@ class CudaHipMask : public HipMaskState {
                                      int levels, cudaStream_t stream) {
     const int needed = hip_probe_cache_full_chunks(config, position);
     const int64_t row_elems = int64_t(cache.n_kv_heads) * cache.head_dim;
-    if (needed > probe_.capacity) grow_probes(needed + needed / 4 + 64, levels, row_elems, stream);
+    if (needed > probe_.capacity) grow_probes(needed + needed / 8 + 16, levels, row_elems, stream);
     if (!probe_.rows) return nullptr;  // no full chunk yet
     hip_probe_cache_fill(cache, config, position, probe_, stream);
     return &probe_;
@@ -946,7 +946,7 @@ class CudaBackend : public Backend {
     if (probe_levels_ == 0) return 0;
     const uint64_t chunks = uint64_t(std::max<int64_t>(layout.expected_tokens, 0) / kProbeCacheChunkTokens);
     const uint64_t row_bytes = uint64_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
-    return uint64_t(layout.num_layers) * (chunks + chunks / 4) *
+    return uint64_t(layout.num_layers) * (chunks + chunks / 8 + 16) *
            uint64_t(hip_probe_cache_slots(probe_levels_)) * row_bytes;
   }
 

@@ -1,7 +1,8 @@
 // The CUDA KV cache with a pinned host tier: a context whose pages lie past the GPU budget (or all of whose
 // pages lie in host memory) gives the same logits and greedy tokens, bit for bit, as the same context held in
 // GPU memory only, with dense and with HiP attention, through prefill (which reads a GPU copy of each layer),
-// decode (which reads host pages over the bus) and a fork that copies a shared page.
+// decode (which reads host pages over the bus, HiP's stage 0 its first probes from a GPU cache that grows as
+// the context does) and a fork that copies a shared page.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -24,9 +25,11 @@ constexpr int64_t kMaxPosition = 8192;
 // Crosses page 128, where the GPU tier ends when it holds 128 pages.
 constexpr int64_t kContextTokens = 8300;
 constexpr int kDecodeSteps = 20;  // past every mask refresh of the default schedule (16, 8, 4)
+constexpr int kEarlySteps = 4;    // after the first piece: masks (and HiP probe caches) for a shorter context
 constexpr int64_t kPieceTokens = 4096;
 
 struct Outcome {
+  std::vector<int32_t> early;         // [kEarlySteps] greedy tokens after the context's first piece
   std::vector<float> context_logits;  // [vocab] after the context
   std::vector<int32_t> greedy;        // [kDecodeSteps]
   std::vector<float> decode_logits;   // [vocab] after the greedy tokens
@@ -54,13 +57,16 @@ std::shared_ptr<Model> tiered_model(AttentionMode mode, uint64_t gpu_kv_budget, 
 Outcome run_context(const std::shared_ptr<Model>& model) {
   const int64_t vocab = model->geometry().vocab_size;
   Outcome outcome;
-  Session session(model, {kContextTokens + 128, 0});
+  Session session(model, {kContextTokens + kEarlySteps + 128, 0});
   // Pieces the GPU-only cache runs as one chunk each too (a tiered cache's chunks are longer), so both run
   // the same GEMM shapes.
   const std::vector<int32_t> context = random_ids(kContextTokens, vocab, 1);
   for (int64_t at = 0; at < kContextTokens; at += kPieceTokens) {
     const int64_t end = std::min(at + kPieceTokens, kContextTokens);
     outcome.context_logits = session.forward({context.begin() + at, context.begin() + end}, LogitsMode::LAST);
+    for (int step = 0; at == 0 && step < kEarlySteps; ++step) {
+      outcome.early.push_back(session.step({context[size_t(end + step)]}, SamplingParams{}));
+    }
   }
   int32_t token = 7;
   for (int step = 0; step < kDecodeSteps; ++step) {
@@ -79,6 +85,7 @@ void check_same_outcome(const std::string& what, const Outcome& actual, const Ou
               relative_l2(actual.decode_logits, expected.decode_logits),
               relative_l2(actual.fork_logits, expected.fork_logits),
               actual.greedy == expected.greedy ? "equal" : "DIFFERENT");
+  CHECK(actual.early == expected.early);
   CHECK(actual.context_logits == expected.context_logits);
   CHECK(actual.greedy == expected.greedy);
   CHECK(actual.decode_logits == expected.decode_logits);
