@@ -108,7 +108,10 @@ export interface BenchResult {
     loadSeconds: number;
     readySeconds: number;
   } | null;
-  /** Device memory in use at the end (the engine's pools keep their peak), GPU only. */
+  /**
+   * The most device memory in use after any phase (ingest, question, decode, edit, the end; the engine's pools
+   * keep their peak, but a session's HiP masks go with its truncation or disposal), GPU only.
+   */
   gpuMemoryUsedBytes: number | null;
   /** The process's peak resident host memory (weights mapped on the CPU backend, KV pages, activations). */
   peakHostMemoryBytes: number;
@@ -257,15 +260,19 @@ async function benchSnapshot(model: NativeModel, context: NativeSession, dir: st
 }
 
 /** A question, decode, edit and snapshot, each when asked for, on one session holding the context. */
-async function benchContext(model: NativeModel, vocab: number, options: BenchOptions) {
+async function benchContext(model: NativeModel, vocab: number, options: BenchOptions, gpu: GpuMemoryPeak) {
   const none = { ingest: null, question: null, decode: null, edit: null, snapshot: null };
   const asked = options.questionTokens + options.decodeSteps + options.editTokens > 0 || options.snapshotDir;
   if (!asked) return none;
   const { session, next, ingest } = await contextSession(model, vocab, options);
+  gpu.sample();
   try {
     const question = options.questionTokens > 0 ? await benchQuestion(session, vocab, options) : null;
+    gpu.sample();
     const decode = options.decodeSteps > 0 ? await benchDecode(session, next, options) : null;
+    gpu.sample();
     const edit = options.editTokens > 0 ? await benchEdit(session, vocab, options) : null;
+    gpu.sample();
     const snapshot = options.snapshotDir
       ? await benchSnapshot(model, session, options.snapshotDir, options)
       : null;
@@ -346,6 +353,20 @@ function gpuMemoryUsed(options: BenchOptions): number | null {
   return device ? device.totalMemory - device.freeMemory : null;
 }
 
+/** The most GPU memory in use over the samples taken (null off the GPU). */
+class GpuMemoryPeak {
+  private peakBytes: number | null = null;
+  constructor(private readonly options: BenchOptions) {}
+  sample(): void {
+    const used = gpuMemoryUsed(this.options);
+    if (used !== null) this.peakBytes = Math.max(this.peakBytes ?? 0, used);
+  }
+  peak(): number | null {
+    this.sample();
+    return this.peakBytes;
+  }
+}
+
 function syntheticSpec(options: BenchOptions, attention: AttentionMode): NativeSyntheticModelSpec {
   const bench = BENCH_GEOMETRIES[options.geometry];
   return {
@@ -385,7 +406,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     await warmUp(model, vocab, options);
     const prefill = options.prefillTokens > 0 ? await benchPrefill(model, vocab, options) : null;
-    const { ingest, question, decode, edit, snapshot } = await benchContext(model, vocab, options);
+    const gpu = new GpuMemoryPeak(options);
+    const { ingest, question, decode, edit, snapshot } = await benchContext(model, vocab, options, gpu);
     const fidelity = await fidelityAgainstDense(model, vocab, options);
     const kvMemory = { ...model.kvMemory };
     return {
@@ -407,7 +429,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       question,
       edit,
       snapshot,
-      gpuMemoryUsedBytes: gpuMemoryUsed(options),
+      gpuMemoryUsedBytes: gpu.peak(),
       peakHostMemoryBytes: process.resourceUsage().maxRSS * 1024,
     };
   } finally {

@@ -127,7 +127,7 @@ function formatTable(result: BenchResult): string {
   const host = result.backend === 'cuda' ? 'pinned host' : 'host';
   rows.push(['kv memory', `${gib(gpuBytes)} GPU + ${gib(hostBytes)} ${host}`]);
   if (result.gpuMemoryUsedBytes !== null)
-    rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use`]);
+    rows.push(['gpu memory', `${gib(result.gpuMemoryUsedBytes)} in use at most`]);
   rows.push(['host memory', `${gib(result.peakHostMemoryBytes)} peak resident`]);
   return rows.map(([key, value]) => `${key.padEnd(11)} ${value}`).join('\n') + '\n';
 }
