@@ -4,6 +4,7 @@
 // decode (which reads host pages over the bus, HiP's stage 0 its first probes from a GPU cache that grows as
 // the context does) and a fork that copies a shared page.
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -138,5 +139,26 @@ TEST(cuda_kv_tiers_full_names_both_settings) {
     const std::string message = error.what();
     CHECK(message.find("--gpu-kv-budget") != std::string::npos);
     CHECK(message.find("--host-kv-budget") != std::string::npos);
+  }
+}
+
+// A HIPCODE_PROBE_CACHE_LEVELS outside 0-8 is refused when the backend is made, naming the variable, its
+// range and the value.
+TEST(cuda_probe_cache_levels_name_the_variable) {
+  if (!cuda_backend_or_skip("cuda_probe_cache_levels_name_the_variable")) return;
+  for (const char* value : {"9", "four", "-1"}) {
+    setenv("HIPCODE_PROBE_CACHE_LEVELS", value, 1);
+    std::string message;
+    ErrorCode code = ErrorCode::INTERNAL;
+    try {
+      create_backend(BackendChoice{"cuda", 0, 0});
+    } catch (const EngineError& error) {
+      message = error.what();
+      code = error.code();
+    }
+    unsetenv("HIPCODE_PROBE_CACHE_LEVELS");
+    CHECK(code == ErrorCode::INVALID_ARGUMENT);
+    CHECK(message.find("HIPCODE_PROBE_CACHE_LEVELS must be an integer from 0 to 8, got '" +
+                       std::string(value) + "'") != std::string::npos);
   }
 }

@@ -107,10 +107,35 @@ void test_levels(int levels) {
   });
 }
 
+// A cache too small for the position's full chunks, and a stage-0 chunk that does not halve exactly, are
+// refused with what to change.
+void test_refusals() {
+  HostCache hc(kKvHeads, kHeadDim, kPageSize, 4000);
+  DevCache dc(hc);
+  hh::HipConfig config;
+  config.stages = {{kChunk, 8192, 1}};
+  const HipMaskConfig mc = to_mask_config(config);
+  const int chunks = hip_probe_cache_full_chunks(mc, 3999);
+  Dev<bf16> rows(size_t(chunks) * hip_probe_cache_slots(2) * kKvHeads * kHeadDim);
+  HipProbeCache small{rows.p, 2, chunks - 1, 0};
+  expect_error(
+      "hip probe cache: too small a capacity is refused",
+      [&] { hip_probe_cache_fill(dc.kv, mc, 3999, small, 0); },
+      "the cache holds " + std::to_string(chunks - 1) + " chunks, the position needs " +
+          std::to_string(chunks));
+  config.stages = {{200, 8000, 1}};
+  HipProbeCache fits{rows.p, 2, chunks, 0};
+  expect_error(
+      "hip probe cache: a chunk_size not a power of two is refused",
+      [&] { hip_probe_cache_fill(dc.kv, to_mask_config(config), 3999, fits, 0); },
+      "must be a power of two, got 200");
+}
+
 }  // namespace
 
 void test_hip_probe_cache() {
   test_levels(1);
   test_levels(4);
   test_levels(8);
+  test_refusals();
 }
