@@ -246,6 +246,9 @@ std::vector<float> Model::run(KvCache& cache, const std::vector<int32_t>& ids, L
     return run_reserved(cache, ids, mode, request);
   } catch (...) {
     cache.release_reserved();
+    // Layers before the failure may have updated their HiP masks (and hot copies) with K/V the pass leaves
+    // behind: the next step estimates afresh.
+    cache.hip_masks().clear();
     throw;
   }
 }

@@ -240,14 +240,16 @@ class CudaHipMask : public HipMaskState {
     in_use_ = 1 - in_use_;
   }
 
-  // The probe cache of `levels` steps, grown to the full chunks of `position` and filled up to them.
+  // The probe cache of `levels` steps, grown to the full chunks of `position` and filled up to them; when GPU
+  // memory cannot hold the growth, the chunks filled before stay cached and the rest are probed in the pages.
   const HipProbeCache* update_probes(const PagedKv& cache, const HipMaskConfig& config, int position,
                                      int levels, cudaStream_t stream) {
     const int needed = hip_probe_cache_full_chunks(config, position);
     const int64_t row_elems = int64_t(cache.n_kv_heads) * cache.head_dim;
-    if (needed > probe_.capacity) grow_probes(needed + needed / 8 + 16, levels, row_elems, stream);
-    if (!probe_.rows) return nullptr;  // no full chunk yet
-    hip_probe_cache_fill(cache, config, position, probe_, stream);
+    const bool room =
+        needed <= probe_.capacity || grow_probes(needed + needed / 8 + 16, levels, row_elems, stream);
+    if (!probe_.rows) return nullptr;  // no full chunk yet, or no memory for any
+    if (room) hip_probe_cache_fill(cache, config, position, probe_, stream);
     return &probe_;
   }
 
@@ -272,25 +274,30 @@ class CudaHipMask : public HipMaskState {
     }
   }
 
-  // Moves the filled probe rows into a cache of `capacity` chunks.
-  void grow_probes(int capacity, int levels, int64_t row_elems, cudaStream_t stream) {
+  // Moves the filled probe rows into a cache of `capacity` chunks; false (the cache unchanged) when GPU
+  // memory has no room for it.
+  bool grow_probes(int capacity, int levels, int64_t row_elems, cudaStream_t stream) {
     const size_t chunk_bytes = size_t(hip_probe_cache_slots(levels)) * size_t(row_elems) * sizeof(bf16);
     bf16* rows = nullptr;
     const cudaError_t allocated = cudaMalloc(&rows, chunk_bytes * size_t(capacity));
     if (allocated != cudaSuccess) {
-      fail(allocated, "allocating the HiP probe cache (" +
-                          std::to_string((chunk_bytes * size_t(capacity)) >> 20) +
-                          " MiB a layer; HIPCODE_PROBE_CACHE_LEVELS=0 turns it off)");
+      cudaGetLastError();
+      if (allocated == cudaErrorMemoryAllocation) return false;
+      fail(allocated, "allocating the HiP probe cache");
     }
     if (probe_.chunks > 0) {
-      check(cudaMemcpyAsync(rows, probe_.rows, chunk_bytes * size_t(probe_.chunks), cudaMemcpyDeviceToDevice,
-                            stream),
-            "growing the HiP probe cache");
+      const cudaError_t copied = cudaMemcpyAsync(rows, probe_.rows, chunk_bytes * size_t(probe_.chunks),
+                                                 cudaMemcpyDeviceToDevice, stream);
+      if (copied != cudaSuccess) {
+        cudaFree(rows);
+        fail(copied, "growing the HiP probe cache");
+      }
     }
     cudaFree(probe_.rows);  // waits for the copy
     probe_.rows = rows;
     probe_.levels = levels;
     probe_.capacity = capacity;
+    return true;
   }
 
   unsigned char* hot_memory_ = nullptr;

@@ -1,12 +1,16 @@
-// Test helpers shared by the backend tests: the CUDA backend or a printed skip, a small decode geometry,
-// random token ids and the relative L2 distance.
+// Test helpers shared by the backend tests: the CUDA backend or a printed skip, an environment setting for a
+// scope (backends read theirs when made), a small decode geometry, random token ids and the relative L2
+// distance.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/backend-factory.h"
@@ -14,6 +18,32 @@
 #include "cuda/cuda-probe.h"
 
 namespace hipcode::test {
+
+// Sets environment variable `name` to `value` (null: unsets it) until the end of the scope, then restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 // The CUDA backend, or null after printing "SKIP test: reason" where no usable GPU is present.
 inline std::unique_ptr<Backend> cuda_backend_or_skip(const char* test) {

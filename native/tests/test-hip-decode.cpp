@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -292,11 +291,16 @@ TEST(cuda_parity_hip_model_decode) {
 // replay: two interleaved sessions over 80 steps (estimations from scratch, widened windows, both later-stage
 // refreshes) give the logits of a backend that runs every step eagerly, bit for bit.
 TEST(cuda_hip_recorded_steps_equal_eager_ones) {
-  std::unique_ptr<Backend> recorded = cuda_backend_or_skip("cuda_hip_recorded_steps_equal_eager_ones");
+  std::unique_ptr<Backend> recorded, eager;
+  {
+    const ScopedEnv graphs("HIPCODE_CUDA_GRAPHS", nullptr);
+    recorded = cuda_backend_or_skip("cuda_hip_recorded_steps_equal_eager_ones");
+  }
   if (!recorded) return;
-  setenv("HIPCODE_CUDA_GRAPHS", "0", 1);
-  std::unique_ptr<Backend> eager = create_backend(BackendChoice{"cuda", 0, 0});
-  unsetenv("HIPCODE_CUDA_GRAPHS");
+  {
+    const ScopedEnv graphs("HIPCODE_CUDA_GRAPHS", "0");
+    eager = create_backend(BackendChoice{"cuda", 0, 0});
+  }
   auto recorded_model = hip_model(std::move(recorded), AttentionMode::HIP, small_config(16));
   auto eager_model = hip_model(std::move(eager), AttentionMode::HIP, small_config(16));
   std::mt19937_64 rng(49);

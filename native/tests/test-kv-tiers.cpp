@@ -4,7 +4,6 @@
 // decode (which reads host pages over the bus, HiP's stage 0 its first probes from a GPU cache that grows as
 // the context does) and a fork that copies a shared page.
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -147,7 +146,7 @@ TEST(cuda_kv_tiers_full_names_both_settings) {
 TEST(cuda_probe_cache_levels_name_the_variable) {
   if (!cuda_backend_or_skip("cuda_probe_cache_levels_name_the_variable")) return;
   for (const char* value : {"9", "four", "-1"}) {
-    setenv("HIPCODE_PROBE_CACHE_LEVELS", value, 1);
+    const ScopedEnv levels("HIPCODE_PROBE_CACHE_LEVELS", value);
     std::string message;
     ErrorCode code = ErrorCode::INTERNAL;
     try {
@@ -156,7 +155,6 @@ TEST(cuda_probe_cache_levels_name_the_variable) {
       message = error.what();
       code = error.code();
     }
-    unsetenv("HIPCODE_PROBE_CACHE_LEVELS");
     CHECK(code == ErrorCode::INVALID_ARGUMENT);
     CHECK(message.find("HIPCODE_PROBE_CACHE_LEVELS must be an integer from 0 to 8, got '" +
                        std::string(value) + "'") != std::string::npos);
