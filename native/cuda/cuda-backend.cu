@@ -389,12 +389,14 @@ class CudaBackend : public Backend {
   void begin_step(int variant) override {
     auto lock = bind();
     steps_->begin(variant);
+    pool_.set_pinning(graphing());
   }
 
   void end_step(bool ok) override {
     auto lock = bind();
     SampleRequest* request = pending_sample_;
     pending_sample_ = nullptr;
+    pool_.set_pinning(false);
     steps_->end(ok);
     if (ok && request) sample_on_device(steps_->device_output(), *request);
   }

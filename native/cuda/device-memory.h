@@ -9,6 +9,8 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -23,7 +25,9 @@ inline void check(cudaError_t error, const char* what) {
 }
 
 // Device memory reused by exact size: every layer allocates the same activation shapes, and cudaMalloc
-// per op would dominate a decode step. Single-stream use makes reuse after release safe.
+// per op would dominate a decode step. Single-stream use makes reuse after release safe. An allocation that
+// finds no memory frees the cached blocks and retries, except blocks handed out while pinning: a recorded
+// step graph keeps their addresses.
 class DevicePool {
  public:
   DevicePool() = default;
@@ -41,6 +45,7 @@ class DevicePool {
     if (!blocks.empty()) {
       void* block = blocks.back();
       blocks.pop_back();
+      if (pinning_) pinned_.insert(block);
       return block;
     }
     void* block = nullptr;
@@ -54,7 +59,14 @@ class DevicePool {
       cudaGetLastError();
       fail(error, "allocating " + std::to_string(bytes) + " bytes of activations");
     }
+    if (pinning_) pinned_.insert(block);
     return block;
+  }
+
+  // While on, the blocks taken are never freed before the pool (a step graph is being recorded).
+  void set_pinning(bool on) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pinning_ = on;
   }
 
   void give(void* block, size_t bytes) {
@@ -65,13 +77,22 @@ class DevicePool {
  private:
   void release_cached_locked() {
     for (auto& [bytes, blocks] : free_) {
-      for (void* block : blocks) cudaFree(block);
-      blocks.clear();
+      std::vector<void*> kept;
+      for (void* block : blocks) {
+        if (pinned_.count(block)) {
+          kept.push_back(block);
+        } else {
+          cudaFree(block);
+        }
+      }
+      blocks = std::move(kept);
     }
   }
 
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
+  std::unordered_set<void*> pinned_;
+  bool pinning_ = false;
 };
 
 // A device buffer taken from the pool and given back on destruction.
