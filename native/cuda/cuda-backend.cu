@@ -83,8 +83,9 @@ int probe_cache_levels() {
   return int(levels);
 }
 
-bool power_of_two(int value) {
-  return value > 0 && (value & (value - 1)) == 0;
+// Chunks a probe cache holds when it must hold `chunks`: room to grow by an eighth, and at least 16.
+int64_t probe_cache_capacity(int64_t chunks) {
+  return chunks + chunks / 8 + 16;
 }
 
 std::string shape_of(int64_t rows, int64_t cols) {
@@ -246,8 +247,8 @@ class CudaHipMask : public HipMaskState {
                                      int levels, cudaStream_t stream) {
     const int needed = hip_probe_cache_full_chunks(config, position);
     const int64_t row_elems = int64_t(cache.n_kv_heads) * cache.head_dim;
-    const bool room =
-        needed <= probe_.capacity || grow_probes(needed + needed / 8 + 16, levels, row_elems, stream);
+    const bool room = needed <= probe_.capacity ||
+                      grow_probes(int(probe_cache_capacity(needed)), levels, row_elems, stream);
     if (!probe_.rows) return nullptr;  // no full chunk yet, or no memory for any
     if (room) hip_probe_cache_fill(cache, config, position, probe_, stream);
     return &probe_;
@@ -724,8 +725,7 @@ class CudaBackend : public Backend {
       guard("hip mask", [&] {
         // Stage 0 reads its first probes of host pages from GPU memory.
         const HipProbeCache* probe =
-            tiered_kv_ && probe_levels_ > 0 && call.first_stage == 0 &&
-                    power_of_two(config.stages[0].chunk_size)
+            tiered_kv_ && probe_levels_ > 0 && call.first_stage == 0 && hip_probe_cache_supports(config)
                 ? mask.update_probes(cache, config, int(position), probe_levels_, stream_)
                 : nullptr;
         hip_mask_decode_staged(query, cache, int(shape.num_heads), int(position), config,
@@ -955,7 +955,7 @@ class CudaBackend : public Backend {
     if (probe_levels_ == 0) return 0;
     const uint64_t chunks = uint64_t(std::max<int64_t>(layout.expected_tokens, 0) / kProbeCacheChunkTokens);
     const uint64_t row_bytes = uint64_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
-    return uint64_t(layout.num_layers) * (chunks + chunks / 8 + 16) *
+    return uint64_t(layout.num_layers) * uint64_t(probe_cache_capacity(int64_t(chunks))) *
            uint64_t(hip_probe_cache_slots(probe_levels_)) * row_bytes;
   }
 

@@ -169,7 +169,8 @@ __global__ void __launch_bounds__(kScoreWarps * 32, 3)
   const int chunk_shift = 31 - __clz(chunk);  // the probe cache takes power-of-two chunks only
   auto probe_key = [&](int level, int path, int side, int key) {
     if (cached_chunk && level <= probe.levels) {
-      const int64_t slot = (int64_t)j * ((2 << probe.levels) - 2) + (1 << level) - 2 + 2 * path + side;
+      const int64_t slot = (int64_t)j * hip_probe_cache_slots(probe.levels) +
+                           hip_probe_cache_slots(level - 1) + 2 * path + side;
       return __ldg(
           reinterpret_cast<const T*>(probe.rows + slot * cache.n_kv_heads * kD + kvh * kD + lane * kE));
     }
@@ -297,11 +298,11 @@ __global__ void __launch_bounds__(kFillWarps * 32)
                           int page_shift) {
   const int item = blockIdx.x * kFillWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (item >= items) return;
-  const int slots = (2 << probe.levels) - 2;
+  const int slots = hip_probe_cache_slots(probe.levels);
   const int j = first_chunk + item / slots, slot = item % slots;
-  int level = 1;  // step l's slots: [2^l - 2, 2^(l+1) - 2)
-  while ((2 << level) - 2 <= slot) ++level;
-  const int index = slot - ((1 << level) - 2), path = index / 2, side = index % 2;
+  int level = 1;  // step l's slots: [hip_probe_cache_slots(l - 1), hip_probe_cache_slots(l))
+  while (hip_probe_cache_slots(level) <= slot) ++level;
+  const int index = slot - hip_probe_cache_slots(level - 1), path = index / 2, side = index % 2;
   int lo = sink + j * chunk, hi = lo + chunk;
   for (int bit = level - 2; bit >= 0; --bit) {
     const int centre = (lo + hi) / 2;
@@ -394,10 +395,6 @@ void hip_mask_decode(const __nv_bfloat16* q, const PagedKv& cache, int n_heads, 
                          stream);
 }
 
-int hip_probe_cache_slots(int levels) {
-  return (2 << levels) - 2;
-}
-
 int hip_probe_cache_full_chunks(const HipMaskConfig& config, int position) {
   const int64_t range = (int64_t)position - config.window_tokens + 1 - config.sink_tokens;
   return range > 0 ? (int)(range / config.stages[0].chunk_size) : 0;
@@ -410,7 +407,7 @@ void hip_probe_cache_fill(const PagedKv& cache, const HipMaskConfig& config, int
   HIPCODE_REQUIRE(probe.rows && probe.levels >= 1 && probe.levels <= 16, op,
                   "the cache needs rows and 1 to 16 levels, got " + std::to_string(probe.levels));
   const int chunk = config.stages[0].chunk_size;
-  HIPCODE_REQUIRE(chunk > 0 && (chunk & (chunk - 1)) == 0, op,
+  HIPCODE_REQUIRE(hip_probe_cache_supports(config), op,
                   "stage 0's chunk_size must be a power of two, got " + std::to_string(chunk));
   HIPCODE_REQUIRE(is_aligned(cache.k_pages, 16) && is_aligned(probe.rows, 16), op,
                   "the K pages and the cache rows must be 16-byte aligned");

@@ -98,8 +98,17 @@ struct HipProbeCache {
   int chunks = 0;                 // full chunks [0, chunks) filled
 };
 
-// Slots a chunk takes: 2^(levels + 1) - 2.
-int hip_probe_cache_slots(int levels);
+// Slots a chunk takes for `levels` steps, 2^(levels + 1) - 2, which is also where step levels + 1's slots
+// begin.
+__host__ __device__ inline int hip_probe_cache_slots(int levels) {
+  return (2 << levels) - 2;
+}
+
+// Whether the probe cache can serve this config: stage 0's chunks halve exactly (a power-of-two chunk_size).
+inline bool hip_probe_cache_supports(const HipMaskConfig& config) {
+  const int chunk = config.stages[0].chunk_size;
+  return chunk > 0 && (chunk & (chunk - 1)) == 0;
+}
 
 // Full stage-0 chunks of the candidates of a query at `position`.
 int hip_probe_cache_full_chunks(const HipMaskConfig& config, int position);
