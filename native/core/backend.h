@@ -104,9 +104,8 @@ class Backend {
   // ---- one-token forward passes (decode steps)
   // The model brackets every one-token forward pass it runs with begin_step/end_step (`variant` tells kinds
   // of pass apart; ok = false when an op threw); a backend may record it. A pass that re-estimates a HiP mask
-  // is never bracketed. Before running one, the model
-  // offers the backend to replay a recording with new inputs instead: replay_step returns false when it has
-  // none.
+  // is never bracketed. Before running one, the model offers the backend to replay a recording with new
+  // inputs instead: replay_step returns false when it has none.
   virtual void begin_step(int /*variant*/) {}
   virtual void end_step(bool /*ok*/) {}
   // A replayed pass either copies its logits to `logits` or, given a `request`, samples the next token.

@@ -266,9 +266,9 @@ std::vector<float> Model::run_reserved(KvCache& cache, const std::vector<int32_t
   }
   std::vector<float> logits(mode == LogitsMode::NONE ? 0 : size_t(geometry_.vocab_size));
   const StepInputs inputs{ids[0], start, &freqs, &cache.page_table(), &cache.hip_masks()};
-  const int64_t sparse_layers = hip_layers(start);
-  const int variant = int((request ? kSampledStep : int(mode)) + kStepKinds * sparse_layers);
-  if (sparse_layers > 0 && hip_refreshes(cache, start)) {
+  const HipStep sparse = hip_step(cache, start);
+  const int variant = int((request ? kSampledStep : int(mode)) + kStepKinds * sparse.layers);
+  if (sparse.refreshes) {
     // A step that re-estimates a HiP mask runs eagerly: its launches depend on the position and the stages.
     logits = forward_tokens(cache, ids, mode, freqs, request);
   } else if (!backend_->replay_step(variant, inputs, logits.data(), request)) {
@@ -354,25 +354,18 @@ void Model::attention_block(KvCache& cache, const Layer& layer, int64_t layer_in
   backend_->linear_add(*attended, *layer.o.weight, layer.o.bias.get(), hidden);
 }
 
-int64_t Model::hip_layers(int64_t position) const {
-  if (attention_.mode == AttentionMode::DENSE) return 0;
-  int64_t count = 0;
-  for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
-    const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer);
-    count += uses_hip(attention_, sparse, geometry_.sliding_window, position);
-  }
-  return count;
-}
-
-bool Model::hip_refreshes(KvCache& cache, int64_t position) const {
+Model::HipStep Model::hip_step(KvCache& cache, int64_t position) const {
+  HipStep step;
+  if (attention_.mode == AttentionMode::DENSE) return step;
   const HipMaskStates& masks = cache.hip_masks();
   for (int64_t layer = 0; layer < geometry_.num_layers; ++layer) {
     const hip::HipLayerConfig sparse = hip::hip_layer_config(attention_.hip, layer);
     if (!uses_hip(attention_, sparse, geometry_.sliding_window, position)) continue;
+    ++step.layers;
     const HipMaskState* state = size_t(layer) < masks.size() ? masks[size_t(layer)].get() : nullptr;
-    if (first_stage(state, sparse.config, position) >= 0) return true;
+    step.refreshes = step.refreshes || first_stage(state, sparse.config, position) >= 0;
   }
-  return false;
+  return step;
 }
 
 int64_t Model::first_stage(const HipMaskState* state, const hip::HipConfig& config, int64_t position) const {

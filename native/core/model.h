@@ -91,11 +91,14 @@ class Model {
                                             bool seeds_generation);
   void attention_block(KvCache& cache, const Layer& layer, int64_t layer_index, int64_t first_position,
                        const RopeFrequencies& freqs, bool seeds_generation, Activation& hidden);
-  // Layers whose decode step at `position` runs HiP attention. As the position grows layers only join, so
-  // the count tells the sets apart.
-  int64_t hip_layers(int64_t position) const;
-  // Whether the decode step at `position` re-estimates a HiP mask of `cache` (such steps are not recorded).
-  bool hip_refreshes(KvCache& cache, int64_t position) const;
+  // A decode step's HiP layers: how many run HiP attention at `position` (as the position grows layers only
+  // join, so the count tells the sets apart), and whether any re-estimates its mask in `cache` (such steps
+  // are not recorded).
+  struct HipStep {
+    int64_t layers = 0;
+    bool refreshes = false;
+  };
+  HipStep hip_step(KvCache& cache, int64_t position) const;
   // The first stage a HiP layer's decode step at `position` re-estimates with `state` (null: none yet), or
   // -1.
   int64_t first_stage(const HipMaskState* state, const hip::HipConfig& config, int64_t position) const;
