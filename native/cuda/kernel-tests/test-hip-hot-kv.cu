@@ -223,5 +223,15 @@ void test_hip_hot_kv() {
                   decode(dc, q, t3 + 2, kWindow + 2, mask3, &c.view, kReplaySplits));
     record_decode("hip decode replay: no hot copy", recorded.replay(t3 + 1, kWindow + 1, mask3, nullptr),
                   decode(dc, q, t3 + 1, kWindow + 1, mask3, nullptr, kReplaySplits));
+    expect_error(
+        "hip decode replay: a replay without its layer record is refused",
+        [&] {
+          const HipDecodeReplay partial{nullptr, nullptr};
+          Dev<float> ws(hip_decode_workspace_bytes(kHeads, kHeadDim, kReplaySplits) / sizeof(float) + 1);
+          Dev<bf16> out(size_t(kHeads) * kHeadDim);
+          hip_decode(q.p, dc.kv, out.p, kHeads, t3, kSink, kWindow, mask3.blocks.p, mask3.count.p, kMaxBlocks,
+                     kBlockK, kScale, kReplaySplits, ws.p, ws.n * sizeof(float), 0, nullptr, &partial);
+        },
+        "replay needs key_count and layer");
   });
 }
