@@ -105,6 +105,15 @@ size_t kv_row_bytes(DType dtype, int64_t head_dim) {
   return size_t(head_dim) * dtype_size(dtype) + (dtype == DType::FP8_E4M3 ? sizeof(float) : 0);
 }
 
+float e4m3_row_scale(float largest) {
+  if (!(largest > 0)) return 1.0f;
+  // At least the smallest normal float: a row of tiny values must not divide by a zero scale.
+  const float ratio = std::max(largest / kE4m3Max, std::numeric_limits<float>::min());
+  uint32_t bits = f32_to_bits(ratio);
+  if ((bits & 0x7fffffu) != 0 && (bits & 0x7f800000u) != 0x7f800000u) bits = (bits & 0x7f800000u) + 0x800000u;
+  return f32_from_bits(bits);
+}
+
 void encode_kv_row(const float* x, int64_t head_dim, DType dtype, uint8_t* row) {
   switch (dtype) {
     case DType::F32:
@@ -121,9 +130,7 @@ void encode_kv_row(const float* x, int64_t head_dim, DType dtype, uint8_t* row) 
     case DType::FP8_E4M3: {
       float largest = 0;
       for (int64_t i = 0; i < head_dim; ++i) largest = std::max(largest, std::fabs(x[i]));
-      // At least the smallest normal float: a row of tiny values must not divide by a zero scale.
-      const float scale =
-          largest > 0 ? std::max(largest / kE4m3Max, std::numeric_limits<float>::min()) : 1.0f;
+      const float scale = e4m3_row_scale(largest);
       for (int64_t i = 0; i < head_dim; ++i) row[i] = f32_to_e4m3(x[i] / scale);
       std::memcpy(row + head_dim, &scale, sizeof scale);
       return;

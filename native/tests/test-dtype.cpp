@@ -2,6 +2,7 @@
 // specials, e4m3 against hand-computed codes, and the KV row forms.
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/dtype.h"
@@ -101,6 +102,19 @@ TEST(kv_rows_keep_values_within_their_form) {
   float scale;
   std::memcpy(&scale, fp8 + 8, sizeof scale);
   CHECK(scale == 7.0f / 448.0f && fp8[6] == 0x7e);  // the largest value maps to 448
+}
+
+// Hand-computed: the scale is the least power of two s with max |x| / s <= 448.
+TEST(fp8_row_scales_are_powers_of_two) {
+  CHECK(e4m3_row_scale(7.0f) == std::ldexp(1.0f, -6));  // 7 / 448 = 2^-6 exactly
+  CHECK(e4m3_row_scale(5.0f) == std::ldexp(1.0f, -6));  // 5 / 448 = 2^-6.48
+  CHECK(e4m3_row_scale(7.5f) == std::ldexp(1.0f, -5));  // 7.5 / 448 = 2^-5.9
+  CHECK(e4m3_row_scale(448.0f) == 1.0f && e4m3_row_scale(449.0f) == 2.0f);
+  CHECK(e4m3_row_scale(0.0f) == 1.0f && e4m3_row_scale(1e-40f) == std::numeric_limits<float>::min());
+  const float row[4] = {5.0f, -2.5f, 0.0f, 1.0f};
+  uint8_t fp8[8];
+  encode_kv_row(row, 4, DType::FP8_E4M3, fp8);
+  CHECK(fp8[0] == 0x7a && fp8[1] == 0xf2);  // 5 / 2^-6 = 320 = 1.25 * 2^8; -160 = -1.25 * 2^7
   const float zeros[4] = {};
   float back[4] = {1, 1, 1, 1};
   encode_kv_row(zeros, 4, DType::FP8_E4M3, fp8);
