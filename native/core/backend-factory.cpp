@@ -38,7 +38,7 @@ std::unique_ptr<Backend> create_backend(const BackendChoice& choice) {
     throw EngineError(ErrorCode::INVALID_ARGUMENT,
                       "spec.backend: expected 'cpu' or 'cuda', got '" + choice.name + "'");
   }
-  kv_dtype_of(choice, DType::BF16, {DType::BF16});  // fp8 rows are kept on the CPU backend only so far
+  const DType kv_dtype = kv_dtype_of(choice, DType::BF16, {DType::BF16, DType::FP8_E4M3});
   const cuda::Probe probe = cuda::probe();
   if (!probe.compiled || !probe.available) throw unavailable(probe.reason);
   if (choice.device < 0 || size_t(choice.device) >= probe.devices.size()) {
@@ -54,6 +54,7 @@ std::unique_ptr<Backend> create_backend(const BackendChoice& choice) {
   options.device = choice.device;
   options.kv_budget_bytes = choice.gpu_kv_budget_bytes;
   options.host_kv_budget_bytes = choice.host_kv_budget_bytes;
+  options.kv_dtype = kv_dtype;
   return cuda::create_cuda_backend(options);
 }
 

@@ -117,12 +117,19 @@ class CudaWeight : public Weight {
   float* data_f32 = nullptr;  // [shape] for 1-D weights, else null
 };
 
-// All pages reserved up front: per layer, keys then values, each [pages, page_tokens, kv_heads, head_dim];
-// within each, the GPU pages come first and the host pages after them.
+// Bytes of one position's keys (or values) of one layer: [kv_heads, head_dim] bf16, or an fp8 row (PagedKv).
+size_t kv_token_bytes(const KvLayout& layout, DType dtype) {
+  if (dtype == DType::FP8_E4M3)
+    return size_t(kv_fp8_row_bytes(int(layout.num_kv_heads), int(layout.head_dim)));
+  return size_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
+}
+
+// All pages reserved up front: per layer, keys then values, each [pages, page_tokens] rows of
+// kv_token_bytes(); within each, the GPU pages come first and the host pages after them.
 class CudaKvStore : public KvPageStore {
  public:
-  CudaKvStore(const KvLayout& layout, KvTiers tiers, int device)
-      : layout_(layout), tiers_(tiers), max_pages_(tiers.pages()) {
+  CudaKvStore(const KvLayout& layout, KvTiers tiers, int device, DType dtype)
+      : layout_(layout), tiers_(tiers), max_pages_(tiers.pages()), dtype_(dtype) {
     if (tiers.host_pages == 0) {
       reserve_in_gpu_memory();
       return;
@@ -135,7 +142,7 @@ class CudaKvStore : public KvPageStore {
       pieces.push_back({host_bytes, true});
     }
     region_ = std::make_unique<TieredRegion>(device, pieces, "--gpu-kv-budget or --host-kv-budget");
-    pages_ = reinterpret_cast<bf16*>(region_->data());
+    pages_ = reinterpret_cast<uint8_t*>(region_->data());
   }
   CudaKvStore(const CudaKvStore&) = delete;
   CudaKvStore& operator=(const CudaKvStore&) = delete;
@@ -162,10 +169,12 @@ class CudaKvStore : public KvPageStore {
     return {uint64_t(tiers_.gpu_pages) * bytes_per_page, uint64_t(tiers_.host_pages) * bytes_per_page};
   }
 
-  // Keys (values = true: values) of one layer: [max_pages, page_tokens, kv_heads, head_dim].
-  bf16* layer_pages(int64_t layer, bool values) const {
-    return pages_ + layer * layer_stride() + (values ? page_elements() * max_pages_ : 0);
+  // Keys (values = true: values) of one layer: [max_pages, page_tokens] rows of row_bytes().
+  uint8_t* layer_pages(int64_t layer, bool values) const {
+    return pages_ + size_t(layer) * layer_stride() + (values ? pages_bytes(max_pages_) : 0);
   }
+  bool fp8() const { return dtype_ == DType::FP8_E4M3; }
+  const KvLayout& layout() const { return layout_; }
   int64_t max_pages() const { return max_pages_; }
   bool has_host_tier() const { return tiers_.host_pages > 0; }
   int64_t gpu_pages() const { return tiers_.gpu_pages; }
@@ -176,12 +185,16 @@ class CudaKvStore : public KvPageStore {
   }
   // Bytes of `pages` pages of one layer's keys (or values).
   size_t pages_bytes(int64_t pages) const { return page_bytes() * size_t(pages); }
-  // Bytes of one position's keys (or values) in one layer: [kv_heads, head_dim].
-  size_t row_bytes() const { return size_t(layout_.num_kv_heads * layout_.head_dim) * sizeof(bf16); }
+  // Bytes of one position's keys (or values) in one layer.
+  size_t row_bytes() const { return kv_token_bytes(layout_, dtype_); }
+  // Bytes of `pages` pages of one layer's keys (or values) in bf16 (a bf16 copy of fp8 pages).
+  size_t bf16_pages_bytes(int64_t pages) const {
+    return kv_token_bytes(layout_, DType::BF16) * size_t(layout_.page_tokens * pages);
+  }
 
  private:
   void reserve_in_gpu_memory() {
-    const size_t bytes = size_t(layer_stride()) * size_t(layout_.num_layers) * sizeof(bf16);
+    const size_t bytes = layer_stride() * size_t(layout_.num_layers);
     cudaError_t error = cudaMalloc(&pages_, bytes);
     if (error != cudaSuccess) {
       cudaGetLastError();
@@ -190,18 +203,18 @@ class CudaKvStore : public KvPageStore {
                       " MiB)");
     }
   }
-  int64_t page_elements() const { return layout_.page_tokens * layout_.num_kv_heads * layout_.head_dim; }
   // One page of one layer's keys (or values).
-  size_t page_bytes() const { return size_t(page_elements()) * sizeof(bf16); }
-  int64_t layer_stride() const { return 2 * page_elements() * max_pages_; }
+  size_t page_bytes() const { return row_bytes() * size_t(layout_.page_tokens); }
+  size_t layer_stride() const { return 2 * pages_bytes(max_pages_); }
 
   KvLayout layout_;
   KvTiers tiers_;
   int64_t max_pages_;
   std::mutex mutex_;
   int64_t next_page_ = 0;
+  DType dtype_;                           // BF16 or FP8_E4M3
   std::unique_ptr<TieredRegion> region_;  // set when the cache has host pages
-  bf16* pages_ = nullptr;
+  uint8_t* pages_ = nullptr;
 };
 
 // One layer's decode mask in device memory: the selected key-block starts and their count; with a KV cache
@@ -491,10 +504,10 @@ class CudaBackend : public Backend {
               std::to_string(options_.kv_budget_bytes) +
               " bytes, 0 = automatic); free GPU memory, use a smaller model, or use --backend cpu");
     }
-    return std::make_unique<CudaKvStore>(layout, tiers, options_.device);
+    return std::make_unique<CudaKvStore>(layout, tiers, options_.device, options_.kv_dtype);
   }
 
-  DType kv_dtype() const override { return DType::BF16; }
+  DType kv_dtype() const override { return options_.kv_dtype; }
 
   void read_kv_block(const KvBlock& block, void* host) override {
     copy_kv_block(block, host, cudaMemcpyDeviceToHost);
@@ -664,9 +677,13 @@ class CudaBackend : public Backend {
       return;
     }
     const int keys = int(first_position + 1);
-    // A recorded step reads the key count on the device and keeps its split count for any length.
+    // A recorded step reads the key count on the device and keeps its split count for any length a sequence
+    // reaches: what the pages hold, at most the tokens the cache was laid out for (which the tiers' granules
+    // may round up, so that the same model splits alike with and without a host tier).
     const int32_t* device_keys = graphing() ? steps_->key_count(keys) : nullptr;
-    const int max_keys = graphing() ? cache.max_pages_per_seq * cache.page_size : keys;
+    const int64_t longest = std::min<int64_t>(int64_t(cache.max_pages_per_seq) * cache.page_size,
+                                              std::max<int64_t>(pages.layout->expected_tokens, keys));
+    const int max_keys = graphing() ? int(longest) : keys;
     const int splits = attention_decode_splits(int(shape.num_heads), int(shape.num_kv_heads), max_keys);
     const size_t workspace_bytes =
         attention_decode_workspace_bytes(int(shape.num_heads), int(shape.head_dim), splits);
@@ -938,7 +955,7 @@ class CudaBackend : public Backend {
 
   KvTiers plan_tiers(const KvLayout& layout, int64_t host_budget_bytes) const {
     KvTierRequest request;
-    request.plane_bytes = layout.page_tokens * layout.num_kv_heads * layout.head_dim * int64_t(sizeof(bf16));
+    request.plane_bytes = layout.page_tokens * int64_t(kv_token_bytes(layout, options_.kv_dtype));
     request.page_bytes = 2 * layout.num_layers * request.plane_bytes;
     request.wanted_pages =
         (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
@@ -1025,8 +1042,9 @@ class CudaBackend : public Backend {
     return graphing() ? steps_->positions(positions) : positions_.upload(positions, stream_);
   }
 
-  // The block's K and V <-> host [layers, 2, count, kv_heads, head_dim] (`kind` gives the direction; the host
-  // side is only read for cudaMemcpyHostToDevice).
+  // The block's K and V <-> host [layers, 2, count, kv_heads, kv_row_bytes(kv_dtype(), head_dim)] (`kind`
+  // gives the direction; the host side is only read for cudaMemcpyHostToDevice). fp8 rows pass through a
+  // staging plane in the pages' form ([count, row_bytes]: values of all heads, then their scales).
   void copy_kv_block(const KvBlock& block, void* host, cudaMemcpyKind kind) {
     auto lock = bind();
     drop_prefetch();
@@ -1034,15 +1052,52 @@ class CudaBackend : public Backend {
     const KvLayout& layout = *block.layout;
     const std::vector<KvRun> runs = kv_runs(*block.page_table, layout.page_tokens, block.first, block.count);
     const size_t row_bytes = store.row_bytes();
-    const size_t plane_bytes = size_t(block.count) * row_bytes;
+    const size_t plane_bytes =
+        size_t(block.count) * size_t(layout.num_kv_heads) * kv_row_bytes(options_.kv_dtype, layout.head_dim);
+    std::vector<uint8_t> staging(store.fp8() ? size_t(block.count) * row_bytes : 0);
     for (int64_t layer = 0; layer < layout.num_layers; ++layer) {
       for (int kind_index = 0; kind_index < 2; ++kind_index) {
-        char* plane = static_cast<char*>(host) + size_t(2 * layer + kind_index) * plane_bytes;
-        kv_copy_runs(store.layer_pages(layer, kind_index == 1), runs, block.first, row_bytes, plane, kind,
+        auto* plane = static_cast<uint8_t*>(host) + size_t(2 * layer + kind_index) * plane_bytes;
+        uint8_t* rows = store.fp8() ? staging.data() : plane;
+        if (store.fp8() && kind == cudaMemcpyHostToDevice)
+          fp8_rows_from_host(layout, block.count, plane, rows);
+        kv_copy_runs(store.layer_pages(layer, kind_index == 1), runs, block.first, row_bytes, rows, kind,
                      stream_);
+        if (!store.fp8()) continue;
+        check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
+        if (kind == cudaMemcpyDeviceToHost) fp8_rows_to_host(layout, block.count, rows, plane);
       }
     }
     check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
+  }
+
+  // host [count, kv_heads, head_dim + 4] (each head's e4m3 values, then its f32 scale: the CPU backend's
+  // rows)
+  // <-> rows [count, kv_fp8_row_bytes()] (all heads' values, then all their scales, then zeros).
+  static void fp8_rows_to_host(const KvLayout& layout, int64_t count, const uint8_t* rows, uint8_t* host) {
+    const size_t heads = size_t(layout.num_kv_heads), dim = size_t(layout.head_dim);
+    const size_t row_bytes = size_t(kv_fp8_row_bytes(int(heads), int(dim)));
+    for (int64_t t = 0; t < count; ++t) {
+      const uint8_t* row = rows + size_t(t) * row_bytes;
+      for (size_t h = 0; h < heads; ++h) {
+        uint8_t* out = host + (size_t(t) * heads + h) * (dim + 4);
+        std::memcpy(out, row + h * dim, dim);
+        std::memcpy(out + dim, row + heads * dim + 4 * h, 4);
+      }
+    }
+  }
+  static void fp8_rows_from_host(const KvLayout& layout, int64_t count, const uint8_t* host, uint8_t* rows) {
+    const size_t heads = size_t(layout.num_kv_heads), dim = size_t(layout.head_dim);
+    const size_t row_bytes = size_t(kv_fp8_row_bytes(int(heads), int(dim)));
+    std::memset(rows, 0, size_t(count) * row_bytes);
+    for (int64_t t = 0; t < count; ++t) {
+      uint8_t* row = rows + size_t(t) * row_bytes;
+      for (size_t h = 0; h < heads; ++h) {
+        const uint8_t* in = host + (size_t(t) * heads + h) * (dim + 4);
+        std::memcpy(row + h * dim, in, dim);
+        std::memcpy(row + heads * dim + 4 * h, in + dim, 4);
+      }
+    }
   }
 
   // A long prefill's K and V rows into a cache with a host tier: copied run by run (consecutive pages) by the
@@ -1054,10 +1109,24 @@ class CudaBackend : public Backend {
     const KvLayout& layout = *pages.layout;
     const size_t row_bytes = store.row_bytes();
     const std::vector<KvRun> runs = kv_runs(*pages.page_table, layout.page_tokens, first_position, k.rows());
-    kv_copy_runs(store.layer_pages(pages.layer, false), runs, first_position, row_bytes,
-                 bf16_of(k, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
-    kv_copy_runs(store.layer_pages(pages.layer, true), runs, first_position, row_bytes,
-                 bf16_of(v, "write_kv"), cudaMemcpyDeviceToDevice, stream_);
+    void* k_rows = bf16_of(k, "write_kv");
+    void* v_rows = bf16_of(v, "write_kv");
+    std::unique_ptr<PooledBuffer> encoded;  // fp8: the rows encoded in GPU memory first, [2, rows, row_bytes]
+    if (store.fp8()) {
+      const size_t plane = size_t(k.rows()) * row_bytes;
+      encoded = std::make_unique<PooledBuffer>(pool_, 2 * plane);
+      k_rows = encoded->data();
+      v_rows = static_cast<uint8_t*>(encoded->data()) + plane;
+      guard("write_kv", [&] {
+        kv_write_fp8_rows(bf16_of(k, "write_kv"), bf16_of(v, "write_kv"), int(k.rows()),
+                          int(layout.num_kv_heads), int(layout.head_dim), static_cast<uint8_t*>(k_rows),
+                          static_cast<uint8_t*>(v_rows), stream_);
+      });
+    }
+    kv_copy_runs(store.layer_pages(pages.layer, false), runs, first_position, row_bytes, k_rows,
+                 cudaMemcpyDeviceToDevice, stream_);
+    kv_copy_runs(store.layer_pages(pages.layer, true), runs, first_position, row_bytes, v_rows,
+                 cudaMemcpyDeviceToDevice, stream_);
   }
 
   // Whether every position of [first_position, first_position + rows) has a page (kv_write skips those that
@@ -1078,7 +1147,8 @@ class CudaBackend : public Backend {
   // stay on the GPU. The copy of layer l + 1 is made on copy_stream_ while layer l computes (all its pages
   // but those of these rows, which write_kv has not written yet when the copy starts: those are copied again
   // once written); layer 0 (and any layer without such a copy) copies its pages in two bulk copies. The copy
-  // lives until the view is dropped.
+  // lives until the view is dropped. A cache of fp8 rows gives every prefill (more than one row) a bf16 copy
+  // (exact: the prefill kernels read bf16 only), made by a conversion kernel instead of the copy engine.
   struct LayerView {
     PagedKv cache;
     std::unique_ptr<PooledBuffer> copy;
@@ -1088,11 +1158,12 @@ class CudaBackend : public Backend {
     LayerView view{paged(pages), nullptr};
     auto& store = static_cast<CudaKvStore&>(*pages.store);
     const int64_t used_pages = store.used_pages();
-    if (rows < kLayerCopyMinRows || used_pages <= store.gpu_pages()) {
+    const bool copied = store.fp8() ? rows > 1 : rows >= kLayerCopyMinRows && used_pages > store.gpu_pages();
+    if (!copied) {
       drop_prefetch();
       return view;
     }
-    const size_t plane_bytes = store.pages_bytes(store.max_pages());
+    const size_t plane_bytes = store.bf16_pages_bytes(store.max_pages());
     if (prefetch_.matches(pages, first_position, rows, used_pages)) {
       view.copy = std::move(prefetch_.copy);
       check(cudaStreamWaitEvent(stream_, copy_done_), "waiting for a layer's KV copy");
@@ -1102,42 +1173,50 @@ class CudaBackend : public Backend {
       view.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
       copy_layer(store, pages.layer, used_pages, *view.copy, plane_bytes, stream_);
     }
-    if (pages.layer + 1 < pages.layout->num_layers) {
+    if (pages.layer + 1 < pages.layout->num_layers && rows >= kLayerCopyMinRows) {
       prefetch_layer(pages, first_position, rows, used_pages, plane_bytes);
     }
     view.cache.k_pages = static_cast<bf16*>(view.copy->data());
     view.cache.v_pages = reinterpret_cast<bf16*>(static_cast<char*>(view.copy->data()) + plane_bytes);
+    view.cache.k_fp8 = view.cache.v_fp8 = nullptr;
+    view.cache.fp8_row_bytes = 0;
     return view;
+  }
+
+  // Rows [row_begin, row_end) of layer `layer`'s keys and values into `copy` ([keys plane, values plane] of
+  // bf16 rows), converting fp8 rows.
+  void copy_kv_rows(const CudaKvStore& store, int64_t layer, int64_t row_begin, int64_t row_end,
+                    PooledBuffer& copy, size_t plane_bytes, cudaStream_t stream) {
+    const KvLayout& layout = store.layout();
+    for (int values = 0; values < 2; ++values) {
+      auto* to = static_cast<uint8_t*>(copy.data()) + values * plane_bytes;
+      const uint8_t* from = store.layer_pages(layer, values == 1);
+      if (store.fp8()) {
+        guard("kv fp8 to bf16", [&] {
+          kv_fp8_to_bf16_rows(from, row_begin, row_end, int(layout.num_kv_heads), int(layout.head_dim),
+                              reinterpret_cast<bf16*>(to), stream);
+        });
+        continue;
+      }
+      const size_t row_bytes = store.row_bytes();
+      check(cudaMemcpyAsync(to + size_t(row_begin) * row_bytes, from + size_t(row_begin) * row_bytes,
+                            size_t(row_end - row_begin) * row_bytes, cudaMemcpyDeviceToDevice, stream),
+            "copying a layer's KV rows");
+    }
   }
 
   // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]).
   void copy_layer(const CudaKvStore& store, int64_t layer, int64_t used_pages, PooledBuffer& copy,
                   size_t plane_bytes, cudaStream_t stream) {
-    const size_t used_bytes = store.pages_bytes(used_pages);
-    check(cudaMemcpyAsync(copy.data(), store.layer_pages(layer, false), used_bytes, cudaMemcpyDeviceToDevice,
-                          stream),
-          "copying a layer's keys from the host KV tier");
-    check(cudaMemcpyAsync(static_cast<char*>(copy.data()) + plane_bytes, store.layer_pages(layer, true),
-                          used_bytes, cudaMemcpyDeviceToDevice, stream),
-          "copying a layer's values from the host KV tier");
+    copy_kv_rows(store, layer, 0, used_pages * store.layout().page_tokens, copy, plane_bytes, stream);
   }
 
   // The rows of positions [first_position, first_position + rows) from the layer's pages into its copy.
   void copy_written_rows(const KvPages& pages, int64_t first_position, int64_t rows, PooledBuffer& copy,
                          size_t plane_bytes) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
-    const KvLayout& layout = *pages.layout;
-    const size_t row_bytes = store.row_bytes();
-    for (const KvRun& run : kv_runs(*pages.page_table, layout.page_tokens, first_position, rows)) {
-      const size_t offset = size_t(run.slot) * row_bytes, bytes = size_t(run.tokens) * row_bytes;
-      for (int values = 0; values < 2; ++values) {
-        const char* from =
-            reinterpret_cast<const char*>(store.layer_pages(pages.layer, values == 1)) + offset;
-        check(cudaMemcpyAsync(static_cast<char*>(copy.data()) + values * plane_bytes + offset, from, bytes,
-                              cudaMemcpyDeviceToDevice, stream_),
-              "copying a prefill's new KV rows");
-      }
-    }
+    for (const KvRun& run : kv_runs(*pages.page_table, pages.layout->page_tokens, first_position, rows))
+      copy_kv_rows(store, pages.layer, run.slot, run.slot + run.tokens, copy, plane_bytes, stream_);
   }
 
   // Starts the copy of the next layer's pages on copy_stream_, after the work enqueued so far (the buffer may
@@ -1169,8 +1248,14 @@ class CudaBackend : public Backend {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
     const KvLayout& layout = *pages.layout;
     PagedKv cache{};
-    cache.k_pages = store.layer_pages(pages.layer, false);
-    cache.v_pages = store.layer_pages(pages.layer, true);
+    if (store.fp8()) {
+      cache.k_fp8 = store.layer_pages(pages.layer, false);
+      cache.v_fp8 = store.layer_pages(pages.layer, true);
+      cache.fp8_row_bytes = int(store.row_bytes());
+    } else {
+      cache.k_pages = reinterpret_cast<bf16*>(store.layer_pages(pages.layer, false));
+      cache.v_pages = reinterpret_cast<bf16*>(store.layer_pages(pages.layer, true));
+    }
     const bool staged = graphing();
     cache.page_table = staged ? steps_->page_table(*pages.page_table, size_t(store.max_pages()))
                               : page_table_.upload(*pages.page_table, stream_);

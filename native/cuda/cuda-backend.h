@@ -16,6 +16,8 @@ struct CudaBackendOptions {
   // Bytes of pinned host memory for KV pages beyond the GPU budget (mapped into the same address range, read
   // by the kernels over the bus); -1 = up to half the available host memory, 0 = no host tier.
   int64_t host_kv_budget_bytes = -1;
+  // How the KV cache keeps rows: BF16, or FP8_E4M3 (e4m3 values with a power-of-two f32 scale per row).
+  DType kv_dtype = DType::BF16;
 };
 
 // Binds the device and loads cuBLASLt; throws E_BACKEND_UNAVAILABLE when either fails.

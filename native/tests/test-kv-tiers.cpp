@@ -2,7 +2,7 @@
 // pages lie in host memory) gives the same logits and greedy tokens, bit for bit, as the same context held in
 // GPU memory only, with dense and with HiP attention, through prefill (which reads a GPU copy of each layer),
 // decode (which reads host pages over the bus, HiP's stage 0 its first probes from a GPU cache that grows as
-// the context does) and a fork that copies a shared page.
+// the context does) and a fork that copies a shared page; with bf16 rows and with fp8 rows.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -36,14 +36,20 @@ struct Outcome {
   std::vector<float> fork_logits;     // [vocab] of a fork after 30 more tokens
 };
 
-int64_t page_bytes(const ModelGeometry& g) {
-  return 2 * g.num_layers * 64 * g.num_kv_heads * g.head_dim * 2;  // bf16 K and V of one page, all layers
+// K and V of one page, all layers: bf16 rows, or fp8 rows (per token: e4m3 values and an f32 scale per kv
+// head, padded to 16 bytes).
+int64_t page_bytes(const ModelGeometry& g, const std::string& kv_dtype) {
+  const int64_t row = kv_dtype == "fp8-e4m3" ? (g.num_kv_heads * (g.head_dim + 4) + 15) / 16 * 16
+                                             : g.num_kv_heads * g.head_dim * 2;
+  return 2 * g.num_layers * 64 * row;
 }
 
-std::shared_ptr<Model> tiered_model(AttentionMode mode, uint64_t gpu_kv_budget, int64_t host_kv_budget) {
+std::shared_ptr<Model> tiered_model(AttentionMode mode, uint64_t gpu_kv_budget, int64_t host_kv_budget,
+                                    const std::string& kv_dtype = "bf16") {
   BackendChoice choice{"cuda", 0, 0};
   choice.gpu_kv_budget_bytes = gpu_kv_budget;
   choice.host_kv_budget_bytes = host_kv_budget;
+  choice.kv_dtype = kv_dtype;
   SyntheticWeights weights;
   weights.seed = 21;
   auto model = Model::synthetic(small_decode_geometry(kMaxPosition), weights, create_backend(choice));
@@ -92,22 +98,30 @@ void check_same_outcome(const std::string& what, const Outcome& actual, const Ou
   CHECK(actual.fork_logits == expected.fork_logits);
 }
 
-void check_tiers(AttentionMode mode, const char* name) {
-  const int64_t page = page_bytes(small_decode_geometry(kMaxPosition));
-  const Outcome in_gpu_memory = run_context(tiered_model(mode, 0, 0));
-
-  const auto split = tiered_model(mode, uint64_t(160 * page), int64_t(1) << 30);
+// The context's pages split between a GPU tier of 160 pages and the host tier.
+void check_split(AttentionMode mode, const std::string& name, const std::string& kv_dtype, int64_t page,
+                 const Outcome& in_gpu_memory) {
+  const auto split = tiered_model(mode, uint64_t(160 * page), int64_t(1) << 30, kv_dtype);
   const KvStoreMemory split_memory = split->kv_pool()->store().memory();
-  std::printf("  %s split: %.1f MiB GPU + %.1f MiB host\n", name, double(split_memory.gpu_bytes) / (1 << 20),
-              double(split_memory.host_bytes) / (1 << 20));
+  std::printf("  %s split: %.1f MiB GPU + %.1f MiB host\n", name.c_str(),
+              double(split_memory.gpu_bytes) / (1 << 20), double(split_memory.host_bytes) / (1 << 20));
   CHECK(split_memory.gpu_bytes > 0 && split_memory.host_bytes > 0);
   CHECK(split_memory.gpu_bytes < uint64_t(kContextTokens / 64) * uint64_t(page));
-  check_same_outcome(std::string(name) + " split between GPU and host", run_context(split), in_gpu_memory);
+  check_same_outcome(name + " split between GPU and host", run_context(split), in_gpu_memory);
+}
 
-  const auto in_host = tiered_model(mode, uint64_t(page), int64_t(1) << 30);
+// With fp8 rows (split = false) a host tier's pages come in steps of 2048 (a 2 MiB mapping granule over pages
+// of 9216 bytes), more than the context holds: its pages all lie in host memory then.
+void check_tiers(AttentionMode mode, const std::string& name, const std::string& kv_dtype = "bf16",
+                 bool split_tiers = true) {
+  const int64_t page = page_bytes(small_decode_geometry(kMaxPosition), kv_dtype);
+  const Outcome in_gpu_memory = run_context(tiered_model(mode, 0, 0, kv_dtype));
+  if (split_tiers) check_split(mode, name, kv_dtype, page, in_gpu_memory);
+
+  const auto in_host = tiered_model(mode, uint64_t(page), int64_t(1) << 30, kv_dtype);
   const KvStoreMemory host_memory = in_host->kv_pool()->store().memory();
   CHECK(host_memory.gpu_bytes == 0 && host_memory.host_bytes >= uint64_t(2 * kMaxPosition / 64 * page));
-  check_same_outcome(std::string(name) + " all in host memory", run_context(in_host), in_gpu_memory);
+  check_same_outcome(name + " all in host memory", run_context(in_host), in_gpu_memory);
 }
 
 }  // namespace
@@ -122,11 +136,17 @@ TEST(cuda_host_kv_tier_matches_gpu_memory_hip) {
   check_tiers(AttentionMode::HIP, "hip");
 }
 
+TEST(cuda_host_kv_tier_matches_gpu_memory_fp8_rows) {
+  if (!cuda_backend_or_skip("cuda_host_kv_tier_matches_gpu_memory_fp8_rows")) return;
+  check_tiers(AttentionMode::DENSE, "fp8 dense", "fp8-e4m3", false);
+  check_tiers(AttentionMode::HIP, "fp8 hip", "fp8-e4m3", false);
+}
+
 // A host budget smaller than a page leaves the GPU budget as the only limit, and filling it is
 // a clear E_OUT_OF_MEMORY naming both settings.
 TEST(cuda_kv_tiers_full_names_both_settings) {
   if (!cuda_backend_or_skip("cuda_kv_tiers_full_names_both_settings")) return;
-  const int64_t page = page_bytes(small_decode_geometry(kMaxPosition));
+  const int64_t page = page_bytes(small_decode_geometry(kMaxPosition), "bf16");
   const auto model = tiered_model(AttentionMode::DENSE, uint64_t(2 * page), page / 2);
   CHECK(model->kv_pool()->store().memory().host_bytes == 0);
   Session session(model, {1000, 0});

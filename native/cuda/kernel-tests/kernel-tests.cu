@@ -18,6 +18,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "blas/gemm.h"
@@ -44,6 +45,7 @@
 #include "test-hip-mask-prefill.h"
 #include "test-hip-prefill.h"
 #include "test-hip-probe-cache.h"
+#include "test-kv-fp8.h"
 #include "test-kv-tiers.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -1258,25 +1260,8 @@ static void bench() {
 
 // ---------------------------------------------------------------------------------------------
 
-int main(int argc, char** argv) {
-  bool do_bench = false, do_bench_decode = false, do_bench_hip_prefill = false, do_bench_kv_tiers = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--bench") == 0) do_bench = true;
-    if (std::strcmp(argv[i], "--bench-decode") == 0) do_bench_decode = true;
-    if (std::strcmp(argv[i], "--bench-hip-prefill") == 0) do_bench_hip_prefill = true;
-    if (std::strcmp(argv[i], "--bench-kv-tiers") == 0) do_bench_kv_tiers = true;
-  }
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device\n0 passed, 1 failed\n");
-    return 1;
-  }
-  cudaDeviceProp prop{};
-  cudaGetDeviceProperties(&prop, 0);
-  std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
-  g_gemm = blas::gemm_init(&g_gemm_reason);
-  std::printf("cuBLASLt: %s\n", g_gemm ? blas::gemm_describe(g_gemm).c_str() : g_gemm_reason.c_str());
-
+// The element-wise, GEMV, KV-write, dense attention, sampling and GEMM kernels.
+static void test_kernels() {
   test_embedding(487, 64, 5);
   test_embedding(487, 70, 3);
   test_embedding(2000, 3584, 9);
@@ -1356,16 +1341,57 @@ int main(int argc, char** argv) {
   test_gemm(3, 3584, 512, true, false);
   test_gemm(7, 3584, 1000, false, true);
   test_gemm(1, 3584, 4608, true, false);
+}
 
-  test_hip();
-  test_hip_prefill();
-  test_hip_mask_prefill();
-  test_kv_tiers();
-  test_hip_hot_kv();
-  test_hip_probe_cache();
+int main(int argc, char** argv) {
+  bool do_bench = false, do_bench_decode = false, do_bench_hip_prefill = false, do_bench_kv_tiers = false,
+       do_bench_kv_fp8 = false;
+  const char* only = nullptr;  // --only GROUP: that group's tests alone
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+    if (std::strcmp(argv[i], "--bench") == 0) do_bench = true;
+    if (std::strcmp(argv[i], "--bench-decode") == 0) do_bench_decode = true;
+    if (std::strcmp(argv[i], "--bench-hip-prefill") == 0) do_bench_hip_prefill = true;
+    if (std::strcmp(argv[i], "--bench-kv-tiers") == 0) do_bench_kv_tiers = true;
+    if (std::strcmp(argv[i], "--bench-kv-fp8") == 0) do_bench_kv_fp8 = true;
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device\n0 passed, 1 failed\n");
+    return 1;
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  g_gemm = blas::gemm_init(&g_gemm_reason);
+  std::printf("cuBLASLt: %s\n", g_gemm ? blas::gemm_describe(g_gemm).c_str() : g_gemm_reason.c_str());
+
+  const std::pair<const char*, void (*)()> groups[] = {
+      {"kernels", test_kernels},
+      {"hip", test_hip},
+      {"hip-prefill", test_hip_prefill},
+      {"hip-mask-prefill", test_hip_mask_prefill},
+      {"kv-tiers", test_kv_tiers},
+      {"hip-hot-kv", test_hip_hot_kv},
+      {"hip-probe-cache", test_hip_probe_cache},
+      {"kv-fp8", test_kv_fp8},
+  };
+  bool known = only == nullptr;
+  for (const auto& [name, run] : groups) {
+    if (only && std::strcmp(only, name) != 0) continue;
+    known = true;
+    run();
+  }
+  if (!known) {
+    std::string names;
+    for (const auto& group : groups) names += std::string(names.empty() ? "" : ", ") + group.first;
+    std::printf("--only: expected one of %s, got '%s'\n0 passed, 1 failed\n", names.c_str(), only);
+    return 2;
+  }
 
   if (do_bench_decode) bench_decode_layers();
   if (do_bench_kv_tiers) bench_kv_tiers();
+  if (do_bench_kv_fp8) bench_kv_fp8_tiers();
   if (do_bench_hip_prefill) {
     bench_hip_prefill();
     bench_hip_mask_prefill();

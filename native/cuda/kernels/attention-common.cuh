@@ -193,15 +193,25 @@ __device__ __forceinline__ void store_empty_split(const PrefillOut& dst, int n_h
 
 // Copies the K/V rows of slots [slot0, slot0 + kRows) of kv head `kvh` into sK / sV (row stride kD + 8).
 // Slots past slot_end, masked slots and unmapped pages are zero-filled (so 0 * V never meets garbage); slots
-// below keys.hot_end come from the keys' hot rows.
-template <int kD, int kRows, int kThreads, typename Keys>
+// below keys.hot_end come from the keys' hot rows. fp8 page rows are read into registers (all of this
+// thread's at once, so their loads overlap), then converted into place.
+template <int kD, int kRows, int kThreads, bool kFp8, typename Keys>
 __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* sV, const PagedKv& cache,
                                               int page_shift, int kvh, const Keys& keys, int slot0,
                                               int slot_end) {
   constexpr int kChunks = kD / 8;
   constexpr int kStride = kD + 8;
+  constexpr int kItems = kFp8 ? (kRows * kChunks + kThreads - 1) / kThreads : 1;
   const int row_elems = cache.n_kv_heads * kD;
-  for (int idx = threadIdx.x; idx < kRows * kChunks; idx += kThreads) {
+  Fp8x8 fp8_k[kItems], fp8_v[kItems];
+  int fp8_at[kItems];  // where item i's fp8 values go in sK / sV, -1 for none
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) fp8_at[i] = -1;
+  constexpr int kPasses = (kRows * kChunks + kThreads - 1) / kThreads;
+#pragma unroll(kFp8 ? kPasses : 1)
+  for (int i = 0; i < kPasses; ++i) {
+    const int idx = threadIdx.x + i * kThreads;
+    if (idx >= kRows * kChunks) continue;
     const int r = idx / kChunks, c = idx % kChunks;
     const int slot = slot0 + r;
     const int key = slot < slot_end ? keys.key(slot) : -1;
@@ -216,10 +226,25 @@ __device__ __forceinline__ void load_kv_slots(__nv_bfloat16* sK, __nv_bfloat16* 
     } else if (valid) {
       const int page = kv_page(cache, page_shift, key);
       valid = page >= 0;
+      if constexpr (kFp8) {
+        if (valid) {
+          const int64_t row = kv_fp8_row_offset(cache, page, key);
+          fp8_k[i] = kv_fp8_read8(cache.k_fp8 + row, cache.n_kv_heads, kD, kvh, c * 8);
+          fp8_v[i] = kv_fp8_read8(cache.v_fp8 + row, cache.n_kv_heads, kD, kvh, c * 8);
+          fp8_at[i] = r * kStride + c * 8;
+          continue;
+        }
+      }
       off = valid ? kv_row_offset(cache, page, key) + kvh * kD + c * 8 : 0;
     }
     cp_async_16(sK + r * kStride + c * 8, k_rows + off, valid);
     cp_async_16(sV + r * kStride + c * 8, v_rows + off, valid);
+  }
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    if (!kFp8 || fp8_at[i] < 0) continue;
+    *reinterpret_cast<uint4*>(sK + fp8_at[i]) = kv_fp8_bf16x8(fp8_k[i]);
+    *reinterpret_cast<uint4*>(sV + fp8_at[i]) = kv_fp8_bf16x8(fp8_v[i]);
   }
 }
 

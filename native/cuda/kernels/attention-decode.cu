@@ -51,6 +51,7 @@ void attention_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat1
                   "n_keys exceeds the page table (max_pages_per_seq * page_size)");
   HIPCODE_REQUIRE(window >= 0, op, "window must be >= 0, got " + std::to_string(window));
   const bool aligned = is_aligned(q, 16) && is_aligned(cache.k_pages, 16) && is_aligned(cache.v_pages, 16);
+  // (check_paged_kv has checked an fp8 cache's alignment)
   if (!aligned || (cache.head_dim != 64 && cache.head_dim != 128)) {
     attention_generic(q, cache, out, 1, n_heads, n_keys_dev ? 0 : n_keys - 1, window, scale, n_keys_dev,
                       stream);

@@ -1,5 +1,5 @@
 // Fallback attention: one warp per (query, head); each lane owns head_dim/32 dimensions, a key's
-// score is a warp-wide dot product, and softmax is computed online in f32.
+// score is a warp-wide dot product, and softmax is computed online in f32. Reads bf16 and fp8 caches.
 #include <cmath>
 
 #include "kernels/attention-common.cuh"
@@ -34,12 +34,11 @@ static __global__ void attention_generic_kernel(const __nv_bfloat16* __restrict_
   for (int key = k_lo; key <= qpos; ++key) {
     const int page = kv_page(cache, page_shift, key);
     const bool mapped = page >= 0;
-    const int64_t off = mapped ? kv_row_offset(cache, page, key) + (int64_t)kvh * D : 0;
     float dot = 0.f;
 #pragma unroll
     for (int j = 0; j < kGenericMaxPerLane; ++j) {
       const int d = lane + 32 * j;
-      if (d < D && mapped) dot += qv[j] * __bfloat162float(cache.k_pages[off + d]);
+      if (d < D && mapped) dot += qv[j] * kv_value(cache, false, page, key, kvh, d);
     }
     const float s = warp_sum(dot);
     const float m_new = fmaxf(m, s);
@@ -50,7 +49,7 @@ static __global__ void attention_generic_kernel(const __nv_bfloat16* __restrict_
 #pragma unroll
     for (int j = 0; j < kGenericMaxPerLane; ++j) {
       const int d = lane + 32 * j;
-      const float v = (d < D && mapped) ? __bfloat162float(cache.v_pages[off + d]) : 0.f;
+      const float v = (d < D && mapped) ? kv_value(cache, true, page, key, kvh, d) : 0.f;
       acc[j] = acc[j] * alpha + p * v;
     }
   }

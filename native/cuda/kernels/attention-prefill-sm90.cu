@@ -78,7 +78,7 @@ void attention_prefill_sm90(const __nv_bfloat16* q, const PagedKv& cache, __nv_b
                             int n_heads, int pos0, int window, float scale, cudaStream_t stream, int n_splits,
                             float* partials) {
   const char* op = "attention_prefill_sm90";
-  check_paged_kv(cache, op);
+  check_bf16_kv(cache, op);
   HIPCODE_REQUIRE(cache.head_dim == kD, op, "head_dim must be 128, got " + std::to_string(cache.head_dim));
   HIPCODE_REQUIRE(n_q >= 0, op, "n_q must be >= 0, got " + std::to_string(n_q));
   HIPCODE_REQUIRE(n_heads > 0 && n_heads % cache.n_kv_heads == 0, op,

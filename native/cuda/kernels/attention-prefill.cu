@@ -125,8 +125,9 @@ void attention_prefill(const __nv_bfloat16* q, const PagedKv& cache, __nv_bfloat
   if (n_q == 0) return;
   const bool aligned = is_aligned(q, 16) && is_aligned(out, 16) && is_aligned(cache.k_pages, 16) &&
                        is_aligned(cache.v_pages, 16);
-  const PrefillPath path =
-      aligned ? prefill_path(n_q, n_heads, cache.n_kv_heads, cache.head_dim) : PrefillPath::Generic;
+  const PrefillPath path = aligned && !kv_is_fp8(cache)
+                               ? prefill_path(n_q, n_heads, cache.n_kv_heads, cache.head_dim)
+                               : PrefillPath::Generic;
   if (path == PrefillPath::Generic) {
     attention_generic(q, cache, out, n_q, n_heads, pos0, window, scale, nullptr, stream);
     return;

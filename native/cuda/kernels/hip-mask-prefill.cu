@@ -415,7 +415,7 @@ void hip_mask_prefill_timed(const __nv_bfloat16* q, const PagedKv& cache, int n_
                             size_t workspace_bytes, cudaStream_t stream, const cudaEvent_t* stage_done) {
   const char* op = "hip_mask_prefill";
   check_prefill_config(config, op);
-  check_paged_kv(cache, op);
+  check_bf16_kv(cache, op);
   HIPCODE_REQUIRE(n_q >= 1, op, "n_q must be >= 1, got " + std::to_string(n_q));
   HIPCODE_REQUIRE(pos0 >= 0, op, "pos0 must be >= 0, got " + std::to_string(pos0));
   HIPCODE_REQUIRE(cache.n_kv_heads > 0 && n_heads > 0 && n_heads % cache.n_kv_heads == 0, op,

@@ -92,6 +92,25 @@ __device__ __forceinline__ ChunkPages chunk_pages(const PagedKv& cache, int page
   return {first, page, direct};
 }
 
+// Lane `lane`'s share of kv head kvh's key in an fp8 row, as bf16 (exact).
+template <int kD>
+__device__ __forceinline__ typename KeyVec<kD>::T fp8_key(const uint8_t* row, int n_kv_heads, int kvh,
+                                                          int lane) {
+  constexpr int kE = kD / 32;
+  const float scale = kv_fp8_scale(row, n_kv_heads, kD, kvh);
+  const uint8_t* src = row + kvh * kD + lane * kE;
+  typename KeyVec<kD>::T out;
+  __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&out);
+  if constexpr (kE == 4) {
+    const unsigned int raw = __ldg(reinterpret_cast<const unsigned int*>(src));
+    pairs[0] = kv_fp8_pair(uint16_t(raw), scale);
+    pairs[1] = kv_fp8_pair(uint16_t(raw >> 16), scale);
+  } else {
+    pairs[0] = kv_fp8_pair(__ldg(reinterpret_cast<const unsigned short*>(src)), scale);
+  }
+  return out;
+}
+
 // Lane `lane`'s share of kv head kvh's key `key` (warp-uniform), a key of the chunk of `pages`.
 template <int kD>
 __device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache, const ChunkPages& pages,
@@ -102,6 +121,8 @@ __device__ __forceinline__ typename KeyVec<kD>::T load_key(const PagedKv& cache,
   int page = __shfl_sync(0xffffffffu, pages.mine, (logical - pages.first) & 31);
   if (pages.direct) page = kv_page(cache, page_shift, key);
   if (page < 0) return T{};
+  if (kv_is_fp8(cache))
+    return fp8_key<kD>(cache.k_fp8 + kv_fp8_row_offset(cache, page, key), cache.n_kv_heads, kvh, lane);
   const int64_t off = kv_row_offset(cache, page, key) + kvh * kD + lane * kE;
   return __ldg(reinterpret_cast<const T*>(cache.k_pages + off));
 }
@@ -316,9 +337,16 @@ __global__ void __launch_bounds__(kFillWarps * 32)
   const int key = side ? right_probe(lo, hi) : left_probe(lo, hi);
   const int64_t row = (int64_t)cache.n_kv_heads * cache.head_dim;  // elements
   const int page = kv_page(cache, page_shift, key);
+  uint4* dst = reinterpret_cast<uint4*>(probe.rows + ((int64_t)j * slots + slot) * row);
+  if (page >= 0 && kv_is_fp8(cache)) {
+    const uint8_t* fp8 = cache.k_fp8 + kv_fp8_row_offset(cache, page, key);
+    for (int c = lane; c < int(row / 8); c += 32)
+      dst[c] =
+          kv_fp8_load8(fp8, cache.n_kv_heads, cache.head_dim, c * 8 / cache.head_dim, c * 8 % cache.head_dim);
+    return;
+  }
   const uint4* src =
       page < 0 ? nullptr : reinterpret_cast<const uint4*>(cache.k_pages + kv_row_offset(cache, page, key));
-  uint4* dst = reinterpret_cast<uint4*>(probe.rows + ((int64_t)j * slots + slot) * row);
   for (int c = lane; c < int(row / 8); c += 32) dst[c] = src ? src[c] : uint4{};
 }
 

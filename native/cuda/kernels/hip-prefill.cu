@@ -247,7 +247,7 @@ void hip_prefill_attention(const __nv_bfloat16* q, const PagedKv& cache, __nv_bf
                            const int32_t* counts, int max_blocks, int block_q, int block_k, float scale,
                            cudaStream_t stream) {
   const char* op = "hip_prefill_attention";
-  check_paged_kv(cache, op);
+  check_bf16_kv(cache, op);
   HIPCODE_REQUIRE(cache.head_dim == 64 || cache.head_dim == 128, op,
                   "cache.head_dim must be 64 or 128, got " + std::to_string(cache.head_dim));
   HIPCODE_REQUIRE(n_q >= 0, op, "n_q must be >= 0, got " + std::to_string(n_q));

@@ -50,7 +50,8 @@ inline size_t split_decode_workspace_bytes(int n_heads, int head_dim, int n_spli
   return split_partials_bytes(n_heads, head_dim, n_splits);
 }
 
-template <int kD, typename Keys>
+// kFp8: the pages hold fp8 rows (a separate instance, so that the bf16 one keeps its registers).
+template <int kD, typename Keys, bool kFp8>
 __global__ void __launch_bounds__(kSplitDecodeWarps * 32)
     split_decode_kernel(const __nv_bfloat16* __restrict__ q, PagedKv cache, typename Keys::Params params,
                         float* __restrict__ part_o, float* __restrict__ part_ml, int group, float scale_log2,
@@ -84,7 +85,7 @@ __global__ void __launch_bounds__(kSplitDecodeWarps * 32)
   }
   cp_async_commit();
   if (n_tiles > 0) {
-    load_kv_slots<kD, kBN, kThreads>(sK, sV, cache, page_shift, kvh, keys, s_begin, s_end);
+    load_kv_slots<kD, kBN, kThreads, kFp8>(sK, sV, cache, page_shift, kvh, keys, s_begin, s_end);
     cp_async_commit();
   }
   cp_async_wait<0>();
@@ -105,8 +106,8 @@ __global__ void __launch_bounds__(kSplitDecodeWarps * 32)
   for (int j = 0; j < n_tiles; ++j) {
     const int buf = j & 1;
     if (j + 1 < n_tiles) {
-      load_kv_slots<kD, kBN, kThreads>(sK + (buf ^ 1) * kBN * kStride, sV + (buf ^ 1) * kBN * kStride, cache,
-                                       page_shift, kvh, keys, s_begin + (j + 1) * kBN, s_end);
+      load_kv_slots<kD, kBN, kThreads, kFp8>(sK + (buf ^ 1) * kBN * kStride, sV + (buf ^ 1) * kBN * kStride,
+                                             cache, page_shift, kvh, keys, s_begin + (j + 1) * kBN, s_end);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -237,7 +238,7 @@ void launch_split_decode(const __nv_bfloat16* q, const PagedKv& cache, __nv_bflo
   float* part_o = workspace;
   float* part_ml = workspace + (size_t)n_heads * n_splits * kD;
   constexpr int smem = split_decode_smem_bytes<kD>();
-  auto kernel = split_decode_kernel<kD, Keys>;
+  auto kernel = kv_is_fp8(cache) ? split_decode_kernel<kD, Keys, true> : split_decode_kernel<kD, Keys, false>;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), op,
              "cannot raise the shared-memory limit");
   const dim3 grid((unsigned)n_splits, (unsigned)(cache.n_kv_heads * ((group + 15) / 16)));
