@@ -386,10 +386,17 @@ function syntheticSpec(options: BenchOptions, attention: AttentionMode): NativeS
   };
 }
 
-/** Fidelity against a dense copy of the model (same seed, same weights), loaded beside it. */
+/**
+ * Fidelity against a copy of the model (same seed, same weights) with dense attention and the backend's own KV
+ * rows, loaded beside it: what HiP attention, fp8 rows or both cost.
+ */
 async function fidelityAgainstDense(model: NativeModel, vocab: number, options: BenchOptions) {
-  if (options.attention === 'dense' || options.fidelitySteps === 0) return null;
-  const dense = await loadAddon().createSyntheticModel(syntheticSpec(options, 'dense'));
+  if (options.fidelitySteps === 0 || (options.attention === 'dense' && options.kvDtype === 'auto'))
+    return null;
+  const dense = await loadAddon().createSyntheticModel({
+    ...syntheticSpec(options, 'dense'),
+    kvDtype: 'auto',
+  });
   try {
     return await benchFidelity(model, dense, vocab, options);
   } finally {

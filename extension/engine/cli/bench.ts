@@ -99,8 +99,8 @@ function formatTable(result: BenchResult): string {
   if (result.fidelity) {
     const { steps, maxRelL2, meanRelL2, top1Agreement } = result.fidelity;
     rows.push([
-      'vs dense',
-      `logits rel L2 mean ${meanRelL2.toFixed(4)}, max ${maxRelL2.toFixed(4)}; greedy top-1 ${top1Agreement}/${steps}`,
+      'fidelity',
+      `vs dense attention and the backend's own KV rows: logits rel L2 mean ${meanRelL2.toFixed(4)}, max ${maxRelL2.toFixed(4)}; greedy top-1 ${top1Agreement}/${steps}`,
     ]);
   }
   if (result.question) {

@@ -36,14 +36,15 @@ Commands:
   bench     time prefill (--prefill tokens, default 4096) and decode (--decode-steps, default 64, after
             --context tokens, default 8192) of a model of a named geometry with random weights made on
             the backend (default qwen2.5-7b); prints a table, --out also writes JSON; with --attention
-            hip|auto and --fidelity-steps N, also loads a dense copy of the model and compares N decode
-            steps' logits after the context (rel L2, greedy top-1 agreement); --question N times an ask's
+            hip|auto or --kv-dtype, --fidelity-steps N also loads a copy of the model with dense attention
+            and the backend's own KV rows and compares N decode steps' logits after the context (rel L2,
+            greedy top-1 agreement); --question N times an ask's
             first token (N tokens prefilled in a fork of the context and a token after them); --edit N
             times prefilling the context's last N tokens again and a token after them (an edit near the end
             of the context);
             --snapshot-dir DIR saves the context as a snapshot there, loads it into a fresh session, times
             both and the first token after the load, and deletes the file; --kv-dtype keeps the KV cache's
-            rows as f32, bf16 or fp8-e4m3 (8 bits and an f32 scale a row; CPU backend only so far)
+            rows as f32 (CPU only), bf16 or fp8-e4m3 (8 bits a value and an f32 scale a row)
   context   scan the workspace (honouring .gitignore files and default excludes: VCS, dependency and build
             folders, lockfiles, minified, generated, binary and non-UTF-8 files, files over --max-file-size,
             default 1M) and print every included file with its tokens and every excluded file with its
