@@ -1,17 +1,23 @@
 // How a KV cache reserved up front splits its pages between GPU memory and a pinned host tier behind it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 
 namespace hipcode {
 
-// Pages held at once and where: ids below gpu_pages in GPU memory, the rest in pinned host memory.
+// Pages held at once and where. The GPU tier has room for gpu_pages pages (keys and values) and holds keys
+// first: the keys of ids below gpu_key_pages() and the values of ids below gpu_value_pages() (HiP's mask
+// estimation reads keys all over the context, its attention only the values of the keys it picked, through a
+// GPU copy); the rest lies in pinned host memory. Without a host tier both are gpu_pages.
 struct KvTiers {
   int64_t gpu_pages = 0;
   int64_t host_pages = 0;
   int64_t pages() const { return gpu_pages + host_pages; }
+  int64_t gpu_key_pages() const { return std::min(pages(), 2 * gpu_pages); }
+  int64_t gpu_value_pages() const { return 2 * gpu_pages - gpu_key_pages(); }
 };
 
 struct KvTierRequest {

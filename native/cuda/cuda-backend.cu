@@ -125,7 +125,8 @@ size_t kv_token_bytes(const KvLayout& layout, DType dtype) {
 }
 
 // All pages reserved up front: per layer, keys then values, each [pages, page_tokens] rows of
-// kv_token_bytes(); within each, the GPU pages come first and the host pages after them.
+// kv_token_bytes(); within each, the GPU pages come first (tiers.gpu_key_pages() of keys,
+// tiers.gpu_value_pages() of values) and the host pages after them.
 class CudaKvStore : public KvPageStore {
  public:
   CudaKvStore(const KvLayout& layout, KvTiers tiers, int device, DType dtype)
@@ -134,12 +135,11 @@ class CudaKvStore : public KvPageStore {
       reserve_in_gpu_memory();
       return;
     }
-    const size_t gpu_bytes = page_bytes() * size_t(tiers.gpu_pages);
-    const size_t host_bytes = page_bytes() * size_t(tiers.host_pages);
     std::vector<TieredRegion::Piece> pieces;
     for (int64_t half = 0; half < 2 * layout.num_layers; ++half) {
-      if (gpu_bytes > 0) pieces.push_back({gpu_bytes, false});
-      pieces.push_back({host_bytes, true});
+      const int64_t in_gpu = half % 2 == 0 ? tiers.gpu_key_pages() : tiers.gpu_value_pages();
+      if (in_gpu > 0) pieces.push_back({pages_bytes(in_gpu), false});
+      if (in_gpu < max_pages_) pieces.push_back({pages_bytes(max_pages_ - in_gpu), true});
     }
     region_ = std::make_unique<TieredRegion>(device, pieces, "--gpu-kv-budget or --host-kv-budget");
     pages_ = reinterpret_cast<uint8_t*>(region_->data());
@@ -177,7 +177,10 @@ class CudaKvStore : public KvPageStore {
   const KvLayout& layout() const { return layout_; }
   int64_t max_pages() const { return max_pages_; }
   bool has_host_tier() const { return tiers_.host_pages > 0; }
-  int64_t gpu_pages() const { return tiers_.gpu_pages; }
+  // Pages whose keys and values are both in GPU memory: ids [0, gpu_pages()).
+  int64_t gpu_pages() const { return tiers_.gpu_value_pages(); }
+  // Pages whose keys are in GPU memory: ids [0, gpu_key_pages()).
+  int64_t gpu_key_pages() const { return tiers_.gpu_key_pages(); }
   // Pages handed out so far: ids [0, used_pages()).
   int64_t used_pages() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -390,6 +393,7 @@ class CudaBackend : public Backend {
     cudaStreamSynchronize(stream_);
     cudaStreamSynchronize(copy_stream_);
     prefetch_.copy.reset();
+    prefetch_.staging.reset();
     steps_.reset();
     blas::gemm_free(gemm_);
     cudaEventDestroy(copy_start_);
@@ -509,12 +513,10 @@ class CudaBackend : public Backend {
 
   DType kv_dtype() const override { return options_.kv_dtype; }
 
-  void read_kv_block(const KvBlock& block, void* host) override {
-    copy_kv_block(block, host, cudaMemcpyDeviceToHost);
-  }
+  void read_kv_block(const KvBlock& block, void* host) override { copy_kv_block(block, host, true); }
 
   void write_kv_block(const KvBlock& block, const void* host) override {
-    copy_kv_block(block, const_cast<void*>(host), cudaMemcpyHostToDevice);
+    copy_kv_block(block, const_cast<void*>(host), false);
   }
 
   // Pinned, so the block copies go at the bus's speed; plain memory when pinning fails (copies still work).
@@ -740,9 +742,10 @@ class CudaBackend : public Backend {
       }
       PooledBuffer workspace(pool_, hip_mask_decode_workspace_bytes(config, int(position)));
       guard("hip mask", [&] {
-        // Stage 0 reads its first probes of host pages from GPU memory.
+        // Stage 0 reads its first probes of keys in host pages from GPU memory.
         const HipProbeCache* probe =
-            tiered_kv_ && probe_levels_ > 0 && call.first_stage == 0 && hip_probe_cache_supports(config)
+            probe_levels_ > 0 && call.first_stage == 0 && hip_probe_cache_supports(config) &&
+                    keys_in_host(pages)
                 ? mask.update_probes(cache, config, int(position), probe_levels_, stream_)
                 : nullptr;
         hip_mask_decode_staged(query, cache, int(shape.num_heads), int(position), config,
@@ -1042,62 +1045,51 @@ class CudaBackend : public Backend {
     return graphing() ? steps_->positions(positions) : positions_.upload(positions, stream_);
   }
 
-  // The block's K and V <-> host [layers, 2, count, kv_heads, kv_row_bytes(kv_dtype(), head_dim)] (`kind`
-  // gives the direction; the host side is only read for cudaMemcpyHostToDevice). fp8 rows pass through a
-  // staging plane in the pages' form ([count, row_bytes]: values of all heads, then their scales).
-  void copy_kv_block(const KvBlock& block, void* host, cudaMemcpyKind kind) {
+  // The block's K and V <-> host [layers, 2, count, kv_heads, kv_row_bytes(kv_dtype(), head_dim)] (to_host
+  // gives the direction; the host side is only read when it is false). fp8 rows pass through GPU memory,
+  // where kv_fp8_rows_between_forms turns the host form into the pages' and back.
+  void copy_kv_block(const KvBlock& block, void* host, bool to_host) {
     auto lock = bind();
     drop_prefetch();
     const auto& store = static_cast<const CudaKvStore&>(*block.store);
     const KvLayout& layout = *block.layout;
     const std::vector<KvRun> runs = kv_runs(*block.page_table, layout.page_tokens, block.first, block.count);
     const size_t row_bytes = store.row_bytes();
-    const size_t plane_bytes =
-        size_t(block.count) * size_t(layout.num_kv_heads) * kv_row_bytes(options_.kv_dtype, layout.head_dim);
-    std::vector<uint8_t> staging(store.fp8() ? size_t(block.count) * row_bytes : 0);
+    const size_t host_row_bytes =
+        size_t(layout.num_kv_heads) * kv_row_bytes(options_.kv_dtype, layout.head_dim);
+    const size_t plane_bytes = size_t(block.count) * host_row_bytes;
+    // fp8: [count rows in the host form, count rows in the pages' form]
+    std::unique_ptr<PooledBuffer> staging =
+        store.fp8() ? std::make_unique<PooledBuffer>(pool_, plane_bytes + size_t(block.count) * row_bytes)
+                    : nullptr;
     for (int64_t layer = 0; layer < layout.num_layers; ++layer) {
       for (int kind_index = 0; kind_index < 2; ++kind_index) {
         auto* plane = static_cast<uint8_t*>(host) + size_t(2 * layer + kind_index) * plane_bytes;
-        uint8_t* rows = store.fp8() ? staging.data() : plane;
-        if (store.fp8() && kind == cudaMemcpyHostToDevice)
-          fp8_rows_from_host(layout, block.count, plane, rows);
-        kv_copy_runs(store.layer_pages(layer, kind_index == 1), runs, block.first, row_bytes, rows, kind,
-                     stream_);
-        if (!store.fp8()) continue;
-        check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
-        if (kind == cudaMemcpyDeviceToHost) fp8_rows_to_host(layout, block.count, rows, plane);
+        uint8_t* pages = store.layer_pages(layer, kind_index == 1);
+        if (!staging) {
+          kv_copy_runs(pages, runs, block.first, row_bytes, plane, to_host, stream_);
+          continue;
+        }
+        auto* host_form = static_cast<uint8_t*>(staging->data());
+        uint8_t* page_form = host_form + plane_bytes;
+        guard("kv fp8 block", [&] {
+          if (to_host) {
+            kv_copy_runs(pages, runs, block.first, row_bytes, page_form, true, stream_);
+            kv_fp8_rows_between_forms(page_form, host_form, block.count, int(layout.num_kv_heads),
+                                      int(layout.head_dim), false, stream_);
+            check(cudaMemcpyAsync(plane, host_form, plane_bytes, cudaMemcpyDefault, stream_),
+                  "saving KV rows");
+            return;
+          }
+          check(cudaMemcpyAsync(host_form, plane, plane_bytes, cudaMemcpyDefault, stream_),
+                "loading KV rows");
+          kv_fp8_rows_between_forms(host_form, page_form, block.count, int(layout.num_kv_heads),
+                                    int(layout.head_dim), true, stream_);
+          kv_copy_runs(pages, runs, block.first, row_bytes, page_form, false, stream_);
+        });
       }
     }
     check(cudaStreamSynchronize(stream_), "copying KV pages between the GPU and the host");
-  }
-
-  // host [count, kv_heads, head_dim + 4] (each head's e4m3 values, then its f32 scale: the CPU backend's
-  // rows)
-  // <-> rows [count, kv_fp8_row_bytes()] (all heads' values, then all their scales, then zeros).
-  static void fp8_rows_to_host(const KvLayout& layout, int64_t count, const uint8_t* rows, uint8_t* host) {
-    const size_t heads = size_t(layout.num_kv_heads), dim = size_t(layout.head_dim);
-    const size_t row_bytes = size_t(kv_fp8_row_bytes(int(heads), int(dim)));
-    for (int64_t t = 0; t < count; ++t) {
-      const uint8_t* row = rows + size_t(t) * row_bytes;
-      for (size_t h = 0; h < heads; ++h) {
-        uint8_t* out = host + (size_t(t) * heads + h) * (dim + 4);
-        std::memcpy(out, row + h * dim, dim);
-        std::memcpy(out + dim, row + heads * dim + 4 * h, 4);
-      }
-    }
-  }
-  static void fp8_rows_from_host(const KvLayout& layout, int64_t count, const uint8_t* host, uint8_t* rows) {
-    const size_t heads = size_t(layout.num_kv_heads), dim = size_t(layout.head_dim);
-    const size_t row_bytes = size_t(kv_fp8_row_bytes(int(heads), int(dim)));
-    std::memset(rows, 0, size_t(count) * row_bytes);
-    for (int64_t t = 0; t < count; ++t) {
-      uint8_t* row = rows + size_t(t) * row_bytes;
-      for (size_t h = 0; h < heads; ++h) {
-        const uint8_t* in = host + (size_t(t) * heads + h) * (dim + 4);
-        std::memcpy(row + h * dim, in, dim);
-        std::memcpy(row + heads * dim + 4 * h, in + dim, 4);
-      }
-    }
   }
 
   // A long prefill's K and V rows into a cache with a host tier: copied run by run (consecutive pages) by the
@@ -1123,10 +1115,17 @@ class CudaBackend : public Backend {
                           static_cast<uint8_t*>(v_rows), stream_);
       });
     }
-    kv_copy_runs(store.layer_pages(pages.layer, false), runs, first_position, row_bytes, k_rows,
-                 cudaMemcpyDeviceToDevice, stream_);
-    kv_copy_runs(store.layer_pages(pages.layer, true), runs, first_position, row_bytes, v_rows,
-                 cudaMemcpyDeviceToDevice, stream_);
+    kv_copy_runs(store.layer_pages(pages.layer, false), runs, first_position, row_bytes, k_rows, false,
+                 stream_);
+    kv_copy_runs(store.layer_pages(pages.layer, true), runs, first_position, row_bytes, v_rows, false,
+                 stream_);
+  }
+
+  // Whether some of the keys of `pages` lie in host memory.
+  static bool keys_in_host(const KvPages& pages) {
+    const int64_t in_gpu = static_cast<const CudaKvStore&>(*pages.store).gpu_key_pages();
+    return std::any_of(pages.page_table->begin(), pages.page_table->end(),
+                       [&](int32_t page) { return page >= in_gpu; });
   }
 
   // Whether every position of [first_position, first_position + rows) has a page (kv_write skips those that
@@ -1167,6 +1166,7 @@ class CudaBackend : public Backend {
     if (prefetch_.matches(pages, first_position, rows, used_pages)) {
       view.copy = std::move(prefetch_.copy);
       check(cudaStreamWaitEvent(stream_, copy_done_), "waiting for a layer's KV copy");
+      prefetch_.staging.reset();
       copy_written_rows(pages, first_position, rows, *view.copy, plane_bytes);
     } else {
       drop_prefetch();
@@ -1185,38 +1185,56 @@ class CudaBackend : public Backend {
 
   // Rows [row_begin, row_end) of layer `layer`'s keys and values into `copy` ([keys plane, values plane] of
   // bf16 rows), converting fp8 rows.
+  // fp8 rows come over by the copy engine into `staging` (the rows' bytes; the pages may lie in host memory,
+  // which the copy engine reads at the bus's speed) and are converted there, keys then values in turn.
   void copy_kv_rows(const CudaKvStore& store, int64_t layer, int64_t row_begin, int64_t row_end,
-                    PooledBuffer& copy, size_t plane_bytes, cudaStream_t stream) {
+                    PooledBuffer& copy, size_t plane_bytes, cudaStream_t stream, PooledBuffer* staging) {
     const KvLayout& layout = store.layout();
+    const size_t row_bytes = store.row_bytes();
+    const size_t bytes = size_t(row_end - row_begin) * row_bytes;
     for (int values = 0; values < 2; ++values) {
       auto* to = static_cast<uint8_t*>(copy.data()) + values * plane_bytes;
-      const uint8_t* from = store.layer_pages(layer, values == 1);
-      if (store.fp8()) {
-        guard("kv fp8 to bf16", [&] {
-          kv_fp8_to_bf16_rows(from, row_begin, row_end, int(layout.num_kv_heads), int(layout.head_dim),
-                              reinterpret_cast<bf16*>(to), stream);
-        });
+      const uint8_t* from = store.layer_pages(layer, values == 1) + size_t(row_begin) * row_bytes;
+      if (!store.fp8()) {
+        check(cudaMemcpyAsync(to + size_t(row_begin) * row_bytes, from, bytes, cudaMemcpyDeviceToDevice,
+                              stream),
+              "copying a layer's KV rows");
         continue;
       }
-      const size_t row_bytes = store.row_bytes();
-      check(cudaMemcpyAsync(to + size_t(row_begin) * row_bytes, from + size_t(row_begin) * row_bytes,
-                            size_t(row_end - row_begin) * row_bytes, cudaMemcpyDeviceToDevice, stream),
-            "copying a layer's KV rows");
+      check(cudaMemcpyAsync(staging->data(), from, bytes, cudaMemcpyDeviceToDevice, stream),
+            "copying a layer's fp8 KV rows");
+      bf16* first = reinterpret_cast<bf16*>(to) + row_begin * layout.num_kv_heads * layout.head_dim;
+      guard("kv fp8 to bf16", [&] {
+        kv_fp8_to_bf16_rows(static_cast<const uint8_t*>(staging->data()), 0, row_end - row_begin,
+                            int(layout.num_kv_heads), int(layout.head_dim), first, stream);
+      });
     }
   }
 
-  // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]).
-  void copy_layer(const CudaKvStore& store, int64_t layer, int64_t used_pages, PooledBuffer& copy,
-                  size_t plane_bytes, cudaStream_t stream) {
-    copy_kv_rows(store, layer, 0, used_pages * store.layout().page_tokens, copy, plane_bytes, stream);
+  // Staging for copy_kv_rows of `rows` rows: null for bf16 rows.
+  std::unique_ptr<PooledBuffer> kv_staging(const CudaKvStore& store, int64_t rows) {
+    return store.fp8() ? std::make_unique<PooledBuffer>(pool_, size_t(rows) * store.row_bytes()) : nullptr;
+  }
+
+  // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]);
+  // returns the staging, which must outlive the work queued on `stream`.
+  std::unique_ptr<PooledBuffer> copy_layer(const CudaKvStore& store, int64_t layer, int64_t used_pages,
+                                           PooledBuffer& copy, size_t plane_bytes, cudaStream_t stream) {
+    const int64_t rows = used_pages * store.layout().page_tokens;
+    std::unique_ptr<PooledBuffer> staging = kv_staging(store, rows);
+    copy_kv_rows(store, layer, 0, rows, copy, plane_bytes, stream, staging.get());
+    return staging;
   }
 
   // The rows of positions [first_position, first_position + rows) from the layer's pages into its copy.
   void copy_written_rows(const KvPages& pages, int64_t first_position, int64_t rows, PooledBuffer& copy,
                          size_t plane_bytes) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
-    for (const KvRun& run : kv_runs(*pages.page_table, pages.layout->page_tokens, first_position, rows))
-      copy_kv_rows(store, pages.layer, run.slot, run.slot + run.tokens, copy, plane_bytes, stream_);
+    for (const KvRun& run : kv_runs(*pages.page_table, pages.layout->page_tokens, first_position, rows)) {
+      const std::unique_ptr<PooledBuffer> staging = kv_staging(store, run.tokens);
+      copy_kv_rows(store, pages.layer, run.slot, run.slot + run.tokens, copy, plane_bytes, stream_,
+                   staging.get());
+    }
   }
 
   // Starts the copy of the next layer's pages on copy_stream_, after the work enqueued so far (the buffer may
@@ -1227,7 +1245,8 @@ class CudaBackend : public Backend {
     prefetch_.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
     check(cudaEventRecord(copy_start_, stream_), "ordering a layer's KV copy");
     check(cudaStreamWaitEvent(copy_stream_, copy_start_), "ordering a layer's KV copy");
-    copy_layer(store, pages.layer + 1, used_pages, *prefetch_.copy, plane_bytes, copy_stream_);
+    prefetch_.staging =
+        copy_layer(store, pages.layer + 1, used_pages, *prefetch_.copy, plane_bytes, copy_stream_);
     check(cudaEventRecord(copy_done_, copy_stream_), "ordering a layer's KV copy");
     prefetch_.store = pages.store;
     prefetch_.page_table = pages.page_table;
@@ -1242,6 +1261,7 @@ class CudaBackend : public Backend {
     if (!prefetch_.copy) return;
     check(cudaStreamWaitEvent(stream_, copy_done_), "waiting for a layer's KV copy");
     prefetch_.copy.reset();
+    prefetch_.staging.reset();
   }
 
   PagedKv paged(const KvPages& pages) {
@@ -1288,6 +1308,7 @@ class CudaBackend : public Backend {
     int64_t first_position = 0;
     int64_t rows = 0;
     std::unique_ptr<PooledBuffer> copy;
+    std::unique_ptr<PooledBuffer> staging;  // fp8 rows on their way into `copy`
     // write_kv of these rows into the prefetched layer keeps the copy valid (prefill_view copies them again).
     bool covers(const KvPages& pages, int64_t position) const {
       return !copy || (pages.store == store && pages.page_table == page_table && pages.layer == layer &&

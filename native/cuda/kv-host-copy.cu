@@ -22,14 +22,13 @@ std::vector<KvRun> kv_runs(const std::vector<int32_t>& page_table, int64_t page_
   return runs;
 }
 
-void kv_copy_runs(void* pages, const std::vector<KvRun>& runs, int64_t first, size_t row_bytes, void* host,
-                  cudaMemcpyKind kind, cudaStream_t stream) {
-  const bool to_host = kind == cudaMemcpyDeviceToHost;
+void kv_copy_runs(void* pages, const std::vector<KvRun>& runs, int64_t first, size_t row_bytes, void* rows,
+                  bool to_rows, cudaStream_t stream) {
   for (const KvRun& run : runs) {
-    char* device = static_cast<char*>(pages) + size_t(run.slot) * row_bytes;
-    char* rows = static_cast<char*>(host) + size_t(run.position - first) * row_bytes;
-    check(cudaMemcpyAsync(to_host ? rows : device, to_host ? device : rows, size_t(run.tokens) * row_bytes,
-                          kind, stream),
+    char* in_pages = static_cast<char*>(pages) + size_t(run.slot) * row_bytes;
+    char* in_rows = static_cast<char*>(rows) + size_t(run.position - first) * row_bytes;
+    check(cudaMemcpyAsync(to_rows ? in_rows : in_pages, to_rows ? in_pages : in_rows,
+                          size_t(run.tokens) * row_bytes, cudaMemcpyDefault, stream),
           "copying KV pages between the GPU and the host");
   }
 }

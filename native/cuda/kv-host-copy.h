@@ -22,10 +22,9 @@ std::vector<KvRun> kv_runs(const std::vector<int32_t>& page_table, int64_t page_
                            int64_t count);
 
 // Copies between the rows of `runs` in `pages` (one layer's K or V, [pages * page_tokens, row_bytes]) and
-// host [count, row_bytes] whose row 0 is position `first`: to the host for cudaMemcpyDeviceToHost, from it
-// for cudaMemcpyHostToDevice (or from device rows laid out the same for cudaMemcpyDeviceToDevice). Enqueued
-// on `stream`.
-void kv_copy_runs(void* pages, const std::vector<KvRun>& runs, int64_t first, size_t row_bytes, void* host,
-                  cudaMemcpyKind kind, cudaStream_t stream);
+// rows [count, row_bytes] (host or device memory) whose row 0 is position `first`: into `rows` when to_rows,
+// else from them. Enqueued on `stream`.
+void kv_copy_runs(void* pages, const std::vector<KvRun>& runs, int64_t first, size_t row_bytes, void* rows,
+                  bool to_rows, cudaStream_t stream);
 
 }  // namespace hipcode::cuda

@@ -102,3 +102,18 @@ TEST(kv_tier_plan_small_pages_need_more_of_them_per_granule) {
   const KvTiers in_host = plan_kv_tiers(request);
   CHECK(in_host.gpu_pages == 0 && in_host.host_pages == 256);
 }
+
+// The GPU tier's room holds keys first: 16 GiB (4672 pages of keys and values) holds the keys of 9344 pages
+// and no values; 9120 pages of room hold the keys of all 15648 pages and the values of the first 2592;
+// without a host tier, keys and values of every page.
+TEST(kv_tier_plan_gpu_room_holds_keys_first) {
+  const KvTiers half = plan_kv_tiers(qwen_request(uint64_t(16 * kGiB), 48 * kGiB));
+  CHECK(half.gpu_key_pages() == 9344 && half.gpu_value_pages() == 0);
+  KvTierRequest request = qwen_request(uint64_t(40 * kGiB), 64 * kGiB);
+  request.gpu_budget_automatic = true;
+  request.tier_reserve_bytes = uint64_t(5 * kGiB);
+  const KvTiers all_keys = plan_kv_tiers(request);
+  CHECK(all_keys.gpu_key_pages() == 15648 && all_keys.gpu_value_pages() == 2592);
+  const KvTiers none = plan_kv_tiers(qwen_request(uint64_t(16 * kGiB), 0));
+  CHECK(none.gpu_key_pages() == 4681 && none.gpu_value_pages() == 4681);
+}

@@ -124,6 +124,39 @@ void test_rows(int n_kv, int head_dim, int n_keys) {
   });
 }
 
+// kv_fp8_rows_between_forms: the pages' rows into the host form (each head's values, then its scale: the
+// layout encode_kv_row writes, checked against the pages' bytes rearranged here) and back, bit for bit.
+void test_forms(int n_kv, int head_dim) {
+  const std::string name =
+      "kv fp8 host form kv_heads=" + std::to_string(n_kv) + " d=" + std::to_string(head_dim);
+  run_test(name, [&] {
+    constexpr int kKeys = 200;
+    HostCache hc(n_kv, head_dim, kPageSize, kKeys);
+    DevCache dc(hc);
+    Fp8Cache fp8(hc, dc, kKeys);
+    const int64_t rows = int64_t(hc.num_pages) * hc.page_size;
+    const size_t row_bytes = size_t(fp8.kv.fp8_row_bytes), host_row = size_t(n_kv) * (head_dim + 4);
+    Dev<uint8_t> host_form(size_t(rows) * host_row), back(fp8.k.n);
+    CK(cudaMemset(back.p, 0xff, back.n));
+    kv_fp8_rows_between_forms(fp8.k.p, host_form.p, rows, n_kv, head_dim, false, 0);
+    kv_fp8_rows_between_forms(host_form.p, back.p, rows, n_kv, head_dim, true, 0);
+    const std::vector<uint8_t> pages = fp8.k.download(), got = host_form.download(), round = back.download();
+    size_t wrong = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* row = pages.data() + size_t(r) * row_bytes;
+      for (int h = 0; h < n_kv; ++h) {
+        const uint8_t* out = got.data() + size_t(r) * host_row + size_t(h) * (head_dim + 4);
+        wrong += std::memcmp(out, row + size_t(h) * head_dim, size_t(head_dim)) != 0;
+        wrong += std::memcmp(out + head_dim, row + size_t(n_kv) * head_dim + 4 * h, 4) != 0;
+      }
+    }
+    const bool same = round == pages;
+    record(name, wrong == 0 && same,
+           std::to_string(wrong) + " heads misplaced in the host form; back in the pages' form " +
+               (same ? "bit-identical (padding zeroed)" : "DIFFERENT"));
+  });
+}
+
 void record_identical(const std::string& name, const std::vector<bf16>& a, const std::vector<bf16>& b) {
   const bool same = a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(bf16)) == 0;
   record(name, same, same ? "bit-identical" : "DIFFERENT");
@@ -346,6 +379,8 @@ void bench_tiered(bool fp8) {
 void test_kv_fp8() {
   test_rows(4, 128, 300);
   test_rows(3, 40, 130);  // rows padded to 16 bytes
+  test_forms(4, 128);
+  test_forms(3, 40);
   test_decode(28, 4, 128, 3000);
   test_decode(8, 2, 64, 777);
   test_decode(6, 2, 40, 200);  // generic kernel

@@ -111,6 +111,50 @@ static __global__ void kv_fp8_to_bf16_kernel(const uint8_t* __restrict__ src, __
   reinterpret_cast<uint4*>(dst + r * n_kv_heads * head_dim)[c] = out;
 }
 
+// Word w of fp8 row r in the pages' form from (to_pages) or into (!to_pages) the host form: each head's
+// values and then its scale ([n_kv_heads, head_dim + 4] bytes a row). Padding words are zeros.
+template <bool kToPages>
+static __global__ void kv_fp8_rearrange_kernel(const uint32_t* __restrict__ in, uint32_t* __restrict__ out,
+                                               int64_t rows, int n_kv_heads, int head_dim) {
+  const int page_words = kv_fp8_row_bytes(n_kv_heads, head_dim) / 4;
+  const int host_words = n_kv_heads * (head_dim + 4) / 4;
+  const int64_t item = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (item >= rows * page_words) return;
+  const int64_t r = item / page_words;
+  const int w = int(item % page_words), head_words = head_dim / 4, values = n_kv_heads * head_words;
+  int host = -1;  // the word's place in the host form
+  if (w < values)
+    host = w / head_words * (head_words + 1) + w % head_words;
+  else if (w < values + n_kv_heads)
+    host = (w - values) * (head_words + 1) + head_words;
+  if (kToPages) {
+    out[r * page_words + w] = host >= 0 ? in[r * host_words + host] : 0u;
+  } else if (host >= 0) {
+    out[r * host_words + host] = in[r * page_words + w];
+  }
+}
+
+void kv_fp8_rows_between_forms(const uint8_t* in, uint8_t* out, int64_t rows, int n_kv_heads, int head_dim,
+                               bool to_pages, cudaStream_t stream) {
+  const char* op = "kv_fp8_rows_between_forms";
+  HIPCODE_REQUIRE(rows >= 0 && n_kv_heads > 0 && head_dim > 0 && head_dim % 8 == 0, op,
+                  "needs rows >= 0, n_kv_heads > 0 and head_dim a positive multiple of 8");
+  HIPCODE_REQUIRE(is_aligned(in, 4) && is_aligned(out, 4), op, "in and out must be 4-byte aligned");
+  if (rows == 0) return;
+  const int64_t items = rows * kv_fp8_row_bytes(n_kv_heads, head_dim) / 4;
+  const unsigned blocks = unsigned(ceil_div(items, int64_t(256)));
+  const auto* words_in = reinterpret_cast<const uint32_t*>(in);
+  auto* words_out = reinterpret_cast<uint32_t*>(out);
+  if (to_pages) {
+    kv_fp8_rearrange_kernel<true>
+        <<<blocks, 256, 0, stream>>>(words_in, words_out, rows, n_kv_heads, head_dim);
+  } else {
+    kv_fp8_rearrange_kernel<false>
+        <<<blocks, 256, 0, stream>>>(words_in, words_out, rows, n_kv_heads, head_dim);
+  }
+  check_launch(op);
+}
+
 void check_paged_kv(const PagedKv& c, const char* op) {
   if (kv_is_fp8(c)) {
     HIPCODE_REQUIRE(c.k_fp8 && c.v_fp8 && c.page_table, op, "cache.k_fp8, v_fp8 and page_table must be set");

@@ -31,6 +31,12 @@ void kv_write_fp8_rows(const __nv_bfloat16* k,  // [n, n_kv_heads, head_dim]
 void kv_fp8_to_bf16_rows(const uint8_t* rows, int64_t row_begin, int64_t row_end, int n_kv_heads,
                          int head_dim, __nv_bfloat16* out, cudaStream_t stream);
 
+// fp8 rows between the pages' form (kv_fp8_row_bytes a row: all heads' values, then their scales, then zeros)
+// and the host form of the CPU backend and snapshots ([n_kv_heads, head_dim + 4] a row: each head's values,
+// then its scale); to_pages: in is the host form. rows rows, each form contiguous.
+void kv_fp8_rows_between_forms(const uint8_t* in, uint8_t* out, int64_t rows, int n_kv_heads, int head_dim,
+                               bool to_pages, cudaStream_t stream);
+
 // Validates the geometry fields of a PagedKv (shared with the attention launchers).
 void check_paged_kv(const PagedKv& cache, const char* op);
 // check_paged_kv, and refuses an fp8 cache (for the kernels that read bf16 pages only).
