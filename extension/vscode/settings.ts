@@ -1,6 +1,6 @@
 // The `hipcode.*` settings: read and validated (each problem names the setting and what it expects), and which
 // changes need an engine restart or a re-ingest. No vscode import: the reader is passed in.
-import type { AttentionMode } from '../engine/native';
+import type { AttentionMode, KvDtype } from '../engine/native';
 import type { BackendChoice } from '../engine/protocol';
 import { parseSize } from '../engine/size';
 
@@ -14,6 +14,8 @@ export interface Settings {
   gpuKvBudget: number;
   /** Bytes of pinned host memory for KV pages beyond the GPU budget; 0 = none; 'auto' = the engine chooses. */
   hostKvBudget: number | 'auto';
+  /** How the KV cache keeps its rows; 'auto' = the backend's own (bf16 on CUDA, f32 on the CPU). */
+  kvDtype: KvDtype | 'auto';
   attention: AttentionMode;
   /** 0 = the model's context. */
   maxContextTokens: number;
@@ -34,6 +36,7 @@ export const DEFAULT_SETTINGS: Settings = {
   threads: 0,
   gpuKvBudget: 0,
   hostKvBudget: 'auto',
+  kvDtype: 'auto',
   attention: 'auto',
   maxContextTokens: 0,
   include: [],
@@ -53,6 +56,7 @@ export const RESTART_SETTINGS: readonly (keyof Settings)[] = [
   'threads',
   'gpuKvBudget',
   'hostKvBudget',
+  'kvDtype',
   'attention',
 ];
 
@@ -113,6 +117,11 @@ const SETTINGS: { [K in keyof Settings]: { key: string; check: Check<Settings[K]
     key: 'hostKvBudget',
     check: autoSize,
     expected: 'a size such as "48G" or "512M" ("auto" = automatic, "0" = none)',
+  },
+  kvDtype: {
+    key: 'kvDtype',
+    check: oneOf('auto', 'bf16', 'fp8-e4m3', 'f32'),
+    expected: '"auto", "bf16", "fp8-e4m3" or "f32"',
   },
   attention: { key: 'attention', check: oneOf('auto', 'dense', 'hip'), expected: '"auto", "dense" or "hip"' },
   maxContextTokens: {

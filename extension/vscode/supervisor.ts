@@ -173,6 +173,7 @@ export class Supervisor {
         threads: settings.threads,
         gpuKvBudget: settings.gpuKvBudget,
         hostKvBudget: settings.hostKvBudget === 'auto' ? undefined : settings.hostKvBudget,
+        kvDtype: settings.kvDtype,
         attention: settings.attention,
       });
     } catch (error) {

@@ -54,13 +54,14 @@ describe('extension settings', () => {
       backend: 'tpu',
       gpuKvBudget: 'lots',
       hostKvBudget: 'plenty',
+      kvDtype: 'fp4',
       'generation.maxTokens': 0,
       'generation.temperature': -1,
       exclude: ['ok', ''],
       device: 1.5,
     };
     const { settings, problems } = readSettings((key) => bad[key]);
-    assert.equal(problems.length, 7);
+    assert.equal(problems.length, 8);
     for (const key of Object.keys(bad)) {
       assert.ok(
         problems.some((problem) => problem.startsWith(`hipcode.${key} must be`)),
