@@ -1,7 +1,10 @@
-// GEMV for decode: each warp reduces one weight row against x. Lanes stride over the row in 16-byte chunks,
+// GEMV for decode: each warp reduces weight rows against x (a grid of the CTAs the GPU holds at once walks
+// the rows). Lanes stride over the row in 16-byte chunks,
 // issuing kUnroll independent loads before using any (and the next run's before reducing this one), so every
 // SM keeps enough bytes in flight to saturate HBM. Launched as a programmatic dependent launch, the first
 // weight loads overlap the end of the kernel before.
+#include <algorithm>
+
 #include "kernels/gemv.cuh"
 #include "kernels/kernel-common.cuh"
 
@@ -47,55 +50,78 @@ __global__ void __launch_bounds__(kWarps * 32)
   constexpr int kRowsPerBlock = kWarps / kSplit;
   __shared__ float partial[kWarps];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int global_row = blockIdx.x * kRowsPerBlock + warp / kSplit;
   const int slice = warp % kSplit;
-  const bool active = global_row < total_rows;
-  int row = active ? global_row : 0;
-  int index = 0;
-  while (index + 1 < segments.count && row >= segments.segment[index].rows)
-    row -= segments.segment[index++].rows;
-  const GemvSegment& segment = segments.segment[index];
-  const bf16x8* w_row = reinterpret_cast<const bf16x8*>(segment.w) + int64_t(row) * chunks;
+  const int block_rows = (total_rows + kRowsPerBlock - 1) / kRowsPerBlock;
   const bf16x8* x_chunks = reinterpret_cast<const bf16x8*>(x);
   constexpr int kStride = 32 * kSplit * kUnroll;
-  int base = slice * 32 + lane;
-  bf16x8 wv[kUnroll];
-  // The weights do not depend on earlier kernels: the first run streams in while they finish.
-  load_weight_run<kSplit>(w_row, base, active ? chunks : 0, wv);
-  pdl_wait();
-  pdl_launch_dependents();
-  float acc = 0.f;
-  for (; active && base < chunks; base += kStride) {
-    bf16x8 xv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int c = base + 32 * kSplit * u;
-      if (c < chunks) xv[u] = x_chunks[c];
+  bool waited = false;
+  // A grid of the CTAs the GPU holds at once walks the rows, so no wave is left part full.
+  for (int block_row = blockIdx.x; block_row < block_rows; block_row += gridDim.x) {
+    const int global_row = block_row * kRowsPerBlock + warp / kSplit;
+    const bool active = global_row < total_rows;
+    int row = active ? global_row : 0;
+    int index = 0;
+    while (index + 1 < segments.count && row >= segments.segment[index].rows)
+      row -= segments.segment[index++].rows;
+    const GemvSegment& segment = segments.segment[index];
+    const bf16x8* w_row = reinterpret_cast<const bf16x8*>(segment.w) + int64_t(row) * chunks;
+    int base = slice * 32 + lane;
+    bf16x8 wv[kUnroll];
+    load_weight_run<kSplit>(w_row, base, active ? chunks : 0, wv);
+    if (!waited) {
+      // The weights do not depend on earlier kernels: the first run streams in while they finish.
+      pdl_wait();
+      pdl_launch_dependents();
+      waited = true;
     }
+    float acc = 0.f;
+    for (; active && base < chunks; base += kStride) {
+      bf16x8 xv[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (base + 32 * kSplit * u < chunks) acc += dot8(wv[u], xv[u]);
+      for (int u = 0; u < kUnroll; ++u) {
+        const int c = base + 32 * kSplit * u;
+        if (c < chunks) xv[u] = x_chunks[c];
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (base + 32 * kSplit * u < chunks) acc += dot8(wv[u], xv[u]);
+      }
+      load_weight_run<kSplit>(w_row, base + kStride, chunks, wv);
     }
-    load_weight_run<kSplit>(w_row, base + kStride, chunks, wv);
+    acc = warp_sum(acc);
+    if (kSplit > 1) {
+      if (lane == 0) partial[warp] = acc;
+      __syncthreads();
+      if (slice == 0 && lane == 0) {
+        for (int other = 1; other < kSplit; ++other) acc += partial[warp + other];
+      }
+      __syncthreads();  // partial is written again by the next row
+      if (slice != 0) continue;
+    }
+    if (lane != 0 || !active) continue;
+    if (segment.bias) acc += segment.bias[row];
+    if constexpr (kOutput == GemvOutput::BF16) {
+      static_cast<__nv_bfloat16*>(segment.y)[row] = __float2bfloat16(acc);
+    } else if constexpr (kOutput == GemvOutput::F32) {
+      static_cast<float*>(segment.y)[row] = acc;
+    } else {
+      static_cast<float*>(segment.y)[row] += acc;
+    }
   }
-  acc = warp_sum(acc);
-  if (kSplit > 1) {
-    if (lane == 0) partial[warp] = acc;
-    __syncthreads();
-    if (slice != 0 || lane != 0) return;
-    for (int other = 1; other < kSplit; ++other) acc += partial[warp + other];
-  } else if (lane != 0) {
-    return;
-  }
-  if (!active) return;
-  if (segment.bias) acc += segment.bias[row];
-  if constexpr (kOutput == GemvOutput::BF16) {
-    static_cast<__nv_bfloat16*>(segment.y)[row] = __float2bfloat16(acc);
-  } else if constexpr (kOutput == GemvOutput::F32) {
-    static_cast<float*>(segment.y)[row] = acc;
-  } else {
-    static_cast<float*>(segment.y)[row] += acc;
-  }
+}
+
+// CTAs of `kernel` the GPU holds at once (cached per device and instance).
+template <typename Kernel>
+int resident_ctas(Kernel kernel) {
+  static int cache[64] = {};
+  return cached_per_device(cache, 132, [&](int) {
+    int per_sm = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, 0) != cudaSuccess) {
+      cudaGetLastError();
+      per_sm = 1;
+    }
+    return std::max(per_sm, 1) * device_sm_count();
+  });
 }
 
 template <GemvOutput kOutput>
@@ -104,11 +130,15 @@ void launch_gemv(const __nv_bfloat16* x, const GemvSegments& segments, int total
   // Rows of 1024+ chunks (8K+ elements) take 4 warps each. (More chunks per lane in flight was measured
   // slower: the extra registers cost more occupancy than they win.)
   if (chunks >= 1024) {
-    launch_dependent(gemv_kernel<kOutput, 4>, dim3(unsigned(ceil_div(total_rows, kWarps / 4))),
-                     dim3(kWarps * 32), 0, stream, x, segments, total_rows, chunks);
+    const int64_t ctas =
+        std::min<int64_t>(ceil_div(total_rows, kWarps / 4), resident_ctas(gemv_kernel<kOutput, 4>));
+    launch_dependent(gemv_kernel<kOutput, 4>, dim3(unsigned(ctas)), dim3(kWarps * 32), 0, stream, x, segments,
+                     total_rows, chunks);
   } else {
-    launch_dependent(gemv_kernel<kOutput, 1>, dim3(unsigned(ceil_div(total_rows, kWarps))), dim3(kWarps * 32),
-                     0, stream, x, segments, total_rows, chunks);
+    const int64_t ctas =
+        std::min<int64_t>(ceil_div(total_rows, kWarps), resident_ctas(gemv_kernel<kOutput, 1>));
+    launch_dependent(gemv_kernel<kOutput, 1>, dim3(unsigned(ctas)), dim3(kWarps * 32), 0, stream, x, segments,
+                     total_rows, chunks);
   }
 }
 
