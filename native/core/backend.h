@@ -130,7 +130,8 @@ class Backend {
   virtual std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) = 0;
 
   // ---- KV pages to and from host memory (snapshots)
-  // The dtype the KV pages store (f32 on the CPU, bf16 on a GPU): what read_kv_block writes.
+  // The dtype the KV pages store (by default f32 on the CPU, bf16 on a GPU; fp8-e4m3 on either when chosen):
+  // what read_kv_block writes.
   virtual DType kv_dtype() const = 0;
   // host [layers, 2 (K, V), count, kv_heads, head_dim] in kv_dtype() = the block's keys and values
   virtual void read_kv_block(const KvBlock& block, void* host) = 0;

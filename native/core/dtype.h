@@ -69,7 +69,8 @@ float e4m3_to_f32(uint8_t bits);
 size_t kv_row_bytes(DType dtype, int64_t head_dim);
 // The scale of an fp8 row whose largest magnitude is `largest`: the least power of two s with largest / s
 // <= 448 (at least the smallest normal float; 1 for a zero row). A power of two makes every e4m3 value times
-// the scale exact in bf16 and in f32, so a GPU copy of the rows in bf16 holds what the rows hold.
+// the scale exact in bf16 and in f32 (for rows whose largest magnitude is above about 1e-35), so a GPU copy
+// of the rows in bf16 holds what the rows hold.
 float e4m3_row_scale(float largest);
 // row = x [head_dim] kept as `dtype`; fp8 keeps e4m3(x / scale) with scale = e4m3_row_scale(max |x|).
 void encode_kv_row(const float* x, int64_t head_dim, DType dtype, uint8_t* row);

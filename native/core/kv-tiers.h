@@ -24,11 +24,15 @@ struct KvTierRequest {
   int64_t wanted_pages = 0;  // what the expected contexts need
   int64_t page_bytes = 0;    // one page: keys and values of every layer
   int64_t plane_bytes = 0;   // one page of one layer's keys (or values): each tier holds whole runs of these
+  // The same as a prefill's layer copies hold it (they may keep another form, e.g. bf16 copies of fp8 rows).
+  int64_t copy_plane_bytes = 0;
   uint64_t gpu_budget_bytes = 0;
-  // The GPU budget is what memory is free: with a host tier, `tier_reserve_bytes` and copies of two layers'
-  // keys and values (every wanted page: the layer a prefill chunk reads and the next one, copied meanwhile)
-  // are then kept free for the longer prefill chunks.
+  // The GPU budget is what memory is free: with a host tier (or with copies_without_tier), copies of two
+  // layers' keys and values (every wanted page: the layer a prefill chunk reads and the next one, copied
+  // meanwhile) are then kept free, and with a host tier also `tier_reserve_bytes` for the longer prefill
+  // chunks.
   bool gpu_budget_automatic = false;
+  bool copies_without_tier = false;  // prefills copy layers with no host tier too (fp8 rows read as bf16)
   uint64_t tier_reserve_bytes = 0;
   int64_t host_budget_bytes = 0;  // 0 (or less) = no host tier
   // The mapping granularity of each tier; asked only when a host tier is considered.

@@ -959,6 +959,8 @@ class CudaBackend : public Backend {
   KvTiers plan_tiers(const KvLayout& layout, int64_t host_budget_bytes) const {
     KvTierRequest request;
     request.plane_bytes = layout.page_tokens * int64_t(kv_token_bytes(layout, options_.kv_dtype));
+    request.copy_plane_bytes = layout.page_tokens * int64_t(kv_token_bytes(layout, DType::BF16));
+    request.copies_without_tier = options_.kv_dtype == DType::FP8_E4M3;
     request.page_bytes = 2 * layout.num_layers * request.plane_bytes;
     request.wanted_pages =
         (std::max<int64_t>(layout.expected_tokens, 1) + layout.page_tokens - 1) / layout.page_tokens;
@@ -1147,7 +1149,8 @@ class CudaBackend : public Backend {
   // but those of these rows, which write_kv has not written yet when the copy starts: those are copied again
   // once written); layer 0 (and any layer without such a copy) copies its pages in two bulk copies. The copy
   // lives until the view is dropped. A cache of fp8 rows gives every prefill (more than one row) a bf16 copy
-  // (exact: the prefill kernels read bf16 only), made by a conversion kernel instead of the copy engine.
+  // (exact: the prefill kernels read bf16 only): the copy engine brings the fp8 rows into a staging buffer,
+  // a kernel converts them there.
   struct LayerView {
     PagedKv cache;
     std::unique_ptr<PooledBuffer> copy;
@@ -1171,6 +1174,8 @@ class CudaBackend : public Backend {
     } else {
       drop_prefetch();
       view.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
+      // The staging goes back to the pool at once: its next user is ordered after this copy on stream_ (or,
+      // on copy_stream_, after copy_start_, recorded later).
       copy_layer(store, pages.layer, used_pages, *view.copy, plane_bytes, stream_);
     }
     if (pages.layer + 1 < pages.layout->num_layers && rows >= kLayerCopyMinRows) {
@@ -1211,9 +1216,11 @@ class CudaBackend : public Backend {
     }
   }
 
-  // Staging for copy_kv_rows of `rows` rows: null for bf16 rows.
-  std::unique_ptr<PooledBuffer> kv_staging(const CudaKvStore& store, int64_t rows) {
-    return store.fp8() ? std::make_unique<PooledBuffer>(pool_, size_t(rows) * store.row_bytes()) : nullptr;
+  // Staging for copy_kv_rows: null for bf16 rows; for fp8 rows one plane of every page, so that the pool
+  // (which reuses blocks of one size) keeps one or two of them, whatever the rows copied.
+  std::unique_ptr<PooledBuffer> kv_staging(const CudaKvStore& store) {
+    return store.fp8() ? std::make_unique<PooledBuffer>(pool_, store.pages_bytes(store.max_pages()))
+                       : nullptr;
   }
 
   // Layer `layer`'s first `used_pages` pages of keys and values into `copy` ([keys plane, values plane]);
@@ -1221,7 +1228,7 @@ class CudaBackend : public Backend {
   std::unique_ptr<PooledBuffer> copy_layer(const CudaKvStore& store, int64_t layer, int64_t used_pages,
                                            PooledBuffer& copy, size_t plane_bytes, cudaStream_t stream) {
     const int64_t rows = used_pages * store.layout().page_tokens;
-    std::unique_ptr<PooledBuffer> staging = kv_staging(store, rows);
+    std::unique_ptr<PooledBuffer> staging = kv_staging(store);
     copy_kv_rows(store, layer, 0, rows, copy, plane_bytes, stream, staging.get());
     return staging;
   }
@@ -1231,7 +1238,7 @@ class CudaBackend : public Backend {
                          size_t plane_bytes) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
     for (const KvRun& run : kv_runs(*pages.page_table, pages.layout->page_tokens, first_position, rows)) {
-      const std::unique_ptr<PooledBuffer> staging = kv_staging(store, run.tokens);
+      const std::unique_ptr<PooledBuffer> staging = kv_staging(store);
       copy_kv_rows(store, pages.layer, run.slot, run.slot + run.tokens, copy, plane_bytes, stream_,
                    staging.get());
     }
@@ -1242,12 +1249,19 @@ class CudaBackend : public Backend {
   void prefetch_layer(const KvPages& pages, int64_t first_position, int64_t rows, int64_t used_pages,
                       size_t plane_bytes) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
-    prefetch_.copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
-    check(cudaEventRecord(copy_start_, stream_), "ordering a layer's KV copy");
-    check(cudaStreamWaitEvent(copy_stream_, copy_start_), "ordering a layer's KV copy");
-    prefetch_.staging =
-        copy_layer(store, pages.layer + 1, used_pages, *prefetch_.copy, plane_bytes, copy_stream_);
-    check(cudaEventRecord(copy_done_, copy_stream_), "ordering a layer's KV copy");
+    auto copy = std::make_unique<PooledBuffer>(pool_, 2 * plane_bytes);
+    std::unique_ptr<PooledBuffer> staging;
+    try {
+      check(cudaEventRecord(copy_start_, stream_), "ordering a layer's KV copy");
+      check(cudaStreamWaitEvent(copy_stream_, copy_start_), "ordering a layer's KV copy");
+      staging = copy_layer(store, pages.layer + 1, used_pages, *copy, plane_bytes, copy_stream_);
+      check(cudaEventRecord(copy_done_, copy_stream_), "ordering a layer's KV copy");
+    } catch (...) {
+      cudaStreamSynchronize(copy_stream_);  // before the buffers go back to the pool
+      throw;
+    }
+    prefetch_.copy = std::move(copy);
+    prefetch_.staging = std::move(staging);
     prefetch_.store = pages.store;
     prefetch_.page_table = pages.page_table;
     prefetch_.layer = pages.layer + 1;

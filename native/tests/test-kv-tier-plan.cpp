@@ -18,6 +18,7 @@ KvTierRequest qwen_request(uint64_t gpu_budget, int64_t host_budget) {
   KvTierRequest request;
   request.wanted_pages = 15625;
   request.plane_bytes = 64 * kKiB;
+  request.copy_plane_bytes = 64 * kKiB;
   request.page_bytes = 2 * 28 * 64 * kKiB;
   request.gpu_budget_bytes = gpu_budget;
   request.host_budget_bytes = host_budget;
@@ -92,6 +93,7 @@ TEST(kv_tier_plan_small_pages_need_more_of_them_per_granule) {
   KvTierRequest request;
   request.wanted_pages = 256;
   request.plane_bytes = 16 * kKiB;
+  request.copy_plane_bytes = 16 * kKiB;
   request.page_bytes = 4 * 16 * kKiB;
   request.gpu_budget_bytes = uint64_t(160 * 4 * 16 * kKiB);
   request.host_budget_bytes = kGiB;
@@ -116,4 +118,20 @@ TEST(kv_tier_plan_gpu_room_holds_keys_first) {
   CHECK(all_keys.gpu_key_pages() == 15648 && all_keys.gpu_value_pages() == 2592);
   const KvTiers none = plan_kv_tiers(qwen_request(uint64_t(16 * kGiB), 0));
   CHECK(none.gpu_key_pages() == 4681 && none.gpu_value_pages() == 4681);
+}
+
+// fp8 rows (528-byte rows: 33 KiB planes) read by prefills as bf16 copies (64 KiB planes): an automatic
+// budget keeps the copies free with no host tier too. 20 GiB less 4 * 15625 * 64 KiB (3906.25 MiB) is
+// 16573.75 MiB: 9183 pages of 2 * 28 * 33 KiB (the 15625 wanted do not fit); 11348 without keeping the copies
+// free.
+TEST(kv_tier_plan_keeps_bf16_copies_of_fp8_rows_free) {
+  KvTierRequest request = qwen_request(uint64_t(20 * kGiB), 0);
+  request.plane_bytes = 33 * kKiB;
+  request.page_bytes = 2 * 28 * 33 * kKiB;
+  request.gpu_budget_automatic = true;
+  request.copies_without_tier = true;
+  const KvTiers tiers = plan_kv_tiers(request);
+  CHECK(tiers.gpu_pages == 9183 && tiers.host_pages == 0);
+  request.copies_without_tier = false;  // bf16 rows: no copies without a host tier
+  CHECK(plan_kv_tiers(request).gpu_pages == 11348);
 }

@@ -38,7 +38,7 @@ __device__ __forceinline__ void load_weight_run(const bf16x8* w_row, int base, i
 }
 
 // kSplit warps share a row, each taking every kSplit-th run of chunks; long rows (down_proj) split so that
-// the grid has enough CTAs for an even last wave.
+// each warp's share of a row stays short (fewer loads of it left in flight at its end).
 struct GemvSegments {
   GemvSegment segment[kGemvMaxSegments];
   int count;
@@ -110,9 +110,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-// CTAs of `kernel` the GPU holds at once (cached per device and instance).
-template <typename Kernel>
-int resident_ctas(Kernel kernel) {
+// CTAs of `kernel` the GPU holds at once (cached per device and kernel: one cache per instantiation).
+template <auto kernel>
+int resident_ctas() {
   static int cache[64] = {};
   return cached_per_device(cache, 132, [&](int) {
     int per_sm = 0;
@@ -131,12 +131,12 @@ void launch_gemv(const __nv_bfloat16* x, const GemvSegments& segments, int total
   // slower: the extra registers cost more occupancy than they win.)
   if (chunks >= 1024) {
     const int64_t ctas =
-        std::min<int64_t>(ceil_div(total_rows, kWarps / 4), resident_ctas(gemv_kernel<kOutput, 4>));
+        std::min<int64_t>(ceil_div(total_rows, kWarps / 4), resident_ctas<gemv_kernel<kOutput, 4>>());
     launch_dependent(gemv_kernel<kOutput, 4>, dim3(unsigned(ctas)), dim3(kWarps * 32), 0, stream, x, segments,
                      total_rows, chunks);
   } else {
     const int64_t ctas =
-        std::min<int64_t>(ceil_div(total_rows, kWarps), resident_ctas(gemv_kernel<kOutput, 1>));
+        std::min<int64_t>(ceil_div(total_rows, kWarps), resident_ctas<gemv_kernel<kOutput, 1>>());
     launch_dependent(gemv_kernel<kOutput, 1>, dim3(unsigned(ctas)), dim3(kWarps * 32), 0, stream, x, segments,
                      total_rows, chunks);
   }

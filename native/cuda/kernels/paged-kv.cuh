@@ -75,7 +75,7 @@ __device__ __forceinline__ float kv_fp8_scale(const uint8_t* row, int n_kv_heads
   return __ldg(reinterpret_cast<const float*>(row + n_kv_heads * head_dim) + head);
 }
 
-// Two e4m3 values times a power-of-two scale: exact in f32 and in bf16.
+// Two e4m3 values times a power-of-two scale: exact in f32 and in bf16 (above bf16's subnormals).
 __device__ __forceinline__ __nv_bfloat162 kv_fp8_pair(uint16_t pair, float scale) {
   const __half2 h = __half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
   const float2 f = __half22float2(h);
