@@ -103,19 +103,6 @@ SlotWindow slot_window(int position, int sink_tokens, int window_tokens) {
   return {window_begin, std::min(sink_tokens, window_begin)};
 }
 
-// to's K and V rows at element `to_row` [n_kv_heads, head_dim] = the fp8 rows at byte `offset` of the pages.
-__device__ __forceinline__ void copy_fp8_row(const PagedKv& cache, int64_t offset, const HipHotKv& to,
-                                             int64_t to_row, int lane) {
-  const int heads = cache.n_kv_heads, head_dim = cache.head_dim;
-  uint4* k_dst = reinterpret_cast<uint4*>(to.k + to_row);
-  uint4* v_dst = reinterpret_cast<uint4*>(to.v + to_row);
-  for (int c = lane; c < heads * head_dim / 8; c += 32) {
-    const int head = c * 8 / head_dim, d = c * 8 % head_dim;
-    k_dst[c] = kv_fp8_load8(cache.k_fp8 + offset, heads, head_dim, head, d);
-    v_dst[c] = kv_fp8_load8(cache.v_fp8 + offset, heads, head_dim, head, d);
-  }
-}
-
 // Warp w of CTA x copies slot 8x + w of `layout` (its window cut to the copied keys); CTA 0 also copies the
 // block list and its count.
 __global__ void __launch_bounds__(kGatherWarps * 32)
@@ -140,7 +127,11 @@ __global__ void __launch_bounds__(kGatherWarps * 32)
   } else {
     const int page = kv_page(cache, page_shift, key);
     if (page >= 0 && kv_is_fp8(cache)) {
-      copy_fp8_row(cache, kv_fp8_row_offset(cache, page, key), to, slot * row, lane);
+      const int64_t offset = kv_fp8_row_offset(cache, page, key);
+      kv_fp8_row_to_bf16(cache.k_fp8 + offset, cache.n_kv_heads, cache.head_dim,
+                         reinterpret_cast<uint4*>(to.k + slot * row), lane);
+      kv_fp8_row_to_bf16(cache.v_fp8 + offset, cache.n_kv_heads, cache.head_dim,
+                         reinterpret_cast<uint4*>(to.v + slot * row), lane);
       return;
     }
     const int64_t offset = kv_row_offset(cache, page, key);

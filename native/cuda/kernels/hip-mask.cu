@@ -339,10 +339,8 @@ __global__ void __launch_bounds__(kFillWarps * 32)
   const int page = kv_page(cache, page_shift, key);
   uint4* dst = reinterpret_cast<uint4*>(probe.rows + ((int64_t)j * slots + slot) * row);
   if (page >= 0 && kv_is_fp8(cache)) {
-    const uint8_t* fp8 = cache.k_fp8 + kv_fp8_row_offset(cache, page, key);
-    for (int c = lane; c < int(row / 8); c += 32)
-      dst[c] =
-          kv_fp8_load8(fp8, cache.n_kv_heads, cache.head_dim, c * 8 / cache.head_dim, c * 8 % cache.head_dim);
+    kv_fp8_row_to_bf16(cache.k_fp8 + kv_fp8_row_offset(cache, page, key), cache.n_kv_heads, cache.head_dim,
+                       dst, lane);
     return;
   }
   const uint4* src =

@@ -106,9 +106,9 @@ static __global__ void kv_fp8_to_bf16_kernel(const uint8_t* __restrict__ src, __
   const int64_t item = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t r = row_begin + item / per_row;
   if (r >= row_end) return;
-  const int c = int(item % per_row), head = c * 8 / head_dim, d = c * 8 % head_dim;
-  const uint4 out = kv_fp8_load8(src + r * row_bytes, n_kv_heads, head_dim, head, d);
-  reinterpret_cast<uint4*>(dst + r * n_kv_heads * head_dim)[c] = out;
+  const int c = int(item % per_row);
+  reinterpret_cast<uint4*>(dst + r * n_kv_heads * head_dim)[c] =
+      kv_fp8_chunk(src + r * row_bytes, n_kv_heads, head_dim, c);
 }
 
 // Word w of fp8 row r in the pages' form from (to_pages) or into (!to_pages) the host form: each head's

@@ -123,4 +123,16 @@ __device__ __forceinline__ uint4 kv_fp8_load8(const uint8_t* row, int n_kv_heads
   return kv_fp8_bf16x8(kv_fp8_read8(row, n_kv_heads, head_dim, head, d));
 }
 
+// Chunk c of an fp8 row (values [8 c, 8 c + 8) of its [n_kv_heads, head_dim]) as 8 bf16.
+__device__ __forceinline__ uint4 kv_fp8_chunk(const uint8_t* row, int n_kv_heads, int head_dim, int c) {
+  return kv_fp8_load8(row, n_kv_heads, head_dim, c * 8 / head_dim, c * 8 % head_dim);
+}
+
+// One warp: dst [n_kv_heads, head_dim] bf16 = an fp8 row's values.
+__device__ __forceinline__ void kv_fp8_row_to_bf16(const uint8_t* row, int n_kv_heads, int head_dim,
+                                                   uint4* dst, int lane) {
+  for (int c = lane; c < n_kv_heads * head_dim / 8; c += 32)
+    dst[c] = kv_fp8_chunk(row, n_kv_heads, head_dim, c);
+}
+
 }  // namespace hipcode::cuda
