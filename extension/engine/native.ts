@@ -5,7 +5,7 @@ import { HipError } from './errors';
 
 /** Storage dtype of a weight tensor as found in safetensors. */
 export type WeightDType = 'bf16' | 'f16' | 'f32';
-/** How the KV cache may keep its rows ('auto': the backend's); fp8-e4m3 rows carry an f32 scale each (CPU only so far). */
+/** How the KV cache may keep its rows ('auto': the backend's); fp8-e4m3 rows carry an f32 scale each (f32: CPU only). */
 export const KV_DTYPE_CHOICES = ['auto', 'f32', 'bf16', 'fp8-e4m3'] as const;
 export type KvDtype = Exclude<(typeof KV_DTYPE_CHOICES)[number], 'auto'>;
 

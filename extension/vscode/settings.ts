@@ -1,6 +1,6 @@
 // The `hipcode.*` settings: read and validated (each problem names the setting and what it expects), and which
 // changes need an engine restart or a re-ingest. No vscode import: the reader is passed in.
-import type { AttentionMode, KvDtype } from '../engine/native';
+import { KV_DTYPE_CHOICES, type AttentionMode, type KvDtype } from '../engine/native';
 import type { BackendChoice } from '../engine/protocol';
 import { parseSize } from '../engine/size';
 
@@ -120,8 +120,8 @@ const SETTINGS: { [K in keyof Settings]: { key: string; check: Check<Settings[K]
   },
   kvDtype: {
     key: 'kvDtype',
-    check: oneOf('auto', 'bf16', 'fp8-e4m3', 'f32'),
-    expected: '"auto", "bf16", "fp8-e4m3" or "f32"',
+    check: oneOf(...KV_DTYPE_CHOICES),
+    expected: '"auto", "f32", "bf16" or "fp8-e4m3"',
   },
   attention: { key: 'attention', check: oneOf('auto', 'dense', 'hip'), expected: '"auto", "dense" or "hip"' },
   maxContextTokens: {

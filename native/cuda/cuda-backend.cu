@@ -976,9 +976,8 @@ class CudaBackend : public Backend {
   uint64_t probe_cache_bytes(const KvLayout& layout) const {
     if (probe_levels_ == 0) return 0;
     const uint64_t chunks = uint64_t(std::max<int64_t>(layout.expected_tokens, 0) / kProbeCacheChunkTokens);
-    const uint64_t row_bytes = uint64_t(layout.num_kv_heads * layout.head_dim) * sizeof(bf16);
     return uint64_t(layout.num_layers) * uint64_t(probe_cache_capacity(int64_t(chunks))) *
-           uint64_t(hip_probe_cache_slots(probe_levels_)) * row_bytes;
+           uint64_t(hip_probe_cache_slots(probe_levels_)) * kv_token_bytes(layout, DType::BF16);
   }
 
   uint64_t kv_budget_bytes() const {
@@ -1189,9 +1188,8 @@ class CudaBackend : public Backend {
   }
 
   // Rows [row_begin, row_end) of layer `layer`'s keys and values into `copy` ([keys plane, values plane] of
-  // bf16 rows), converting fp8 rows.
-  // fp8 rows come over by the copy engine into `staging` (the rows' bytes; the pages may lie in host memory,
-  // which the copy engine reads at the bus's speed) and are converted there, keys then values in turn.
+  // bf16 rows). fp8 rows come over by the copy engine into `staging` (the pages may lie in host memory, which
+  // the copy engine reads at the bus's speed) and are converted there, keys then values in turn.
   void copy_kv_rows(const CudaKvStore& store, int64_t layer, int64_t row_begin, int64_t row_end,
                     PooledBuffer& copy, size_t plane_bytes, cudaStream_t stream, PooledBuffer* staging) {
     const KvLayout& layout = store.layout();
@@ -1237,8 +1235,8 @@ class CudaBackend : public Backend {
   void copy_written_rows(const KvPages& pages, int64_t first_position, int64_t rows, PooledBuffer& copy,
                          size_t plane_bytes) {
     const auto& store = static_cast<const CudaKvStore&>(*pages.store);
+    const std::unique_ptr<PooledBuffer> staging = kv_staging(store);  // the runs take turns on stream_
     for (const KvRun& run : kv_runs(*pages.page_table, pages.layout->page_tokens, first_position, rows)) {
-      const std::unique_ptr<PooledBuffer> staging = kv_staging(store);
       copy_kv_rows(store, pages.layer, run.slot, run.slot + run.tokens, copy, plane_bytes, stream_,
                    staging.get());
     }
@@ -1311,8 +1309,9 @@ class CudaBackend : public Backend {
   DeviceMirror<int32_t> ids_;
   DeviceMirror<int32_t> positions_;
   DeviceMirror<int32_t> page_table_;
-  std::atomic<bool> tiered_kv_{false};       // a KV store with a host tier was made: prefill in longer chunks
-  int probe_levels_ = probe_cache_levels();  // stage-0 bisection steps whose probes a tiered cache keeps
+  std::atomic<bool> tiered_kv_{false};  // a KV store with a host tier was made: prefill in longer chunks
+  int probe_levels_ =
+      probe_cache_levels();  // stage-0 bisection steps whose probe keys (in host pages) are kept
   // The copy of one layer's pages that prefill_view started for the next layer of a prefill chunk.
   struct LayerPrefetch {
     const KvPageStore* store = nullptr;
