@@ -482,6 +482,15 @@ class CudaBackend : public Backend {
 
   std::unique_ptr<KvPageStore> create_kv_store(const KvLayout& layout) override {
     auto lock = bind();
+    if (options_.kv_dtype == DType::FP8_E4M3 && layout.head_dim % 8 != 0) {
+      throw EngineError(
+          ErrorCode::INVALID_ARGUMENT,
+          "spec.kvDtype: fp8-e4m3 rows on the CUDA backend need a head_dim that is a multiple of "
+          "8, this model's is " +
+              std::to_string(layout.head_dim) +
+              "; keep the KV cache as 'bf16' (--kv-dtype, "
+              "hipcode.kvDtype)");
+    }
     auto store = make_kv_store(layout);
     if (store->has_host_tier()) tiered_kv_ = true;
     return store;

@@ -187,3 +187,22 @@ TEST(cuda_fp8_snapshots_move_between_backends) {
   check_snapshot_moves(cuda, cpu, 1.5e-2, "cuda fp8 -> cpu fp8");
   check_snapshot_moves(cpu, cuda, 1.5e-2, "cpu fp8 -> cuda fp8");
 }
+
+// fp8 rows on CUDA read 8 values at a time: a model whose head_dim is not a multiple of 8 is refused when it
+// loads, naming the setting and what to keep instead.
+TEST(cuda_fp8_rows_refuse_a_head_dim_not_a_multiple_of_8) {
+  if (!cuda_backend_or_skip("cuda_fp8_rows_refuse_a_head_dim_not_a_multiple_of_8")) return;
+  ModelGeometry g = small_decode_geometry(1024);
+  g.head_dim = 20;
+  BackendChoice choice{"cuda", 0, 0};
+  choice.kv_dtype = "fp8-e4m3";
+  try {
+    Model::synthetic(g, SyntheticWeights{}, create_backend(choice));
+    fail(__FILE__, __LINE__, "a head_dim of 20 was taken with fp8 rows");
+  } catch (const EngineError& error) {
+    CHECK(error.code() == ErrorCode::INVALID_ARGUMENT);
+    CHECK(std::string(error.what())
+              .find("spec.kvDtype: fp8-e4m3 rows on the CUDA backend need a head_dim that "
+                    "is a multiple of 8, this model's is 20") != std::string::npos);
+  }
+}
